@@ -1,0 +1,257 @@
+// The simulation's configuration schema: host, guest_memfd variant, policies and cost overrides.
+// It is the one source for validation, defaults, the CLI, the setup form and the docs. Every field
+// carries a description (and a unit where it has one) through zod's `.meta()`.
+import { z } from 'zod';
+import { CONSTANTS, DEFAULT_COSTS, type CostKey, type CostModel } from './constants.js';
+import { GiB, MiB } from './units.js';
+
+const bytes = (description: string) =>
+  z.number().int().nonnegative().meta({ unit: 'bytes', description });
+
+export const PageSizeSchema = z
+  .enum(['4k', '2m', '1g'])
+  .meta({ description: 'Backing page size of the guest_memfd file.' });
+
+export const AllocatorKindSchema = z.enum(['hugetlb', 'cma', 'thp', 'buddy']).meta({
+  description:
+    'Where guest_memfd folios come from: HugeTLB pools, a CMA area, best-effort THP from the buddy allocator, or plain 4 KiB buddy pages.',
+});
+export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
+
+export const CmaAreaSchema = z
+  .object({
+    sizeBytes: bytes('Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.'),
+    movableOccupiedFraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({
+        unit: 'ratio',
+        description:
+          'Share of the area lent to movable host allocations, which must be migrated out before a 1 GiB allocation.',
+      }),
+    unmovableRanges: z
+      .array(z.number().int().nonnegative())
+      .default([])
+      .meta({
+        description:
+          'Indexes of 1 GiB ranges of the area that hold an unmovable or long-term pinned page and so can never be allocated.',
+      }),
+    transientFailureRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({
+        unit: 'ratio',
+        description:
+          'Odds that one allocation attempt on a range fails on a transient reference (a page under migration or briefly pinned).',
+      }),
+    maxAttempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .meta({ description: 'Attempts over the candidate ranges before cma_alloc() gives up.' }),
+  })
+  .strict();
+export type CmaAreaConfig = z.infer<typeof CmaAreaSchema>;
+
+export const NumaNodeSchema = z
+  .object({
+    memoryBytes: bytes('Memory of this NUMA node.'),
+    cpus: z
+      .string()
+      .regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'a CPU list like "0-15,32-47"')
+      .meta({ description: 'CPU list of the node, as in /sys/devices/system/node/nodeN/cpulist.' }),
+    hostReservedBytes: bytes(
+      'Memory the host kernel and other tenants already use on this node (unavailable to guests).',
+    ).default(0),
+    hugetlb2m: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .meta({ unit: 'pages', description: 'nr_hugepages for 2 MiB pages on this node, reserved at host boot.' }),
+    hugetlb1g: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .meta({ unit: 'pages', description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.' }),
+    cma: CmaAreaSchema.optional(),
+  })
+  .strict();
+export type NumaNodeConfig = z.infer<typeof NumaNodeSchema>;
+
+export const HostSchema = z
+  .object({
+    nodes: z.array(NumaNodeSchema).min(1).max(64),
+    hvo: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'HugeTLB Vmemmap Optimization (hugetlb_optimize_vmemmap) enabled.' }),
+    hvoBatched: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'HVO restores and optimises vmemmap in batches (the 2023 batching series).' }),
+    cmaHvo: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.' }),
+    thpFragmentation: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .meta({
+        unit: 'ratio',
+        description: 'Odds that the buddy allocator has no free 2 MiB block for a THP, which then falls back to 4 KiB.',
+      }),
+  })
+  .strict();
+export type HostConfig = z.infer<typeof HostSchema>;
+
+export const MempolicySchema = z
+  .object({
+    mode: z.enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave']).default('default'),
+    nodes: z.array(z.number().int().nonnegative()).default([]),
+    weights: z.array(z.number().int().min(1).max(255)).default([]),
+  })
+  .strict()
+  .meta({
+    description:
+      'NUMA mempolicy of the guest_memfd file (mbind on the file); applies to future allocations only.',
+  });
+export type MempolicyConfig = z.infer<typeof MempolicySchema>;
+
+export const PoliciesSchema = z
+  .object({
+    split: z
+      .enum(['to-4k', 'staged', 'always-split'])
+      .default('to-4k')
+      .meta({
+        description:
+          'How a huge folio is split for a to-shared conversion: straight to 4 KiB (RFC v2), staged 1 GiB -> 2 MiB -> 4 KiB, or split at allocation, before use (RFC v1).',
+      }),
+    merge: z
+      .enum(['eager', 'deferred', 'never'])
+      .default('eager')
+      .meta({
+        description:
+          'When a huge-aligned range that became all private is merged back: at conversion, by a worker after a delay, or never.',
+      }),
+    mergeDelayNs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(100_000_000)
+      .meta({ unit: 'ns', description: 'Delay of the deferred-merge worker.' }),
+    sharedPages: z
+      .enum(['split-to-4k', 'disallow-split', 'disallow-split-and-reconstruct'])
+      .default('split-to-4k')
+      .meta({
+        description:
+          'LPC 2024 options for shared huge pages: always split shared to 4 KiB; refuse conversions that would split a shared huge page; or never reconstruct after the last private sub-page went shared.',
+      }),
+    structPageless: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Private memory is tracked as PFN ranges without struct pages.' }),
+    deferredPunch: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Remember punched sub-pages and free a huge page once all of it has been punched.' }),
+  })
+  .strict();
+export type PoliciesConfig = z.infer<typeof PoliciesSchema>;
+
+export const VendorSchema = z
+  .enum(['none', 'snp', 'tdx', 'cca', 'pkvm'])
+  .meta({ description: 'Confidential-computing technology of the guest; sets mapping limits and exit costs.' });
+export type Vendor = z.infer<typeof VendorSchema>;
+
+const costShape = Object.fromEntries(
+  CONSTANTS.map((c) => [
+    c.key,
+    z
+      .number()
+      .nonnegative()
+      .finite()
+      .optional()
+      .meta({ unit: c.unit, description: c.description, assumption: c.assumption, default: c.value }),
+  ]),
+) as Record<CostKey, z.ZodOptional<z.ZodNumber>>;
+
+export const CostOverridesSchema = z
+  .object(costShape)
+  .strict()
+  .meta({ description: 'Overrides of the model constants; anything left out keeps its default.' });
+export type CostOverrides = z.infer<typeof CostOverridesSchema>;
+
+export const GmemVariantSchema = z
+  .object({
+    name: z.string().min(1).max(80),
+    guestBytes: z
+      .number()
+      .int()
+      .min(2 * MiB)
+      .max(64 * 1024 * GiB)
+      .meta({ unit: 'bytes', description: 'Size of the guest_memfd file (guest RAM).' }),
+    pageSize: PageSizeSchema,
+    allocator: AllocatorKindSchema,
+    conversionModel: z
+      .enum(['in-place', 'legacy'])
+      .default('in-place')
+      .meta({
+        description:
+          'legacy: shared memory lives in a separate VMM backend; in-place: guest_memfd tracks shareability and the host maps shared pages through mmap.',
+      }),
+    sharedBackend: z
+      .enum(['anon-4k', 'thp', 'hugetlbfs-2m', 'hugetlbfs-1g'])
+      .default('anon-4k')
+      .meta({
+        description:
+          'legacy model only: the VMM memory that backs shared pages. hugetlbfs cannot discard sub-ranges.',
+      }),
+    mmap: z.boolean().default(true).meta({ description: 'GUEST_MEMFD_FLAG_MMAP: the host may mmap shared pages.' }),
+    initPrivate: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'GUEST_MEMFD_FLAG_INIT_PRIVATE: the file starts private (else INIT_SHARED).' }),
+    mempolicy: MempolicySchema.default({ mode: 'default', nodes: [], weights: [] }),
+    homeNode: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .meta({ description: 'Node of the vCPU threads: where the default mempolicy allocates first.' }),
+    policies: PoliciesSchema.default(PoliciesSchema.parse({})),
+    vendor: VendorSchema.default('none'),
+    memslotGpaBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .meta({
+        unit: 'bytes',
+        description:
+          'Guest physical address of the memslot; if it and the file offset are not equally aligned, KVM cannot map huge pages.',
+      }),
+    costs: CostOverridesSchema.default({}),
+  })
+  .strict();
+export type GmemVariantConfig = z.infer<typeof GmemVariantSchema>;
+export type GmemVariantInput = z.input<typeof GmemVariantSchema>;
+
+export function resolveCosts(overrides: CostOverrides | undefined): CostModel {
+  const merged: Record<string, number> = { ...DEFAULT_COSTS };
+  if (overrides) {
+    for (const [key, value] of Object.entries(overrides)) {
+      if (value !== undefined) merged[key] = value;
+    }
+  }
+  return Object.freeze(merged) as CostModel;
+}

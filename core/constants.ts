@@ -1,0 +1,366 @@
+// Default constants of the model (domain.md section 7). Each one is overridable per experiment;
+// this table is the single source for the schema defaults, the UI (unit, help text, assumption
+// flag) and the docs.
+
+export type ConstantUnit = 'bytes' | 'pages' | 'cycles' | 'us' | 'ms' | 'GHz' | 'entries' | 'ratio';
+
+export interface ConstantDef {
+  readonly key: CostKey;
+  readonly value: number;
+  readonly unit: ConstantUnit;
+  readonly description: string;
+  /** Where the number comes from: a kernel file, a mailing-list thread or a measurement. */
+  readonly source: string;
+  /** No public number exists: the model takes a parameter and the UI says it is an assumption. */
+  readonly assumption: boolean;
+}
+
+export type CostKey =
+  | 'structPageBytes'
+  | 'vmemmapPagesPer2M'
+  | 'vmemmapPagesPer1G'
+  | 'hvoFreedPagesPer2M'
+  | 'hvoFreedPagesPer1G'
+  | 'conversionOpCycles'
+  | 'split1GCycles'
+  | 'merge1GCycles'
+  | 'split2MCycles'
+  | 'merge2MCycles'
+  | 'split4KCycles'
+  | 'cpuGhz'
+  | 'hugetlbAlloc2MNoHvoUs'
+  | 'hugetlbAlloc2MHvoUnbatchedUs'
+  | 'hugetlbAlloc2MHvoBatchedUs'
+  | 'hugetlbFree2MNoHvoUs'
+  | 'hugetlbFree2MHvoUnbatchedUs'
+  | 'hugetlbFree2MHvoBatchedUs'
+  | 'cmaAlloc1GBaseMs'
+  | 'cmaMigrateUsPerPage'
+  | 'cmaPathologicalMs'
+  | 'buddyAlloc4KCycles'
+  | 'thpAlloc2MCycles'
+  | 'zeroPage4KCycles'
+  | 'vmExitCycles'
+  | 'tdpFaultCycles'
+  | 'mmuLockWriteCycles'
+  | 'invalidateCycles'
+  | 'tlbMissCycles'
+  | 'snpPscBatchEntries'
+  | 'tdxMapGpaChunkBytes'
+  | 'lazyAcceptChunkBytes'
+  | 'ptPagesMap1GAt4K'
+  | 'ptPagesMap1GAt2M'
+  | 'ptPagesMap1GAt1G';
+
+const LPC24 =
+  'LPC 2024, "guest_memfd HugeTLB/1G page support" session (Ackerley Tng, Vishal Annapurve), figures measured on an SNP host';
+const HVO_SERIES =
+  'mm/hugetlb_vmemmap.c; "hugetlb: batch freeing of vmemmap pages" series (Joao Martins, Mike Kravetz, 2023), bare-metal timings per 2 MiB page';
+
+export const CONSTANTS: readonly ConstantDef[] = [
+  {
+    key: 'structPageBytes',
+    value: 64,
+    unit: 'bytes',
+    description: 'Size of one struct page (x86-64, arm64).',
+    source: 'include/linux/mm_types.h: sizeof(struct page) == 64 on 64-bit without debug options',
+    assumption: false,
+  },
+  {
+    key: 'vmemmapPagesPer2M',
+    value: 8,
+    unit: 'pages',
+    description: 'vmemmap pages (4 KiB) holding the struct pages of one 2 MiB folio.',
+    source: '512 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst',
+    assumption: false,
+  },
+  {
+    key: 'vmemmapPagesPer1G',
+    value: 4096,
+    unit: 'pages',
+    description: 'vmemmap pages (4 KiB) holding the struct pages of one 1 GiB folio.',
+    source: '262144 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst',
+    assumption: false,
+  },
+  {
+    key: 'hvoFreedPagesPer2M',
+    value: 7,
+    unit: 'pages',
+    description: 'vmemmap pages HVO frees per 2 MiB HugeTLB page (one is kept and remapped).',
+    source: 'Documentation/mm/vmemmap_dedup.rst (HUGETLB_VMEMMAP_RESERVE_SIZE = PAGE_SIZE)',
+    assumption: false,
+  },
+  {
+    key: 'hvoFreedPagesPer1G',
+    value: 4095,
+    unit: 'pages',
+    description: 'vmemmap pages HVO frees per 1 GiB HugeTLB page.',
+    source: 'Documentation/mm/vmemmap_dedup.rst',
+    assumption: false,
+  },
+  {
+    key: 'conversionOpCycles',
+    value: 320,
+    unit: 'cycles',
+    description: 'Bookkeeping of one plain private/shared conversion operation (no split or merge).',
+    source: LPC24,
+    assumption: false,
+  },
+  {
+    key: 'split1GCycles',
+    value: 46_475_980,
+    unit: 'cycles',
+    description: 'Splitting one 1 GiB HugeTLB folio (vmemmap restore excluded).',
+    source: LPC24,
+    assumption: false,
+  },
+  {
+    key: 'merge1GCycles',
+    value: 46_475_980,
+    unit: 'cycles',
+    description: 'Merging (reconstructing) one 1 GiB HugeTLB folio (vmemmap re-optimise excluded).',
+    source: LPC24,
+    assumption: false,
+  },
+  {
+    key: 'split2MCycles',
+    value: 32_000,
+    unit: 'cycles',
+    description: 'Splitting one 2 MiB folio: about 100 x an average conversion operation.',
+    source: LPC24,
+    assumption: false,
+  },
+  {
+    key: 'merge2MCycles',
+    value: 32_000,
+    unit: 'cycles',
+    description: 'Merging one 2 MiB folio: about 100 x an average conversion operation.',
+    source: LPC24,
+    assumption: false,
+  },
+  {
+    key: 'split4KCycles',
+    value: 60,
+    unit: 'cycles',
+    description: 'Per-subpage work of a split (struct page / folio field set-up for each new folio).',
+    source: 'No public number; order of a few cache-line writes per struct page',
+    assumption: true,
+  },
+  {
+    key: 'cpuGhz',
+    value: 2.5,
+    unit: 'GHz',
+    description: 'Host CPU clock used to convert between cycles and time.',
+    source: 'Parameter of the experiment',
+    assumption: true,
+  },
+  {
+    key: 'hugetlbAlloc2MNoHvoUs',
+    value: 8.2,
+    unit: 'us',
+    description: 'Allocating one 2 MiB HugeTLB page without HVO.',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'hugetlbAlloc2MHvoUnbatchedUs',
+    value: 57.9,
+    unit: 'us',
+    description: 'Allocating one 2 MiB HugeTLB page with HVO, vmemmap optimised page by page.',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'hugetlbAlloc2MHvoBatchedUs',
+    value: 14.5,
+    unit: 'us',
+    description: 'Allocating one 2 MiB HugeTLB page with HVO, vmemmap optimised in batches.',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'hugetlbFree2MNoHvoUs',
+    value: 9.0,
+    unit: 'us',
+    description: 'Freeing one 2 MiB HugeTLB page without HVO.',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'hugetlbFree2MHvoUnbatchedUs',
+    value: 73.5,
+    unit: 'us',
+    description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored page by page).',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'hugetlbFree2MHvoBatchedUs',
+    value: 26.4,
+    unit: 'us',
+    description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored in batches).',
+    source: HVO_SERIES,
+    assumption: false,
+  },
+  {
+    key: 'cmaAlloc1GBaseMs',
+    value: 5,
+    unit: 'ms',
+    description: 'Runtime 1 GiB contiguous allocation from an empty CMA range (just after boot).',
+    source:
+      '"hugetlb: add demote/split page functionality" and hugetlb_cma= discussions: 5-26 ms per 1 GiB page just after boot',
+    assumption: false,
+  },
+  {
+    key: 'cmaMigrateUsPerPage',
+    value: 0.08,
+    unit: 'us',
+    description:
+      'Migrating one movable 4 KiB page out of a CMA range; 262144 pages add about 21 ms, the top of the 5-26 ms range.',
+    source: 'Derived from the 5-26 ms range above; fragmented-CMA latency has no public number',
+    assumption: true,
+  },
+  {
+    key: 'cmaPathologicalMs',
+    value: 1300,
+    unit: 'ms',
+    description:
+      'Worst observed 1 GiB contiguous allocation (transient references force repeated migration).',
+    source: 'Reported upper bound of 1.3 s for a runtime 1 GiB allocation',
+    assumption: false,
+  },
+  {
+    key: 'buddyAlloc4KCycles',
+    value: 400,
+    unit: 'cycles',
+    description: 'Allocating one 4 KiB page from the buddy allocator (per-CPU list hit, zeroing excluded).',
+    source: 'No public number for this path under guest_memfd',
+    assumption: true,
+  },
+  {
+    key: 'thpAlloc2MCycles',
+    value: 20_000,
+    unit: 'cycles',
+    description: 'Allocating one 2 MiB THP from the buddy allocator when a free block exists.',
+    source: 'No public number for this path under guest_memfd',
+    assumption: true,
+  },
+  {
+    key: 'zeroPage4KCycles',
+    value: 1_000,
+    unit: 'cycles',
+    description: 'Clearing one 4 KiB page (clear_page with rep stosb, cache-cold).',
+    source: 'No public number for CoCo hosts',
+    assumption: true,
+  },
+  {
+    key: 'vmExitCycles',
+    value: 4_000,
+    unit: 'cycles',
+    description: 'Round trip of one VM exit to KVM and back (confidential guests pay more than plain ones).',
+    source: 'No public number for SNP/TDX exits of this kind',
+    assumption: true,
+  },
+  {
+    key: 'tdpFaultCycles',
+    value: 3_000,
+    unit: 'cycles',
+    description: 'Handling one TDP (EPT/NPT) fault in KVM, lookup and SPTE install.',
+    source: 'No public number',
+    assumption: true,
+  },
+  {
+    key: 'mmuLockWriteCycles',
+    value: 500,
+    unit: 'cycles',
+    description: 'One uncontended write acquisition and release of kvm->mmu_lock.',
+    source: 'No public number',
+    assumption: true,
+  },
+  {
+    key: 'invalidateCycles',
+    value: 1_500,
+    unit: 'cycles',
+    description: 'One invalidation callback over a range (zap SPTEs, TLB flush request).',
+    source: 'No public number',
+    assumption: true,
+  },
+  {
+    key: 'tlbMissCycles',
+    value: 200,
+    unit: 'cycles',
+    description: 'Extra cost of a two-dimensional TLB miss in a confidential guest.',
+    source: 'No public number for CoCo guests',
+    assumption: true,
+  },
+  {
+    key: 'snpPscBatchEntries',
+    value: 64,
+    unit: 'entries',
+    description: 'Entries per SNP page-state-change request (GHCB spec allows up to 253).',
+    source: 'arch/x86/coco/sev/core.c: VMGEXIT_PSC_MAX_COUNT (64); GHCB spec section 4.1.6',
+    assumption: false,
+  },
+  {
+    key: 'tdxMapGpaChunkBytes',
+    value: 2 * 1024 * 1024,
+    unit: 'bytes',
+    description: 'Bytes KVM handles per TDX MapGPA exit before returning to the guest.',
+    source: 'arch/x86/kvm/vmx/tdx.c: TDX_MAP_GPA_MAX_LEN (SZ_2M)',
+    assumption: false,
+  },
+  {
+    key: 'lazyAcceptChunkBytes',
+    value: 4 * 1024 * 1024,
+    unit: 'bytes',
+    description:
+      'Memory a guest accepts at a time under lazy acceptance (EFI unaccepted bitmap unit is 2 MiB).',
+    source: 'mm/page_alloc.c: MAX_PAGE_ORDER (4 MiB) accept unit; drivers/firmware/efi/unaccepted_memory.c',
+    assumption: false,
+  },
+  {
+    key: 'ptPagesMap1GAt4K',
+    value: 513,
+    unit: 'pages',
+    description: 'EPT/NPT page-table pages needed to map 1 GiB with 4 KiB entries (512 PTE + 1 PMD).',
+    source: 'x86 4-level paging: 512 entries per table page',
+    assumption: false,
+  },
+  {
+    key: 'ptPagesMap1GAt2M',
+    value: 1,
+    unit: 'pages',
+    description: 'EPT/NPT page-table pages needed to map 1 GiB with 2 MiB entries (one PMD page).',
+    source: 'x86 4-level paging',
+    assumption: false,
+  },
+  {
+    key: 'ptPagesMap1GAt1G',
+    value: 0,
+    unit: 'pages',
+    description: 'EPT/NPT page-table pages needed to map 1 GiB with one 1 GiB entry (a PUD entry).',
+    source: 'x86 4-level paging',
+    assumption: false,
+  },
+];
+
+export type CostModel = Readonly<Record<CostKey, number>>;
+
+export const DEFAULT_COSTS: CostModel = Object.freeze(
+  Object.fromEntries(CONSTANTS.map((c) => [c.key, c.value])) as Record<CostKey, number>,
+);
+
+export function constantDef(key: CostKey): ConstantDef {
+  const def = CONSTANTS.find((c) => c.key === key);
+  if (!def) throw new Error(`unknown constant ${key}`);
+  return def;
+}
+
+/** Microseconds to cycles at the model's clock. */
+export function usToCycles(costs: CostModel, us: number): number {
+  return Math.round(us * costs.cpuGhz * 1000);
+}
+
+export function cyclesToNs(costs: CostModel, cycles: number): number {
+  return cycles / costs.cpuGhz;
+}
