@@ -20,34 +20,23 @@ export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
 
 export const CmaAreaSchema = z
   .object({
-    sizeBytes: bytes('Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.'),
-    movableOccupiedFraction: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(0)
-      .meta({
-        unit: 'ratio',
-        description:
-          'Share of the area lent to movable host allocations, which must be migrated out before a 1 GiB allocation.',
-      }),
-    unmovableRanges: z
-      .array(z.number().int().nonnegative())
-      .default([])
-      .meta({
-        description:
-          'Indexes of 1 GiB ranges of the area that hold an unmovable or long-term pinned page and so can never be allocated.',
-      }),
-    transientFailureRate: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(0)
-      .meta({
-        unit: 'ratio',
-        description:
-          'Odds that one allocation attempt on a range fails on a transient reference (a page under migration or briefly pinned).',
-      }),
+    sizeBytes: bytes(
+      'Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.',
+    ),
+    movableOccupiedFraction: z.number().min(0).max(1).default(0).meta({
+      unit: 'ratio',
+      description:
+        'Share of the area lent to movable host allocations, which must be migrated out before a 1 GiB allocation.',
+    }),
+    unmovableRanges: z.array(z.number().int().nonnegative()).default([]).meta({
+      description:
+        'Indexes of 1 GiB ranges of the area that hold an unmovable or long-term pinned page and so can never be allocated.',
+    }),
+    transientFailureRate: z.number().min(0).max(1).default(0).meta({
+      unit: 'ratio',
+      description:
+        'Odds that one allocation attempt on a range fails on a transient reference (a page under migration or briefly pinned).',
+    }),
     maxAttempts: z
       .number()
       .int()
@@ -74,13 +63,19 @@ export const NumaNodeSchema = z
       .int()
       .nonnegative()
       .default(0)
-      .meta({ unit: 'pages', description: 'nr_hugepages for 2 MiB pages on this node, reserved at host boot.' }),
+      .meta({
+        unit: 'pages',
+        description: 'nr_hugepages for 2 MiB pages on this node, reserved at host boot.',
+      }),
     hugetlb1g: z
       .number()
       .int()
       .nonnegative()
       .default(0)
-      .meta({ unit: 'pages', description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.' }),
+      .meta({
+        unit: 'pages',
+        description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.',
+      }),
     cma: CmaAreaSchema.optional(),
   })
   .strict();
@@ -96,27 +91,30 @@ export const HostSchema = z
     hvoBatched: z
       .boolean()
       .default(true)
-      .meta({ description: 'HVO restores and optimises vmemmap in batches (the 2023 batching series).' }),
+      .meta({
+        description: 'HVO restores and optimises vmemmap in batches (the 2023 batching series).',
+      }),
     cmaHvo: z
       .boolean()
       .default(false)
-      .meta({ description: 'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.' }),
-    thpFragmentation: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(0)
       .meta({
-        unit: 'ratio',
-        description: 'Odds that the buddy allocator has no free 2 MiB block for a THP, which then falls back to 4 KiB.',
+        description:
+          'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.',
       }),
+    thpFragmentation: z.number().min(0).max(1).default(0).meta({
+      unit: 'ratio',
+      description:
+        'Odds that the buddy allocator has no free 2 MiB block for a THP, which then falls back to 4 KiB.',
+    }),
   })
   .strict();
 export type HostConfig = z.infer<typeof HostSchema>;
 
 export const MempolicySchema = z
   .object({
-    mode: z.enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave']).default('default'),
+    mode: z
+      .enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave'])
+      .default('default'),
     nodes: z.array(z.number().int().nonnegative()).default([]),
     weights: z.array(z.number().int().min(1).max(255)).default([]),
   })
@@ -129,20 +127,14 @@ export type MempolicyConfig = z.infer<typeof MempolicySchema>;
 
 export const PoliciesSchema = z
   .object({
-    split: z
-      .enum(['to-4k', 'staged', 'always-split'])
-      .default('to-4k')
-      .meta({
-        description:
-          'How a huge folio is split for a to-shared conversion: straight to 4 KiB (RFC v2), staged 1 GiB -> 2 MiB -> 4 KiB, or split at allocation, before use (RFC v1).',
-      }),
-    merge: z
-      .enum(['eager', 'deferred', 'never'])
-      .default('eager')
-      .meta({
-        description:
-          'When a huge-aligned range that became all private is merged back: at conversion, by a worker after a delay, or never.',
-      }),
+    split: z.enum(['to-4k', 'staged', 'always-split']).default('to-4k').meta({
+      description:
+        'How a huge folio is split for a to-shared conversion: straight to 4 KiB (RFC v2), staged 1 GiB -> 2 MiB -> 4 KiB, or split at allocation, before use (RFC v1).',
+    }),
+    merge: z.enum(['eager', 'deferred', 'never']).default('eager').meta({
+      description:
+        'When a huge-aligned range that became all private is merged back: at conversion, by a worker after a delay, or never.',
+    }),
     mergeDelayNs: z
       .number()
       .int()
@@ -163,14 +155,20 @@ export const PoliciesSchema = z
     deferredPunch: z
       .boolean()
       .default(false)
-      .meta({ description: 'Remember punched sub-pages and free a huge page once all of it has been punched.' }),
+      .meta({
+        description:
+          'Remember punched sub-pages and free a huge page once all of it has been punched.',
+      }),
   })
   .strict();
 export type PoliciesConfig = z.infer<typeof PoliciesSchema>;
 
 export const VendorSchema = z
   .enum(['none', 'snp', 'tdx', 'cca', 'pkvm'])
-  .meta({ description: 'Confidential-computing technology of the guest; sets mapping limits and exit costs.' });
+  .meta({
+    description:
+      'Confidential-computing technology of the guest; sets mapping limits and exit costs.',
+  });
 export type Vendor = z.infer<typeof VendorSchema>;
 
 const costShape = Object.fromEntries(
@@ -181,7 +179,12 @@ const costShape = Object.fromEntries(
       .nonnegative()
       .finite()
       .optional()
-      .meta({ unit: c.unit, description: c.description, assumption: c.assumption, default: c.value }),
+      .meta({
+        unit: c.unit,
+        description: c.description,
+        assumption: c.assumption,
+        default: c.value,
+      }),
   ]),
 ) as Record<CostKey, z.ZodOptional<z.ZodNumber>>;
 
@@ -202,13 +205,10 @@ export const GmemVariantSchema = z
       .meta({ unit: 'bytes', description: 'Size of the guest_memfd file (guest RAM).' }),
     pageSize: PageSizeSchema,
     allocator: AllocatorKindSchema,
-    conversionModel: z
-      .enum(['in-place', 'legacy'])
-      .default('in-place')
-      .meta({
-        description:
-          'legacy: shared memory lives in a separate VMM backend; in-place: guest_memfd tracks shareability and the host maps shared pages through mmap.',
-      }),
+    conversionModel: z.enum(['in-place', 'legacy']).default('in-place').meta({
+      description:
+        'legacy: shared memory lives in a separate VMM backend; in-place: guest_memfd tracks shareability and the host maps shared pages through mmap.',
+    }),
     sharedBackend: z
       .enum(['anon-4k', 'thp', 'hugetlbfs-2m', 'hugetlbfs-1g'])
       .default('anon-4k')
@@ -216,30 +216,32 @@ export const GmemVariantSchema = z
         description:
           'legacy model only: the VMM memory that backs shared pages. hugetlbfs cannot discard sub-ranges.',
       }),
-    mmap: z.boolean().default(true).meta({ description: 'GUEST_MEMFD_FLAG_MMAP: the host may mmap shared pages.' }),
+    mmap: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'GUEST_MEMFD_FLAG_MMAP: the host may mmap shared pages.' }),
     initPrivate: z
       .boolean()
       .default(true)
-      .meta({ description: 'GUEST_MEMFD_FLAG_INIT_PRIVATE: the file starts private (else INIT_SHARED).' }),
+      .meta({
+        description: 'GUEST_MEMFD_FLAG_INIT_PRIVATE: the file starts private (else INIT_SHARED).',
+      }),
     mempolicy: MempolicySchema.default({ mode: 'default', nodes: [], weights: [] }),
     homeNode: z
       .number()
       .int()
       .nonnegative()
       .default(0)
-      .meta({ description: 'Node of the vCPU threads: where the default mempolicy allocates first.' }),
+      .meta({
+        description: 'Node of the vCPU threads: where the default mempolicy allocates first.',
+      }),
     policies: PoliciesSchema.default(PoliciesSchema.parse({})),
     vendor: VendorSchema.default('none'),
-    memslotGpaBytes: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(0)
-      .meta({
-        unit: 'bytes',
-        description:
-          'Guest physical address of the memslot; if it and the file offset are not equally aligned, KVM cannot map huge pages.',
-      }),
+    memslotGpaBytes: z.number().int().nonnegative().default(0).meta({
+      unit: 'bytes',
+      description:
+        'Guest physical address of the memslot; if it and the file offset are not equally aligned, KVM cannot map huge pages.',
+    }),
     costs: CostOverridesSchema.default({}),
   })
   .strict();

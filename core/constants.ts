@@ -26,7 +26,6 @@ export type CostKey =
   | 'merge1GCycles'
   | 'split2MCycles'
   | 'merge2MCycles'
-  | 'split4KCycles'
   | 'cpuGhz'
   | 'hugetlbAlloc2MNoHvoUs'
   | 'hugetlbAlloc2MHvoUnbatchedUs'
@@ -102,7 +101,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'conversionOpCycles',
     value: 320,
     unit: 'cycles',
-    description: 'Bookkeeping of one plain private/shared conversion operation (no split or merge).',
+    description:
+      'Bookkeeping of one plain private/shared conversion operation (no split or merge).',
     source: LPC24,
     assumption: false,
   },
@@ -137,14 +137,6 @@ export const CONSTANTS: readonly ConstantDef[] = [
     description: 'Merging one 2 MiB folio: about 100 x an average conversion operation.',
     source: LPC24,
     assumption: false,
-  },
-  {
-    key: 'split4KCycles',
-    value: 60,
-    unit: 'cycles',
-    description: 'Per-subpage work of a split (struct page / folio field set-up for each new folio).',
-    source: 'No public number; order of a few cache-line writes per struct page',
-    assumption: true,
   },
   {
     key: 'cpuGhz',
@@ -233,7 +225,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'buddyAlloc4KCycles',
     value: 400,
     unit: 'cycles',
-    description: 'Allocating one 4 KiB page from the buddy allocator (per-CPU list hit, zeroing excluded).',
+    description:
+      'Allocating one 4 KiB page from the buddy allocator (per-CPU list hit, zeroing excluded).',
     source: 'No public number for this path under guest_memfd',
     assumption: true,
   },
@@ -257,7 +250,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'vmExitCycles',
     value: 4_000,
     unit: 'cycles',
-    description: 'Round trip of one VM exit to KVM and back (confidential guests pay more than plain ones).',
+    description:
+      'Round trip of one VM exit to KVM and back (confidential guests pay more than plain ones).',
     source: 'No public number for SNP/TDX exits of this kind',
     assumption: true,
   },
@@ -315,14 +309,16 @@ export const CONSTANTS: readonly ConstantDef[] = [
     unit: 'bytes',
     description:
       'Memory a guest accepts at a time under lazy acceptance (EFI unaccepted bitmap unit is 2 MiB).',
-    source: 'mm/page_alloc.c: MAX_PAGE_ORDER (4 MiB) accept unit; drivers/firmware/efi/unaccepted_memory.c',
+    source:
+      'mm/page_alloc.c: MAX_PAGE_ORDER (4 MiB) accept unit; drivers/firmware/efi/unaccepted_memory.c',
     assumption: false,
   },
   {
     key: 'ptPagesMap1GAt4K',
     value: 513,
     unit: 'pages',
-    description: 'EPT/NPT page-table pages needed to map 1 GiB with 4 KiB entries (512 PTE + 1 PMD).',
+    description:
+      'EPT/NPT page-table pages needed to map 1 GiB with 4 KiB entries (512 PTE + 1 PMD).',
     source: 'x86 4-level paging: 512 entries per table page',
     assumption: false,
   },

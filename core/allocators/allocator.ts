@@ -42,7 +42,12 @@ export interface AllocatorHandle {
 
 export type Outcome<T> =
   | ({ readonly ok: true; readonly cycles: number } & T)
-  | { readonly ok: false; readonly errno: Errno; readonly message: string; readonly cycles: number };
+  | {
+      readonly ok: false;
+      readonly errno: Errno;
+      readonly message: string;
+      readonly cycles: number;
+    };
 
 export type AllocOutcome = Outcome<{
   readonly folio: FolioRef;

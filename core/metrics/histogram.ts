@@ -1,0 +1,61 @@
+// A log-linear latency histogram (HDR style): 16 sub-buckets per power of two, so every recorded
+// value is kept within about 6 % and the memory cost is fixed whatever the run length.
+
+const SUB_BUCKETS = 16;
+const MAX_EXPONENT = 64;
+
+export class LatencyHistogram {
+  private readonly counts = new Float64Array(MAX_EXPONENT * SUB_BUCKETS);
+  private total = 0;
+  private maxValue = 0;
+  private sum = 0;
+
+  record(value: number, times = 1): void {
+    if (!(value >= 0) || !Number.isFinite(value))
+      throw new RangeError(`latency ${value} is not a finite non-negative number`);
+    this.counts[bucketOf(value)]! += times;
+    this.total += times;
+    this.sum += value * times;
+    if (value > this.maxValue) this.maxValue = value;
+  }
+
+  get count(): number {
+    return this.total;
+  }
+
+  get max(): number {
+    return this.maxValue;
+  }
+
+  get mean(): number {
+    return this.total === 0 ? 0 : this.sum / this.total;
+  }
+
+  /** Value at percentile p (0-100): the upper edge of the bucket holding it, capped at the max. */
+  percentile(p: number): number {
+    if (this.total === 0) return 0;
+    if (p >= 100) return this.maxValue;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.total));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return Math.min(upperEdge(i), this.maxValue);
+    }
+    return this.maxValue;
+  }
+}
+
+function bucketOf(value: number): number {
+  if (value < 1) return 0;
+  const exponent = Math.floor(Math.log2(value));
+  const base = 2 ** exponent;
+  const sub = Math.min(SUB_BUCKETS - 1, Math.floor(((value - base) / base) * SUB_BUCKETS));
+  return Math.min(MAX_EXPONENT * SUB_BUCKETS - 1, exponent * SUB_BUCKETS + sub);
+}
+
+function upperEdge(bucket: number): number {
+  const exponent = Math.floor(bucket / SUB_BUCKETS);
+  const sub = bucket % SUB_BUCKETS;
+  const base = 2 ** exponent;
+  return base + ((sub + 1) * base) / SUB_BUCKETS;
+}

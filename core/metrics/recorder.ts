@@ -1,0 +1,132 @@
+// The metrics a run observes: current values, time series sampled over simulated time, latency
+// distributions and per-node memory. The rules that change state report into it; nothing here
+// changes simulation state.
+import {
+  LATENCY_OPS,
+  LATENCY_PERCENTILES,
+  METRICS,
+  METRIC_INDEX,
+  type LatencyOp,
+  type MetricName,
+} from './definitions.js';
+import { LatencyHistogram } from './histogram.js';
+
+class GrowableSeries {
+  data: Float64Array;
+  length = 0;
+  constructor(capacity = 256) {
+    this.data = new Float64Array(capacity);
+  }
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = value;
+  }
+  view(): Float64Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface RunSeries {
+  /** Simulated time of each sample, in ns. */
+  readonly timeNs: Float64Array;
+  /** One array per metric, in METRICS order, aligned with timeNs. */
+  readonly values: Readonly<Record<MetricName, Float64Array>>;
+  /** Host memory the guest costs, per NUMA node, aligned with timeNs. */
+  readonly nodeBytes: readonly Float64Array[];
+}
+
+export interface RunSummary {
+  readonly metrics: Readonly<Record<MetricName, number>>;
+  readonly nodeBytes: readonly number[];
+  readonly latencyNs: Readonly<Record<LatencyOp, LatencySummary>>;
+}
+
+export class MetricsRecorder {
+  private readonly current = new Float64Array(METRICS.length);
+  private readonly nodeCurrent: Float64Array;
+  private readonly time = new GrowableSeries();
+  private readonly series: GrowableSeries[] = METRICS.map(() => new GrowableSeries());
+  private readonly nodeSeries: GrowableSeries[];
+  private readonly latency = new Map<LatencyOp, LatencyHistogram>(
+    LATENCY_OPS.map((op) => [op, new LatencyHistogram()]),
+  );
+
+  constructor(readonly nodeCount: number) {
+    this.nodeCurrent = new Float64Array(nodeCount);
+    this.nodeSeries = Array.from({ length: nodeCount }, () => new GrowableSeries());
+  }
+
+  add(name: MetricName, delta: number): void {
+    this.current[METRIC_INDEX[name]]! += delta;
+  }
+
+  set(name: MetricName, value: number): void {
+    this.current[METRIC_INDEX[name]] = value;
+  }
+
+  get(name: MetricName): number {
+    return this.current[METRIC_INDEX[name]]!;
+  }
+
+  setNodeBytes(node: number, bytes: number): void {
+    this.nodeCurrent[node] = bytes;
+  }
+
+  nodeBytes(node: number): number {
+    return this.nodeCurrent[node]!;
+  }
+
+  recordLatency(op: LatencyOp, ns: number): void {
+    this.latency.get(op)!.record(ns);
+  }
+
+  latencySummary(op: LatencyOp): LatencySummary {
+    const h = this.latency.get(op)!;
+    const [p50, p90, p99] = LATENCY_PERCENTILES.slice(0, 3).map((p) => h.percentile(p));
+    return { count: h.count, mean: h.mean, p50: p50!, p90: p90!, p99: p99!, max: h.max };
+  }
+
+  /** Append the current values as one sample at simulated time `timeNs`. */
+  sample(timeNs: number): void {
+    const last = this.time.length > 0 ? this.time.data[this.time.length - 1]! : -Infinity;
+    if (timeNs < last) throw new RangeError(`sample time ${timeNs} ns goes back before ${last} ns`);
+    this.time.push(timeNs);
+    for (let i = 0; i < this.series.length; i++) this.series[i]!.push(this.current[i]!);
+    for (let n = 0; n < this.nodeSeries.length; n++) this.nodeSeries[n]!.push(this.nodeCurrent[n]!);
+  }
+
+  get sampleCount(): number {
+    return this.time.length;
+  }
+
+  seriesView(): RunSeries {
+    const values = Object.fromEntries(
+      METRICS.map((m, i) => [m.name, this.series[i]!.view()]),
+    ) as Record<MetricName, Float64Array>;
+    return { timeNs: this.time.view(), values, nodeBytes: this.nodeSeries.map((s) => s.view()) };
+  }
+
+  summary(): RunSummary {
+    const metrics = Object.fromEntries(METRICS.map((m, i) => [m.name, this.current[i]!])) as Record<
+      MetricName,
+      number
+    >;
+    const latencyNs = Object.fromEntries(
+      LATENCY_OPS.map((op) => [op, this.latencySummary(op)]),
+    ) as Record<LatencyOp, LatencySummary>;
+    return { metrics, nodeBytes: Array.from(this.nodeCurrent), latencyNs };
+  }
+}
