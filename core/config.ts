@@ -58,24 +58,14 @@ export const NumaNodeSchema = z
     hostReservedBytes: bytes(
       'Memory the host kernel and other tenants already use on this node (unavailable to guests).',
     ).default(0),
-    hugetlb2m: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(0)
-      .meta({
-        unit: 'pages',
-        description: 'nr_hugepages for 2 MiB pages on this node, reserved at host boot.',
-      }),
-    hugetlb1g: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(0)
-      .meta({
-        unit: 'pages',
-        description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.',
-      }),
+    hugetlb2m: z.number().int().nonnegative().default(0).meta({
+      unit: 'pages',
+      description: 'nr_hugepages for 2 MiB pages on this node, reserved at host boot.',
+    }),
+    hugetlb1g: z.number().int().nonnegative().default(0).meta({
+      unit: 'pages',
+      description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.',
+    }),
     cma: CmaAreaSchema.optional(),
   })
   .strict();
@@ -88,19 +78,13 @@ export const HostSchema = z
       .boolean()
       .default(true)
       .meta({ description: 'HugeTLB Vmemmap Optimization (hugetlb_optimize_vmemmap) enabled.' }),
-    hvoBatched: z
-      .boolean()
-      .default(true)
-      .meta({
-        description: 'HVO restores and optimises vmemmap in batches (the 2023 batching series).',
-      }),
-    cmaHvo: z
-      .boolean()
-      .default(false)
-      .meta({
-        description:
-          'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.',
-      }),
+    hvoBatched: z.boolean().default(true).meta({
+      description: 'HVO restores and optimises vmemmap in batches (the 2023 batching series).',
+    }),
+    cmaHvo: z.boolean().default(false).meta({
+      description:
+        'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.',
+    }),
     thpFragmentation: z.number().min(0).max(1).default(0).meta({
       unit: 'ratio',
       description:
@@ -152,39 +136,29 @@ export const PoliciesSchema = z
       .boolean()
       .default(false)
       .meta({ description: 'Private memory is tracked as PFN ranges without struct pages.' }),
-    deferredPunch: z
-      .boolean()
-      .default(false)
-      .meta({
-        description:
-          'Remember punched sub-pages and free a huge page once all of it has been punched.',
-      }),
+    deferredPunch: z.boolean().default(false).meta({
+      description:
+        'Remember punched sub-pages and free a huge page once all of it has been punched.',
+    }),
   })
   .strict();
 export type PoliciesConfig = z.infer<typeof PoliciesSchema>;
 
-export const VendorSchema = z
-  .enum(['none', 'snp', 'tdx', 'cca', 'pkvm'])
-  .meta({
-    description:
-      'Confidential-computing technology of the guest; sets mapping limits and exit costs.',
-  });
+export const VendorSchema = z.enum(['none', 'snp', 'tdx', 'cca', 'pkvm']).meta({
+  description:
+    'Confidential-computing technology of the guest; sets mapping limits and exit costs.',
+});
 export type Vendor = z.infer<typeof VendorSchema>;
 
 const costShape = Object.fromEntries(
   CONSTANTS.map((c) => [
     c.key,
-    z
-      .number()
-      .nonnegative()
-      .finite()
-      .optional()
-      .meta({
-        unit: c.unit,
-        description: c.description,
-        assumption: c.assumption,
-        default: c.value,
-      }),
+    z.number().nonnegative().finite().optional().meta({
+      unit: c.unit,
+      description: c.description,
+      assumption: c.assumption,
+      default: c.value,
+    }),
   ]),
 ) as Record<CostKey, z.ZodOptional<z.ZodNumber>>;
 
@@ -220,21 +194,13 @@ export const GmemVariantSchema = z
       .boolean()
       .default(true)
       .meta({ description: 'GUEST_MEMFD_FLAG_MMAP: the host may mmap shared pages.' }),
-    initPrivate: z
-      .boolean()
-      .default(true)
-      .meta({
-        description: 'GUEST_MEMFD_FLAG_INIT_PRIVATE: the file starts private (else INIT_SHARED).',
-      }),
+    initPrivate: z.boolean().default(true).meta({
+      description: 'GUEST_MEMFD_FLAG_INIT_PRIVATE: the file starts private (else INIT_SHARED).',
+    }),
     mempolicy: MempolicySchema.default({ mode: 'default', nodes: [], weights: [] }),
-    homeNode: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(0)
-      .meta({
-        description: 'Node of the vCPU threads: where the default mempolicy allocates first.',
-      }),
+    homeNode: z.number().int().nonnegative().default(0).meta({
+      description: 'Node of the vCPU threads: where the default mempolicy allocates first.',
+    }),
     policies: PoliciesSchema.default(PoliciesSchema.parse({})),
     vendor: VendorSchema.default('none'),
     memslotGpaBytes: z.number().int().nonnegative().default(0).meta({

@@ -51,10 +51,10 @@ export type CostKey =
   | 'ptPagesMap1GAt2M'
   | 'ptPagesMap1GAt1G';
 
-const LPC24 =
-  'LPC 2024, "guest_memfd HugeTLB/1G page support" session (Ackerley Tng, Vishal Annapurve), figures measured on an SNP host';
+const ROTH_2025 =
+  'Michael Roth (AMD), "Re: [RFC PATCH v2 02/51] KVM: guest_memfd: Introduce and use shareability to guard faulting", kvm/linux-mm/linux-fsdevel lists, 11 Jul 2025, Message-ID <20250712001055.3in2lnjz6zljydq2@amd.com> (thread of Ackerley Tng\'s "1G page support for guest_memfd" RFC v2); cycles spent in kvm_gmem_convert_execute_work() profiled during a 16 GB SNP guest boot: split/merge "~100x more" than an average conversion (2 MiB hugetlb run) and, for 1 GiB, "46475980 cycles vs 320 in this sample"';
 const HVO_SERIES =
-  'mm/hugetlb_vmemmap.c; "hugetlb: batch freeing of vmemmap pages" series (Joao Martins, Mike Kravetz, 2023), bare-metal timings per 2 MiB page';
+  'Mike Kravetz, "[PATCH v8 0/8] Batch hugetlb vmemmap modification operations", linux-mm/linux-kernel, 18 Oct 2023, Message-ID <20231019023113.345257-1-mike.kravetz@oracle.com> (first posted 25 Aug 2023; includes patches by Joao Martins; changes mm/hugetlb_vmemmap.c). Bare metal, 8-socket Intel Xeon E7-8895, next-20230824: "time echo 500000 > .../hugepages-2048kB/nr_hugepages" (alloc) and "echo 0" (free), divided by 500000 pages';
 
 export const CONSTANTS: readonly ConstantDef[] = [
   {
@@ -62,7 +62,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 64,
     unit: 'bytes',
     description: 'Size of one struct page (x86-64, arm64).',
-    source: 'include/linux/mm_types.h: sizeof(struct page) == 64 on 64-bit without debug options',
+    source:
+      'include/linux/mm_types.h: sizeof(struct page) == 64 on 64-bit without debug options; Documentation/mm/vmemmap_dedup.rst ("In most cases, the size of struct page is 64 bytes (e.g. x86-64 and arm64)")',
     assumption: false,
   },
   {
@@ -70,7 +71,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 8,
     unit: 'pages',
     description: 'vmemmap pages (4 KiB) holding the struct pages of one 2 MiB folio.',
-    source: '512 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst',
+    source:
+      '512 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst ("A 2MB HugeTLB page on x86_64 consists in 8 page frames")',
     assumption: false,
   },
   {
@@ -78,7 +80,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 4096,
     unit: 'pages',
     description: 'vmemmap pages (4 KiB) holding the struct pages of one 1 GiB folio.',
-    source: '262144 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst',
+    source:
+      '262144 struct pages x 64 B / 4 KiB; Documentation/mm/vmemmap_dedup.rst ("while 1GB HugeTLB page consists in 4096")',
     assumption: false,
   },
   {
@@ -86,7 +89,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 7,
     unit: 'pages',
     description: 'vmemmap pages HVO frees per 2 MiB HugeTLB page (one is kept and remapped).',
-    source: 'Documentation/mm/vmemmap_dedup.rst (HUGETLB_VMEMMAP_RESERVE_SIZE = PAGE_SIZE)',
+    source:
+      'Documentation/mm/vmemmap_dedup.rst ("free the remaining 7 pages to the buddy allocator"); mm/hugetlb_vmemmap.h: HUGETLB_VMEMMAP_RESERVE_SIZE = PAGE_SIZE (one vmemmap page kept); Documentation/admin-guide/sysctl/vm.rst, hugetlb_optimize_vmemmap ("7 pages per 2MB HugeTLB page")',
     assumption: false,
   },
   {
@@ -94,7 +98,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 4095,
     unit: 'pages',
     description: 'vmemmap pages HVO frees per 1 GiB HugeTLB page.',
-    source: 'Documentation/mm/vmemmap_dedup.rst',
+    source:
+      'Documentation/mm/vmemmap_dedup.rst (PUD level: "free (PAGE_SIZE - 1) vmemmap pages"); Documentation/admin-guide/sysctl/vm.rst, hugetlb_optimize_vmemmap ("4095 pages per 1GB HugeTLB page")',
     assumption: false,
   },
   {
@@ -103,7 +108,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     unit: 'cycles',
     description:
       'Bookkeeping of one plain private/shared conversion operation (no split or merge).',
-    source: LPC24,
+    source: `${ROTH_2025}; 320 is the normal-conversion figure of the 1 GiB sample`,
     assumption: false,
   },
   {
@@ -111,7 +116,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 46_475_980,
     unit: 'cycles',
     description: 'Splitting one 1 GiB HugeTLB folio (vmemmap restore excluded).',
-    source: LPC24,
+    source: `${ROTH_2025}; the mail gives one "split/merge" figure, not separate split and merge costs, and does not say whether vmemmap restore is included`,
     assumption: false,
   },
   {
@@ -119,7 +124,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 46_475_980,
     unit: 'cycles',
     description: 'Merging (reconstructing) one 1 GiB HugeTLB folio (vmemmap re-optimise excluded).',
-    source: LPC24,
+    source: `${ROTH_2025}; the single "split/merge" figure, reused for merge`,
     assumption: false,
   },
   {
@@ -127,7 +132,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 32_000,
     unit: 'cycles',
     description: 'Splitting one 2 MiB folio: about 100 x an average conversion operation.',
-    source: LPC24,
+    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
     assumption: false,
   },
   {
@@ -135,7 +140,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 32_000,
     unit: 'cycles',
     description: 'Merging one 2 MiB folio: about 100 x an average conversion operation.',
-    source: LPC24,
+    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
     assumption: false,
   },
   {
@@ -151,7 +156,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 8.2,
     unit: 'us',
     description: 'Allocating one 2 MiB HugeTLB page without HVO.',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. Unmodified kernel, vm.hugetlb_optimize_vmemmap = 0, alloc: real 0m4.119s / 500000 = 8.2 us`,
     assumption: false,
   },
   {
@@ -159,7 +164,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 57.9,
     unit: 'us',
     description: 'Allocating one 2 MiB HugeTLB page with HVO, vmemmap optimised page by page.',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. Unmodified kernel, vm.hugetlb_optimize_vmemmap = 1, alloc: real 0m28.973s / 500000 = 57.9 us`,
     assumption: false,
   },
   {
@@ -167,7 +172,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 14.5,
     unit: 'us',
     description: 'Allocating one 2 MiB HugeTLB page with HVO, vmemmap optimised in batches.',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. With the batching patches, vm.hugetlb_optimize_vmemmap = 1, alloc: real 0m7.267s / 500000 = 14.5 us`,
     assumption: false,
   },
   {
@@ -175,7 +180,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 9.0,
     unit: 'us',
     description: 'Freeing one 2 MiB HugeTLB page without HVO.',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. Unmodified kernel, vm.hugetlb_optimize_vmemmap = 0, free: real 0m4.477s / 500000 = 9.0 us`,
     assumption: false,
   },
   {
@@ -183,7 +188,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 73.5,
     unit: 'us',
     description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored page by page).',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. Unmodified kernel, vm.hugetlb_optimize_vmemmap = 1, free: real 0m36.748s / 500000 = 73.5 us`,
     assumption: false,
   },
   {
@@ -191,7 +196,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 26.4,
     unit: 'us',
     description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored in batches).',
-    source: HVO_SERIES,
+    source: `${HVO_SERIES}. With the batching patches, vm.hugetlb_optimize_vmemmap = 1, free: real 0m13.199s / 500000 = 26.4 us`,
     assumption: false,
   },
   {
@@ -200,7 +205,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     unit: 'ms',
     description: 'Runtime 1 GiB contiguous allocation from an empty CMA range (just after boot).',
     source:
-      '"hugetlb: add demote/split page functionality" and hugetlb_cma= discussions: 5-26 ms per 1 GiB page just after boot',
+      'Figure (5-26 ms per runtime 1 GiB allocation just after boot) given in the domain spec; primary source not located (the previously cited "hugetlb: add demote/split page functionality" thread was checked in part and did not show it). Mechanism: hugetlb_cma= / cma_alloc() -> alloc_contig_range(), commit "mm: hugetlb: optionally allocate gigantic hugepages using cma" (Roman Gushchin, 2020)',
     assumption: false,
   },
   {
@@ -209,7 +214,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     unit: 'us',
     description:
       'Migrating one movable 4 KiB page out of a CMA range; 262144 pages add about 21 ms, the top of the 5-26 ms range.',
-    source: 'Derived from the 5-26 ms range above; fragmented-CMA latency has no public number',
+    source:
+      'Derived from the 5-26 ms range above (itself not traced to a primary source); fragmented-CMA latency has no public number',
     assumption: true,
   },
   {
@@ -218,7 +224,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     unit: 'ms',
     description:
       'Worst observed 1 GiB contiguous allocation (transient references force repeated migration).',
-    source: 'Reported upper bound of 1.3 s for a runtime 1 GiB allocation',
+    source:
+      'Figure (up to 1.3 s for a runtime 1 GiB allocation) given in the domain spec; primary source not located',
     assumption: false,
   },
   {
@@ -292,7 +299,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 64,
     unit: 'entries',
     description: 'Entries per SNP page-state-change request (GHCB spec allows up to 253).',
-    source: 'arch/x86/coco/sev/core.c: VMGEXIT_PSC_MAX_COUNT (64); GHCB spec section 4.1.6',
+    source:
+      'arch/x86/include/asm/sev-common.h: VMGEXIT_PSC_MAX_ENTRY = 64 (Linux guest side; cut from 253 by "x86/sev: Put PSC struct on the stack in prep for unaccepted memory support", Tom Lendacky, 2023), used by set_pages_state() in arch/x86/coco/sev/core.c; VMGEXIT_PSC_MAX_COUNT = 253 in the same header is the GHCB-defined maximum, used by KVM (arch/x86/kvm/svm/sev.c); GHCB spec, SNP Page State Change NAE event',
     assumption: false,
   },
   {
@@ -300,7 +308,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 2 * 1024 * 1024,
     unit: 'bytes',
     description: 'Bytes KVM handles per TDX MapGPA exit before returning to the guest.',
-    source: 'arch/x86/kvm/vmx/tdx.c: TDX_MAP_GPA_MAX_LEN (SZ_2M)',
+    source:
+      'arch/x86/kvm/vmx/tdx.c: #define TDX_MAP_GPA_MAX_LEN (2 * 1024 * 1024), chunking in __tdx_map_gpa() / tdx_complete_vmcall_map_gpa()',
     assumption: false,
   },
   {
@@ -310,7 +319,7 @@ export const CONSTANTS: readonly ConstantDef[] = [
     description:
       'Memory a guest accepts at a time under lazy acceptance (EFI unaccepted bitmap unit is 2 MiB).',
     source:
-      'mm/page_alloc.c: MAX_PAGE_ORDER (4 MiB) accept unit; drivers/firmware/efi/unaccepted_memory.c',
+      'mm/page_alloc.c: __accept_page() / try_to_accept_memory_one() call accept_memory(page_to_phys(page), PAGE_SIZE << MAX_PAGE_ORDER) (order 10 = 4 MiB on x86-64; MAX_ORDER before v6.8). Bitmap unit: arch/x86/include/asm/efi.h EFI_UNACCEPTED_UNIT_SIZE = PMD_SIZE (2 MiB), read as unaccepted->unit_size in drivers/firmware/efi/unaccepted_memory.c',
     assumption: false,
   },
   {

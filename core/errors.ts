@@ -1,6 +1,7 @@
 // Errors the model reports, named by the errno the kernel would return.
 
-export type Errno = 'EAGAIN' | 'ENOMEM' | 'ENOSPC' | 'EINVAL' | 'EBUSY' | 'EPERM' | 'EHWPOISON';
+export type Errno =
+  'EAGAIN' | 'ENOMEM' | 'ENOSPC' | 'EINVAL' | 'EBUSY' | 'EPERM' | 'EFAULT' | 'ENODEV' | 'EHWPOISON';
 
 /** A failed kernel operation inside the simulation (not a bug in the simulator). */
 export class KernelError extends Error {

@@ -1,0 +1,340 @@
+// guest_memfd folios from HugeTLB pools (the guest_memfd HugeTLB series, LPC 2024): the file's
+// subpool reserves every page at creation, allocation dequeues a reserved page on the first node
+// the mempolicy allows, and a freed folio goes back to the subpool. With HVO
+// (hugetlb_optimize_vmemmap) pool pages keep one vmemmap page per 2 MiB or 1 GiB page; a split
+// must first restore the rest (mm/hugetlb_vmemmap.c, which can fail with ENOMEM), and a merge
+// re-optimises them.
+//
+// The split/merge vmemmap helpers here are shared with the CMA allocator: CMA-backed 1 GiB folios
+// are HugeTLB folios too (hugetlb_cma=), and split the same way when HVO applies to them.
+import type { CostModel } from '../constants.js';
+import { usToCycles } from '../constants.js';
+import type { Errno } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { GuestLedger, folioAfterSplit, hvoFreedPagesOf, vmemmapPagesOf } from '../host/host.js';
+import { HugetlbSubpool } from '../host/hugetlb-pool.js';
+import type { PageOrder } from '../units.js';
+import { ORDER_1G, ORDER_2M, bytesOfOrder, formatBytes, nrPages } from '../units.js';
+import type {
+  AllocOutcome,
+  Allocator,
+  AllocatorHandle,
+  AllocatorStats,
+  FolioRef,
+  NodeChoice,
+  Outcome,
+  ReserveRequest,
+  VmemmapOutcome,
+} from './allocator.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared with cma.ts
+
+/** A failed Outcome. */
+export function failure(
+  errno: Errno,
+  message: string,
+  cycles = 0,
+): { readonly ok: false; errno: Errno; message: string; cycles: number } {
+  return { ok: false, errno, message, cycles };
+}
+
+/** 2 MiB HugeTLB pages per 1 GiB page. The HVO series measured 2 MiB pages only; a 1 GiB page is
+ * charged 512 times the 2 MiB cost (assumption: the work is per struct page / per vmemmap page,
+ * both of which scale by 512; the page comes from a pool reserved at boot, so no migration). */
+const PER_1G = nrPages(ORDER_1G - ORDER_2M);
+
+function scaleTo(order: PageOrder, cyclesPer2M: number): number {
+  return order === ORDER_1G ? cyclesPer2M * PER_1G : cyclesPer2M;
+}
+
+/** Cycles to hand out one HugeTLB page: hugetlbAlloc2M{NoHvo,HvoUnbatched,HvoBatched}Us. */
+export function hugetlbAllocCycles(
+  costs: CostModel,
+  hvo: boolean,
+  batched: boolean,
+  order: PageOrder,
+): number {
+  const us = !hvo
+    ? costs.hugetlbAlloc2MNoHvoUs
+    : batched
+      ? costs.hugetlbAlloc2MHvoBatchedUs
+      : costs.hugetlbAlloc2MHvoUnbatchedUs;
+  return scaleTo(order, usToCycles(costs, us));
+}
+
+/** Cycles to take back one HugeTLB page: hugetlbFree2M{NoHvo,HvoUnbatched,HvoBatched}Us. */
+export function hugetlbFreeCycles(
+  costs: CostModel,
+  hvo: boolean,
+  batched: boolean,
+  order: PageOrder,
+): number {
+  const us = !hvo
+    ? costs.hugetlbFree2MNoHvoUs
+    : batched
+      ? costs.hugetlbFree2MHvoBatchedUs
+      : costs.hugetlbFree2MHvoUnbatchedUs;
+  return scaleTo(order, usToCycles(costs, us));
+}
+
+/** What split/reconstruct of a huge folio needs from its allocator. */
+export interface HugeFolioContext {
+  readonly host: Host;
+  readonly costs: CostModel;
+  readonly ledger: GuestLedger;
+  /** The allocator optimises vmemmap of its huge folios (HugeTLB: host.hvo; CMA: host.cmaHvo). */
+  readonly hvoApplies: boolean;
+}
+
+/**
+ * Split `folio` into folios of `targetOrder`. vmemmap to restore = what the pieces need minus what
+ * the folio has now: a HVO'd 1 GiB folio keeps 1 page; 512 HVO'd 2 MiB pieces need 512 (restore
+ * 511); 4 KiB pieces need every page (restore 4095). The pages come from the node's buddy memory.
+ * The pieces are folioAfterSplit(folio, targetOrder). Split cycles themselves are the caller's.
+ */
+export function splitHugeFolio(
+  ctx: HugeFolioContext,
+  handleOrder: PageOrder,
+  folio: FolioRef,
+  targetOrder: PageOrder,
+): VmemmapOutcome {
+  if (folio.order > handleOrder || targetOrder >= folio.order) {
+    return failure(
+      'EINVAL',
+      `cannot split a ${sizeOf(folio.order)} folio into ${sizeOf(targetOrder)} folios (file of ${sizeOf(handleOrder)} folios)`,
+    );
+  }
+  const piece = folioAfterSplit(folio, targetOrder);
+  const pieces = nrPages(folio.order - targetOrder);
+  const restore =
+    pieces * vmemmapPagesOf(ctx.costs, piece.order, piece.hvo) -
+    vmemmapPagesOf(ctx.costs, folio.order, folio.hvo);
+  if (restore <= 0) return vmemmapDone(0, 0);
+  const result = ctx.host.restoreVmemmap(folio.node, restore, ctx.costs);
+  if (!result.ok) {
+    return failure(
+      'ENOMEM',
+      `splitting a HVO'd ${sizeOf(folio.order)} folio: ${result.message}`,
+      result.cycles,
+    );
+  }
+  ctx.ledger.vmemmapChanged(folio.node, restore);
+  return vmemmapDone(restore, result.cycles);
+}
+
+/**
+ * Rebuild a folio of `targetOrder` from pieces like `first`. Where HVO applies the merged folio is
+ * re-optimised: vmemmap freed = what the pieces have minus what a HVO'd folio keeps (4K pieces of
+ * 1 GiB: 4096 - 1 = 4095; 2 MiB HVO'd pieces: 512 - 1 = 511), returned to the node's buddy memory.
+ * The rebuilt folio has hvo = hvoApplies. Merge cycles themselves are the caller's.
+ */
+export function reconstructHugeFolio(
+  ctx: HugeFolioContext,
+  handleOrder: PageOrder,
+  first: FolioRef,
+  targetOrder: PageOrder,
+): VmemmapOutcome {
+  if (targetOrder > handleOrder || first.order >= targetOrder) {
+    return failure(
+      'EINVAL',
+      `cannot rebuild a ${sizeOf(targetOrder)} folio from ${sizeOf(first.order)} folios (file of ${sizeOf(handleOrder)} folios)`,
+    );
+  }
+  const pieces = nrPages(targetOrder - first.order);
+  const before = pieces * vmemmapPagesOf(ctx.costs, first.order, first.hvo);
+  const after = vmemmapPagesOf(ctx.costs, targetOrder, ctx.hvoApplies);
+  const freed = before - after;
+  if (freed <= 0) return vmemmapDone(0, 0);
+  const cycles = ctx.host.optimiseVmemmap(first.node, freed, ctx.costs);
+  ctx.ledger.vmemmapChanged(first.node, -freed);
+  return vmemmapDone(freed, cycles);
+}
+
+/** Whole huge pages a memory error took out of service while the caller still holds some of
+ * their split pieces (bytes per node): freeing such a piece only drops it from the ledger, its
+ * memory left with the huge page (the kernel dissolves a hwpoisoned huge page instead of
+ * returning it to the pool). */
+export class PoisonedRemainder {
+  private readonly bytes: number[];
+
+  constructor(nodeCount: number) {
+    this.bytes = new Array<number>(nodeCount).fill(0);
+  }
+
+  /** A piece of a huge page of `hugeOrder` was hit: the rest of the page is owed by the caller. */
+  add(piece: FolioRef, hugeOrder: PageOrder): void {
+    const rest = bytesOfOrder(hugeOrder) - bytesOfOrder(piece.order);
+    this.bytes[piece.node] = (this.bytes[piece.node] ?? 0) + rest;
+  }
+
+  /** Account `piece` against a poisoned page's rest; false when there is none to account to. */
+  take(piece: FolioRef): boolean {
+    const size = bytesOfOrder(piece.order);
+    const owed = this.bytes[piece.node] ?? 0;
+    if (owed < size) return false;
+    this.bytes[piece.node] = owed - size;
+    return true;
+  }
+}
+
+function vmemmapDone(pages: number, cycles: number): VmemmapOutcome {
+  return { ok: true, cycles, vmemmapPages: pages, vmemmapCycles: cycles };
+}
+
+export function sizeOf(order: PageOrder): string {
+  return formatBytes(bytesOfOrder(order));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HugeTLB allocator
+
+interface HugetlbFile {
+  readonly handle: AllocatorHandle;
+  readonly subpool: HugetlbSubpool;
+  readonly poisoned: PoisonedRemainder;
+}
+
+export class HugetlbAllocator implements Allocator {
+  readonly kind = 'hugetlb' as const;
+  private readonly files = new Map<number, HugetlbFile>();
+  private readonly ledger: GuestLedger;
+  private readonly ctx: HugeFolioContext;
+  private nextId = 1;
+
+  constructor(
+    private readonly host: Host,
+    private readonly costs: CostModel,
+  ) {
+    this.ledger = new GuestLedger(host.nodeCount, costs);
+    this.ctx = { host, costs, ledger: this.ledger, hvoApplies: host.hvo };
+  }
+
+  /** Create the file's subpool: all `count` pages are reserved now, or none (ENOMEM naming the
+   * node, the need and what the pool has free). */
+  reserve(request: ReserveRequest): Outcome<{ readonly handle: AllocatorHandle }> {
+    if (request.order !== ORDER_2M && request.order !== ORDER_1G) {
+      return failure('EINVAL', 'HugeTLB has only 2 MiB and 1 GiB pages');
+    }
+    const nodes = this.host.nodeOrder(request.nodes);
+    if (!nodes.ok) return failure('EINVAL', nodes.message);
+    const result = HugetlbSubpool.reserve(
+      this.host.pools(request.order),
+      request.order,
+      request.count,
+      nodes.order,
+    );
+    if (!result.ok) return failure('ENOMEM', result.message);
+    const handle: AllocatorHandle = { id: this.nextId++, kind: this.kind, order: request.order };
+    this.files.set(handle.id, {
+      handle,
+      subpool: result.subpool,
+      poisoned: new PoisonedRemainder(this.host.nodeCount),
+    });
+    return { ok: true, cycles: 0, handle };
+  }
+
+  allocate(handle: AllocatorHandle, choice: NodeChoice, order: PageOrder): AllocOutcome {
+    const file = this.file(handle);
+    if (order !== handle.order) {
+      this.ledger.allocationFailures++;
+      return failure(
+        'EINVAL',
+        `this file holds ${sizeOf(handle.order)} pages, not ${sizeOf(order)}`,
+      );
+    }
+    const nodes = this.host.nodeOrder(choice);
+    if (!nodes.ok) {
+      this.ledger.allocationFailures++;
+      return failure('EINVAL', nodes.message);
+    }
+    const got = file.subpool.allocate(nodes.nodes);
+    if (!got.ok) {
+      this.ledger.allocationFailures++;
+      return failure('ENOMEM', got.message);
+    }
+    const folio: FolioRef = { node: got.node, order, hvo: this.host.hvo };
+    this.ledger.addFolio(folio);
+    this.ledger.allocations++;
+    const cycles = hugetlbAllocCycles(this.costs, this.host.hvo, this.host.hvoBatched, order);
+    return { ok: true, cycles, folio, migrationCycles: 0 };
+  }
+
+  split(handle: AllocatorHandle, folio: FolioRef, targetOrder: PageOrder): VmemmapOutcome {
+    this.file(handle);
+    return splitHugeFolio(this.ctx, handle.order, folio, targetOrder);
+  }
+
+  reconstruct(handle: AllocatorHandle, first: FolioRef, targetOrder: PageOrder): VmemmapOutcome {
+    this.file(handle);
+    return reconstructHugeFolio(this.ctx, handle.order, first, targetOrder);
+  }
+
+  /** A whole folio goes back to the subpool (re-optimised first if it came back without HVO). A
+   * split folio must be reconstructed first, except for pieces of a page lost to a memory error. */
+  free(handle: AllocatorHandle, folio: FolioRef): Outcome<object> {
+    const file = this.file(handle);
+    if (folio.order !== handle.order) {
+      if (!file.poisoned.take(folio)) {
+        return failure(
+          'EINVAL',
+          `a split ${sizeOf(handle.order)} HugeTLB folio must be reconstructed before it returns to the pool`,
+        );
+      }
+      this.ledger.removeFolio(folio);
+      this.ledger.frees++;
+      return { ok: true, cycles: 0 };
+    }
+    this.ledger.removeFolio(folio);
+    let cycles = 0;
+    if (this.host.hvo && !folio.hvo) {
+      cycles += this.host.optimiseVmemmap(
+        folio.node,
+        hvoFreedPagesOf(this.costs, folio.order),
+        this.costs,
+      );
+    }
+    file.subpool.free(folio.node);
+    this.ledger.frees++;
+    cycles += hugetlbFreeCycles(this.costs, this.host.hvo, this.host.hvoBatched, folio.order);
+    return { ok: true, cycles };
+  }
+
+  /** hwpoison: the huge page holding `folio` leaves the pool for good (nr_hugepages drops). For a
+   * piece of a split page, the caller frees the page's other pieces afterwards (see
+   * PoisonedRemainder) and reports at most one error per huge page. */
+  error(handle: AllocatorHandle, folio: FolioRef): void {
+    const file = this.file(handle);
+    this.ledger.removeFolio(folio);
+    this.ledger.memoryErrors++;
+    file.subpool.poison(folio.node);
+    if (folio.order !== handle.order) file.poisoned.add(folio, handle.order);
+  }
+
+  unreserve(handle: AllocatorHandle): void {
+    this.file(handle).subpool.release();
+  }
+
+  stats(): AllocatorStats {
+    const reserved = new Array<number>(this.host.nodeCount).fill(0);
+    for (const file of this.files.values()) {
+      const size = bytesOfOrder(file.handle.order);
+      reserved.forEach((bytes, node) => {
+        reserved[node] = bytes + file.subpool.reservedOn(node) * size;
+      });
+    }
+    return this.ledger.stats(reserved);
+  }
+
+  private file(handle: AllocatorHandle): HugetlbFile {
+    const file = this.files.get(handle.id);
+    if (!file || file.handle.kind !== handle.kind) {
+      throw new Error(`hugetlb allocator: unknown handle ${handle.id} (${handle.kind})`);
+    }
+    return file;
+  }
+}
+
+export function createHugetlbAllocator(host: Host, costs: CostModel): HugetlbAllocator {
+  return new HugetlbAllocator(host, costs);
+}

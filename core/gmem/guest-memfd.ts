@@ -1,0 +1,1529 @@
+// One guest_memfd file bound to one memslot: its folios, shareability, refcounts and KVM's
+// mappings of it, and the operations of domain.md section 4 (convert, fallocate, PUNCH_HOLE, pin,
+// guest and host faults, prefault, acceptance). The rules follow virt/kvm/guest_memfd.c and the
+// in-place conversion / HugeTLB series (Ackerley Tng, "1G page support for guest_memfd" RFC v1/v2);
+// where those are silent, comments name the mechanism modelled.
+import type { Allocator, AllocatorHandle, FolioRef, NodeChoice } from '../allocators/allocator.js';
+import type { GmemVariantConfig } from '../config.js';
+import type { CostModel } from '../constants.js';
+import { usToCycles } from '../constants.js';
+import { KernelError, type Errno } from '../errors.js';
+import type { EventLog } from '../events/event-log.js';
+import type { LatencyOp } from '../metrics/definitions.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import { maxMappingLevel, NOT_MAPPED, TdpMmu, vendorMaxLevel } from '../kvm/mmu.js';
+import {
+  GiB,
+  ORDER_1G,
+  ORDER_2M,
+  ORDER_4K,
+  PAGE_SIZE,
+  orderOfPageSize,
+  type PageOrder,
+} from '../units.js';
+import { classifyMemory } from './accounting.js';
+import { FolioLayout } from './folio-layout.js';
+import { Mempolicy } from './mempolicy.js';
+import { PagedBitmap } from './paged-bitmap.js';
+
+export type Shareability = 'shared' | 'private';
+export type Who = 'guest' | 'host';
+export type Access = 'read' | 'write';
+
+export type OpResult =
+  | { readonly ok: true; readonly cycles: number }
+  | {
+      readonly ok: false;
+      readonly errno: Errno;
+      readonly message: string;
+      /** Byte offset in the file where the operation failed. */
+      readonly offset: number;
+      readonly cycles: number;
+    };
+
+export interface GmemDeps {
+  readonly config: GmemVariantConfig;
+  readonly costs: CostModel;
+  readonly allocator: Allocator;
+  readonly nodeCount: number;
+  readonly metrics: MetricsRecorder;
+  readonly log: EventLog;
+  /** Simulated time, ns. */
+  readonly now: () => number;
+  /** The allocator applies HVO to the huge folios it hands out. */
+  readonly hvo: boolean;
+}
+
+type CycleCategory =
+  'conversion' | 'split' | 'merge' | 'vmemmap' | 'allocation' | 'migration' | 'zeroing' | 'fault';
+
+const CYCLE_METRIC = {
+  conversion: 'cycles_conversion',
+  split: 'cycles_split',
+  merge: 'cycles_merge',
+  vmemmap: 'cycles_vmemmap',
+  allocation: 'cycles_allocation',
+  migration: 'cycles_migration',
+  zeroing: 'cycles_zeroing',
+  fault: 'cycles_fault',
+} as const;
+
+interface SplitRecord {
+  readonly index: number;
+  readonly from: PageOrder;
+  readonly to: PageOrder;
+}
+
+export class GuestMemfd {
+  readonly nrPages: number;
+  /** Order of the backing page size (0, 9 or 18). */
+  readonly hugeOrder: PageOrder;
+  readonly unitPages: number;
+  readonly layout: FolioLayout;
+  /** Shared pages (in-place: guest_memfd shareability; legacy: VM memory attributes). */
+  readonly shared: PagedBitmap;
+  /** Punched pages still held (zeroed, not freed). */
+  readonly punched: PagedBitmap;
+  /** Pages with an elevated refcount (pins beyond the safe refcount). */
+  readonly pinned: PagedBitmap;
+  private readonly pinCounts = new Map<number, number>();
+  /** Legacy model: pages allocated in the VMM's shared backend. */
+  readonly backend: PagedBitmap | null;
+  readonly backendOrder: PageOrder;
+  readonly mmu: TdpMmu;
+  /** TDX: the guest accepted a 4 KiB page in this 2 MiB block (blocks 2 MiB mapping one-way). */
+  private readonly accepted4k: Uint8Array;
+  /** Per backing-size unit: never reconstruct (LPC 2024 "disallow split and reconstruct of shared"). */
+  private readonly noReconstruct: Uint8Array;
+  /** Deferred merges: unit -> due time (ns); queue in due order (the delay is constant). */
+  private readonly pendingMerges = new Map<number, number>();
+  private readonly mergeQueue: number[] = [];
+  private mergeQueueHead = 0;
+  /** LPC 2024 "disallow splitting shared huge pages": ranges converted to shared as one unit. */
+  private readonly sharedUnits = new Map<number, number>();
+  readonly handle: AllocatorHandle;
+  readonly mempolicy: Mempolicy;
+  phase: 'build' | 'runtime' = 'runtime';
+  private opCycles = 0;
+  private inConversion = false;
+  private destroyed = false;
+
+  constructor(private readonly deps: GmemDeps) {
+    const { config } = deps;
+    this.hugeOrder = orderOfPageSize(config.pageSize);
+    this.unitPages = 2 ** this.hugeOrder;
+    const unitBytes = this.unitPages * PAGE_SIZE;
+    if (config.guestBytes % unitBytes !== 0 || config.guestBytes % (2 * 1024 * 1024) !== 0) {
+      throw new KernelError(
+        'EINVAL',
+        `guest size ${config.guestBytes} B is not a multiple of the ${config.pageSize} backing page size (and of 2 MiB)`,
+      );
+    }
+    if (
+      (config.allocator === 'buddy' && this.hugeOrder !== ORDER_4K) ||
+      (config.allocator === 'thp' && this.hugeOrder !== ORDER_2M)
+    ) {
+      throw new KernelError(
+        'EINVAL',
+        `allocator ${config.allocator} cannot back ${config.pageSize} pages (buddy: 4k only, thp: 2m only)`,
+      );
+    }
+    if (config.allocator === 'hugetlb' && this.hugeOrder === ORDER_4K) {
+      throw new KernelError('EINVAL', 'HugeTLB backing needs a 2m or 1g page size');
+    }
+    if (config.allocator === 'cma' && this.hugeOrder === ORDER_4K) {
+      throw new KernelError('EINVAL', 'CMA backing needs a 2m or 1g page size');
+    }
+    this.nrPages = config.guestBytes / PAGE_SIZE;
+    this.layout = new FolioLayout(this.nrPages);
+    this.shared = new PagedBitmap(this.nrPages);
+    this.punched = new PagedBitmap(this.nrPages);
+    this.pinned = new PagedBitmap(this.nrPages);
+    const legacy = config.conversionModel === 'legacy';
+    this.backend = legacy ? new PagedBitmap(this.nrPages) : null;
+    this.backendOrder =
+      config.sharedBackend === 'hugetlbfs-1g'
+        ? ORDER_1G
+        : config.sharedBackend === 'hugetlbfs-2m'
+          ? ORDER_2M
+          : ORDER_4K;
+    this.mmu = new TdpMmu(this.nrPages);
+    this.accepted4k = new Uint8Array(Math.ceil(this.nrPages / 512));
+    this.noReconstruct = new Uint8Array(Math.ceil(this.nrPages / this.unitPages));
+    this.mempolicy = new Mempolicy(config.mempolicy, config.homeNode, deps.nodeCount);
+    if (!config.initPrivate) this.shared.assignRange(0, this.nrPages, true);
+
+    // hugetlbfs-style subpool: the whole file is reserved at creation (HugeTLB); the other
+    // allocators only record the handle.
+    const reserved = deps.allocator.reserve({
+      order: this.hugeOrder,
+      count: this.nrPages / this.unitPages,
+      nodes: this.mempolicy.reservationChoice(),
+    });
+    if (!reserved.ok) {
+      throw new KernelError(reserved.errno, `guest_memfd creation failed: ${reserved.message}`);
+    }
+    this.handle = reserved.handle;
+    this.charge('allocation', reserved.cycles);
+  }
+
+  get config(): GmemVariantConfig {
+    return this.deps.config;
+  }
+
+  private get policies() {
+    return this.deps.config.policies;
+  }
+
+  private get legacy(): boolean {
+    return this.backend !== null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Conversions
+
+  /** Convert [offset, offset + size) to `to` (KVM_SET_MEMORY_ATTRIBUTES2 / guest_memfd ioctl). */
+  convert(offset: number, size: number, to: Shareability): OpResult {
+    return this.operation('convert', offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      const toShared = to === 'shared';
+      this.deps.metrics.add(toShared ? 'conversions_to_shared' : 'conversions_to_private', 1);
+      this.charge('conversion', this.deps.costs.conversionOpCycles);
+      // 1. Work list: only sub-ranges whose shareability differs; converting to the current
+      //    state is free.
+      const work = this.workList(start, end, toShared);
+      if (work.length === 0) {
+        this.log({ type: 'convert', offset, size, to, changedBytes: 0 });
+        return null;
+      }
+      const refusal = this.policyRefusal(start, end, toShared);
+      if (refusal) {
+        this.deps.metrics.add('refused_conversions', 1);
+        this.log({ type: 'convert_refused', offset, size, to, reason: refusal });
+        return { errno: 'EPERM', message: refusal, offset };
+      }
+      this.inConversion = true;
+      let failure: Failure | null;
+      try {
+        failure = this.legacy
+          ? this.convertLegacy(work, toShared)
+          : toShared
+            ? this.convertToSharedInPlace(work)
+            : this.convertToPrivateInPlace(work);
+      } finally {
+        this.inConversion = false;
+      }
+      if (failure) {
+        if (failure.errno === 'EAGAIN') this.deps.metrics.add('eagain_failures', 1);
+        this.log({
+          type: 'convert_failed',
+          offset,
+          size,
+          to,
+          errno: failure.errno,
+          failedOffset: failure.offset,
+          reason: failure.message,
+        });
+        return failure;
+      }
+      let changed = 0;
+      for (const [s, e] of work) changed += e - s;
+      const bytes = changed * PAGE_SIZE;
+      this.deps.metrics.add(
+        toShared ? 'converted_to_shared_bytes' : 'converted_to_private_bytes',
+        bytes,
+      );
+      // Each work-list entry is one operation of the conversion bookkeeping.
+      this.charge('conversion', this.deps.costs.conversionOpCycles * (work.length - 1));
+      this.recordSharedUnit(start, end, toShared);
+      this.log({ type: 'convert', offset, size, to, changedBytes: bytes });
+      return null;
+    });
+  }
+
+  private workList(start: number, end: number, toShared: boolean): Array<[number, number]> {
+    const work: Array<[number, number]> = [];
+    let i = this.shared.find(start, end, !toShared);
+    while (i < end) {
+      const j = this.shared.find(i, end, toShared);
+      work.push([i, j]);
+      i = j < end ? this.shared.find(j, end, !toShared) : end;
+    }
+    return work;
+  }
+
+  private convertToSharedInPlace(work: Array<[number, number]>): Failure | null {
+    const splits: SplitRecord[] = [];
+    for (const [s, e] of work) {
+      // 2. Invalidate over the range rounded out to the huge page size, 3. zap private mappings.
+      this.invalidateRounded(s, e, 'to_shared');
+      this.cancelDeferredMerges(s, e);
+      // 3. Split every huge folio the range touches: shared folios must be order 0.
+      const failure = this.splitForShared(s, e, splits);
+      if (failure) {
+        // 4. Roll back: rebuild what this conversion split.
+        this.rollbackSplits(splits);
+        return failure;
+      }
+    }
+    for (const [s, e] of work) this.setShared(s, e, true);
+    return null;
+  }
+
+  private convertToPrivateInPlace(work: Array<[number, number]>): Failure | null {
+    for (const [s, e] of work) {
+      // Unmap host mappings (the host's shared mmap of the range), then check safe refcounts:
+      // any reference beyond nr_pages + 1 fails the conversion with -EAGAIN and its offset.
+      this.invalidateRounded(s, e, 'to_private');
+      const pinnedAt = this.pinned.find(s, e, true);
+      if (pinnedAt < e) {
+        return {
+          errno: 'EAGAIN',
+          message: `page at offset 0x${(pinnedAt * PAGE_SIZE).toString(16)} has an elevated refcount (pinned ${this.pinCounts.get(pinnedAt) ?? 0}x); the VMM may retry after unpinning`,
+          offset: pinnedAt * PAGE_SIZE,
+        };
+      }
+    }
+    for (const [s, e] of work) this.setShared(s, e, false);
+    // Merge every huge-aligned range that has no shared page left (per merge policy).
+    for (const [s, e] of work) this.mergeAfterPrivate(s, e);
+    return null;
+  }
+
+  /**
+   * Legacy model: attributes are VM-wide; private memory lives in guest_memfd and shared memory in
+   * the VMM's backend. To-shared: the VMM punches the private range out of guest_memfd (a partial
+   * huge page is only zeroed) and backs it with shared memory. To-private: the VMM discards the
+   * shared backing (hugetlbfs cannot discard sub-ranges).
+   */
+  private convertLegacy(work: Array<[number, number]>, toShared: boolean): Failure | null {
+    for (const [s, e] of work) {
+      this.invalidateRounded(s, e, toShared ? 'to_shared' : 'to_private');
+      this.setShared(s, e, toShared);
+      if (toShared) {
+        const failure = this.punchRange(s, e);
+        if (failure) return failure;
+        this.allocateBackend(s, e);
+      } else {
+        this.discardBackend(s, e);
+      }
+    }
+    return null;
+  }
+
+  /** LPC 2024 options that refuse conversions. */
+  private policyRefusal(start: number, end: number, toShared: boolean): string | null {
+    if (this.policies.sharedPages !== 'disallow-split' || this.hugeOrder === ORDER_4K) return null;
+    // "Disallow splitting shared huge pages": a conversion must cover exactly ranges converted to
+    // shared before; cutting into one of them would split a shared huge page.
+    for (const [us, ue] of this.sharedUnits) {
+      if (us < end && ue > start && (us < start || ue > end)) {
+        return `range [0x${(start * PAGE_SIZE).toString(16)}, 0x${(end * PAGE_SIZE).toString(16)}) cuts into the shared range [0x${(us * PAGE_SIZE).toString(16)}, 0x${(ue * PAGE_SIZE).toString(16)}) converted earlier; the disallow-split policy needs the same range`;
+      }
+    }
+    if (!toShared) {
+      const stray = this.sharedOutsideUnits(start, end);
+      if (stray !== null) {
+        return `shared page at offset 0x${(stray * PAGE_SIZE).toString(16)} was not converted as part of a recorded range; the disallow-split policy refuses partial reconversion`;
+      }
+    }
+    return null;
+  }
+
+  private sharedOutsideUnits(start: number, end: number): number | null {
+    let i = this.shared.find(start, end, true);
+    while (i < end) {
+      let covered = false;
+      for (const [us, ue] of this.sharedUnits) {
+        if (i >= us && i < ue) {
+          covered = true;
+          i = Math.min(ue, end);
+          break;
+        }
+      }
+      if (!covered) return i;
+      i = this.shared.find(i, end, true);
+    }
+    return null;
+  }
+
+  private recordSharedUnit(start: number, end: number, toShared: boolean): void {
+    if (this.policies.sharedPages !== 'disallow-split') return;
+    for (const [us, ue] of [...this.sharedUnits]) {
+      if (us >= start && ue <= end) this.sharedUnits.delete(us);
+    }
+    if (toShared) this.sharedUnits.set(start, end);
+  }
+
+  private setShared(start: number, end: number, value: boolean): void {
+    this.shared.assignRange(start, end, value);
+    if (
+      value &&
+      this.policies.sharedPages === 'disallow-split-and-reconstruct' &&
+      this.hugeOrder !== ORDER_4K
+    ) {
+      // The last private sub-page went shared: this huge range is never reconstructed.
+      const u0 = Math.floor(start / this.unitPages);
+      const u1 = Math.floor((end - 1) / this.unitPages);
+      for (let u = u0; u <= u1; u++) {
+        if (this.sharedInUnit(u) === this.unitPages) this.noReconstruct[u] = 1;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Splits and merges
+
+  private splitForShared(start: number, end: number, splits: SplitRecord[] | null): Failure | null {
+    const b0 = start >>> 9;
+    const b1 = (end - 1) >>> 9;
+    for (let b = b0; b <= b1; b++) {
+      const failure = this.splitBlockToBase(b, splits);
+      if (failure) return failure;
+    }
+    return null;
+  }
+
+  /** Make the folios covering 2 MiB block `b` order 0, per split policy. */
+  private splitBlockToBase(b: number, splits: SplitRecord[] | null): Failure | null {
+    let order = this.layout.blockOrder[b]!;
+    if (order === ORDER_1G) {
+      const gigStart = (b >>> 9) << 18;
+      const to = this.policies.split === 'staged' ? ORDER_2M : ORDER_4K;
+      const failure = this.splitFolio(gigStart, ORDER_1G, to, splits);
+      if (failure) return failure;
+      order = to;
+    }
+    if (order === ORDER_2M) return this.splitFolio(b << 9, ORDER_2M, ORDER_4K, splits);
+    return null;
+  }
+
+  /** split(handle, folio, targetSize): vmemmap restore first (can fail), then the split. */
+  private splitFolio(
+    index: number,
+    from: PageOrder,
+    to: PageOrder,
+    splits: SplitRecord[] | null,
+  ): Failure | null {
+    const folio = this.folioAt(index, from);
+    let hvoAfter = false;
+    let vmemmapPages = 0;
+    if (this.structPageless) {
+      // Struct-page-less private memory: a split is a PFN-range update (page-table work only).
+      this.charge('split', this.deps.costs.conversionOpCycles);
+    } else {
+      const r = this.deps.allocator.split(this.handle, folio, to);
+      this.charge('vmemmap', r.ok ? r.vmemmapCycles : r.cycles);
+      if (!r.ok) {
+        this.deps.metrics.add('alloc_failures', 1);
+        return {
+          errno: r.errno,
+          message: `split of the ${from === ORDER_1G ? '1 GiB' : '2 MiB'} folio at offset 0x${(index * PAGE_SIZE).toString(16)} failed: ${r.message}`,
+          offset: index * PAGE_SIZE,
+        };
+      }
+      this.charge('allocation', r.cycles - r.vmemmapCycles);
+      vmemmapPages = r.vmemmapPages;
+      hvoAfter = folio.hvo && to === ORDER_2M;
+      this.charge(
+        'split',
+        from === ORDER_1G ? this.deps.costs.split1GCycles : this.deps.costs.split2MCycles,
+      );
+    }
+    this.layout.split(index, from, to, hvoAfter);
+    this.deps.metrics.add(from === ORDER_1G ? 'splits_1g' : 'splits_2m', 1);
+    this.log({
+      type: 'split',
+      offset: index * PAGE_SIZE,
+      fromOrder: from,
+      toOrder: to,
+      vmemmapPages,
+    });
+    splits?.push({ index, from, to });
+    return null;
+  }
+
+  /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise. */
+  private mergeFolio(index: number, from: PageOrder, to: PageOrder): Failure | null {
+    let hvoAfter = false;
+    let vmemmapPages = 0;
+    if (this.structPageless) {
+      this.charge('merge', this.deps.costs.conversionOpCycles);
+    } else {
+      const first = this.folioAt(index, from);
+      const r = this.deps.allocator.reconstruct(this.handle, first, to);
+      if (!r.ok) {
+        this.charge('vmemmap', r.cycles);
+        return { errno: r.errno, message: r.message, offset: index * PAGE_SIZE };
+      }
+      this.charge('vmemmap', r.vmemmapCycles);
+      this.charge('allocation', r.cycles - r.vmemmapCycles);
+      vmemmapPages = r.vmemmapPages;
+      hvoAfter = this.allocatorHvo(to);
+      this.charge(
+        'merge',
+        to === ORDER_1G ? this.deps.costs.merge1GCycles : this.deps.costs.merge2MCycles,
+      );
+    }
+    // The merged folio may be mapped huge again: KVM zaps the small SPTEs (they are rebuilt on
+    // the next fault at the larger level).
+    this.layout.merge(index, from, to, hvoAfter);
+    this.deps.metrics.add(to === ORDER_1G ? 'merges_1g' : 'merges_2m', 1);
+    this.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
+    return null;
+  }
+
+  private rollbackSplits(splits: SplitRecord[]): void {
+    for (let i = splits.length - 1; i >= 0; i--) {
+      const s = splits[i]!;
+      this.mergeFolio(s.index, s.to, s.from);
+    }
+  }
+
+  private mergeAfterPrivate(start: number, end: number): void {
+    if (this.hugeOrder === ORDER_4K || this.policies.split === 'always-split') return;
+    const u0 = Math.floor(start / this.unitPages);
+    const u1 = Math.floor((end - 1) / this.unitPages);
+    for (let u = u0; u <= u1; u++) {
+      if (this.isUnitHugeFolio(u)) continue;
+      if (this.sharedInUnit(u) !== 0) {
+        if (this.hugeOrder === ORDER_1G && this.policies.split === 'staged')
+          this.scheduleOrMerge(u, true);
+        continue;
+      }
+      this.scheduleOrMerge(u, false);
+    }
+  }
+
+  private scheduleOrMerge(unit: number, blocksOnly: boolean): void {
+    const merge = this.policies.merge;
+    if (merge === 'never' || this.noReconstruct[unit]) return;
+    if (merge === 'eager') {
+      this.tryMergeUnit(unit, blocksOnly);
+      return;
+    }
+    if (!this.pendingMerges.has(unit)) {
+      const due = this.deps.now() + this.policies.mergeDelayNs;
+      this.pendingMerges.set(unit, due);
+      this.mergeQueue.push(unit);
+      this.deps.metrics.add('merges_deferred', 1);
+      this.log({ type: 'merge_deferred', offset: unit * this.unitPages * PAGE_SIZE, dueNs: due });
+    }
+  }
+
+  /** The deferred-merge worker: merge every queued range whose delay has passed. */
+  runDeferredMerges(now: number): void {
+    while (this.mergeQueueHead < this.mergeQueue.length) {
+      const unit = this.mergeQueue[this.mergeQueueHead]!;
+      const due = this.pendingMerges.get(unit);
+      if (due === undefined) {
+        this.mergeQueueHead++;
+        continue;
+      }
+      if (due > now) break;
+      this.mergeQueueHead++;
+      this.pendingMerges.delete(unit);
+      this.tryMergeUnit(unit, this.sharedInUnit(unit) !== 0);
+    }
+    if (this.mergeQueueHead > 1024 && this.mergeQueueHead * 2 > this.mergeQueue.length) {
+      this.mergeQueue.splice(0, this.mergeQueueHead);
+      this.mergeQueueHead = 0;
+    }
+  }
+
+  /** Time of the next deferred merge, or Infinity. */
+  nextDeferredMergeNs(): number {
+    for (let i = this.mergeQueueHead; i < this.mergeQueue.length; i++) {
+      const due = this.pendingMerges.get(this.mergeQueue[i]!);
+      if (due !== undefined) return due;
+    }
+    return Infinity;
+  }
+
+  private cancelDeferredMerges(start: number, end: number): void {
+    if (this.pendingMerges.size === 0) return;
+    const u0 = Math.floor(start / this.unitPages);
+    const u1 = Math.floor((end - 1) / this.unitPages);
+    for (let u = u0; u <= u1; u++) {
+      if (this.pendingMerges.delete(u)) {
+        this.deps.metrics.add('merges_cancelled', 1);
+        this.log({ type: 'merge_cancelled', offset: u * this.unitPages * PAGE_SIZE });
+      }
+    }
+  }
+
+  /** Merge unit `u` back to the backing size (staged policy: 2 MiB blocks first). */
+  private tryMergeUnit(u: number, blocksOnly: boolean): void {
+    const start = u * this.unitPages;
+    if (this.hugeOrder === ORDER_1G && this.policies.split === 'staged') {
+      for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+        if (this.layout.blockOrder[b] === ORDER_4K && this.mergeable(b << 9, 512)) {
+          this.zapForMerge(b << 9, 512);
+          if (this.mergeFolio(b << 9, ORDER_4K, ORDER_2M)) return;
+        }
+      }
+      if (blocksOnly) return;
+      if (!this.mergeable(start, this.unitPages, true)) return;
+      for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+        if (this.layout.blockOrder[b] !== ORDER_2M) return;
+      }
+      this.zapForMerge(start, this.unitPages);
+      this.mergeFolio(start, ORDER_2M, ORDER_1G);
+      return;
+    }
+    if (blocksOnly || this.isUnitHugeFolio(u) || !this.mergeable(start, this.unitPages, true))
+      return;
+    this.zapForMerge(start, this.unitPages);
+    this.mergeFolio(start, ORDER_4K, this.hugeOrder);
+  }
+
+  /** A range can be merged when it is fully allocated, all private and at the safe refcount. */
+  private mergeable(start: number, pages: number, report = false): boolean {
+    const end = start + pages;
+    if (this.layout.allocated.countRange(start, end) !== pages) return false;
+    if (this.shared.countRange(start, end) !== 0) return false;
+    if (this.punched.countRange(start, end) === pages && this.config.allocator !== 'thp')
+      return false;
+    if (this.pinned.countRange(start, end) !== 0) {
+      if (report) {
+        const at = this.pinned.find(start, end, true);
+        this.deps.metrics.add('eagain_failures', 1);
+        this.log({
+          type: 'merge_failed',
+          offset: start * PAGE_SIZE,
+          errno: 'EAGAIN',
+          reason: `page at offset 0x${(at * PAGE_SIZE).toString(16)} has an elevated refcount`,
+        });
+      }
+      return false;
+    }
+    return true;
+  }
+
+  private zapForMerge(start: number, pages: number): void {
+    // Mappings of the small folios are zapped so KVM can map the merged folio huge. Inside a
+    // conversion the range was already invalidated (rounded out to the huge page size).
+    if (this.inConversion) return;
+    this.invalidate(start, start + pages, 'merge');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Allocation, fallocate and PUNCH_HOLE
+
+  /** fallocate(mode 0): allocate [offset, offset + size), rounded out to huge page boundaries. */
+  fallocate(offset: number, size: number): OpResult {
+    return this.operation('fallocate', offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      const s = Math.floor(start / this.unitPages) * this.unitPages;
+      const e = Math.ceil(end / this.unitPages) * this.unitPages;
+      const before = this.layout.allocated.total;
+      for (let u = s; u < e; u += this.unitPages) {
+        const failure = this.allocateUnit(u);
+        if (failure) return failure;
+      }
+      this.log({
+        type: 'fallocate',
+        offset,
+        size,
+        allocatedBytes: (this.layout.allocated.total - before) * PAGE_SIZE,
+      });
+      return null;
+    });
+  }
+
+  /** Fill the allocation unit at `start` with folios. */
+  private allocateUnit(start: number): Failure | null {
+    if (this.hugeOrder === ORDER_4K) return this.allocateBase(start);
+    const missing =
+      this.unitPages - this.layout.allocated.countRange(start, start + this.unitPages);
+    if (missing === 0) return null;
+    if (missing !== this.unitPages) {
+      // Only 4 KiB folios of a split THP can be missing: refill them one by one.
+      for (let i = start; i < start + this.unitPages; i++) {
+        if (!this.layout.isAllocated(i)) {
+          const failure = this.allocateBase(i);
+          if (failure) return failure;
+        }
+      }
+      return null;
+    }
+    const choice = this.mempolicy.choose(start, this.hugeOrder);
+    const r = this.deps.allocator.allocate(this.handle, choice, this.hugeOrder);
+    if (!r.ok) {
+      this.charge('allocation', r.cycles);
+      if (this.config.allocator === 'thp') {
+        // Best-effort THP: fall back to 4 KiB pages.
+        this.deps.metrics.add('thp_fallbacks', 1);
+        for (let i = start; i < start + this.unitPages; i++) {
+          const failure = this.allocateBase(i);
+          if (failure) return failure;
+        }
+        return null;
+      }
+      return this.allocFailure(start, this.hugeOrder, r.errno, r.message);
+    }
+    this.charge('migration', r.migrationCycles);
+    this.charge('allocation', r.cycles - r.migrationCycles);
+    // A fresh folio is zeroed before it is handed to the guest (clear_huge_page).
+    this.charge('zeroing', this.deps.costs.zeroPage4KCycles * this.unitPages);
+    this.layout.addHugeFolio(start, this.hugeOrder, r.folio.node, r.folio.hvo);
+    this.punched.assignRange(start, start + this.unitPages, false);
+    this.log({
+      type: 'allocate',
+      offset: start * PAGE_SIZE,
+      order: this.hugeOrder,
+      node: r.folio.node,
+    });
+    if (this.policies.split === 'always-split') {
+      // RFC v1: split before use, so every page can be refcounted and converted on its own.
+      return this.splitForAllocation(start);
+    }
+    // A new huge folio whose range already holds a shared page is split at once (in-place).
+    if (!this.legacy && this.sharedInRange(start, start + this.unitPages) > 0) {
+      return this.splitForShared(start, start + this.unitPages, null);
+    }
+    return null;
+  }
+
+  private splitForAllocation(start: number): Failure | null {
+    if (this.hugeOrder === ORDER_1G) return this.splitFolio(start, ORDER_1G, ORDER_4K, null);
+    return this.splitFolio(start, ORDER_2M, ORDER_4K, null);
+  }
+
+  private allocateBase(index: number): Failure | null {
+    if (this.layout.isAllocated(index)) return null;
+    const choice: NodeChoice = this.mempolicy.choose(index, ORDER_4K);
+    const r = this.deps.allocator.allocate(this.handle, choice, ORDER_4K);
+    if (!r.ok) {
+      this.charge('allocation', r.cycles);
+      return this.allocFailure(index, ORDER_4K, r.errno, r.message);
+    }
+    this.charge('allocation', r.cycles);
+    this.charge('zeroing', this.deps.costs.zeroPage4KCycles);
+    this.layout.addBaseFolio(index, r.folio.node);
+    this.punched.assign(index, false);
+    return null;
+  }
+
+  private allocFailure(index: number, order: PageOrder, errno: Errno, message: string): Failure {
+    this.deps.metrics.add('alloc_failures', 1);
+    this.log({ type: 'alloc_failed', offset: index * PAGE_SIZE, order, errno, reason: message });
+    return { errno, message, offset: index * PAGE_SIZE };
+  }
+
+  /** fallocate(PUNCH_HOLE | KEEP_SIZE) on [offset, offset + size). */
+  punchHole(offset: number, size: number): OpResult {
+    return this.operation('punch_hole', offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      this.deps.metrics.add('punched_bytes', size);
+      return this.punchRange(start, end);
+    });
+  }
+
+  private punchRange(start: number, end: number): Failure | null {
+    // kvm_gmem_punch_hole: invalidate (per backing folio, clipped, with order hints), then truncate.
+    this.invalidate(start, end, 'punch_hole');
+    const freedBefore = this.deps.metrics.get('freed_bytes');
+    let zeroed = 0;
+    let failure: Failure | null = null;
+    const u0 = Math.floor(start / this.unitPages);
+    const u1 = Math.floor((end - 1) / this.unitPages);
+    for (let u = u0; u <= u1; u++) {
+      const us = u * this.unitPages;
+      const ue = us + this.unitPages;
+      const s = Math.max(start, us);
+      const e = Math.min(end, ue);
+      if (this.layout.allocated.countRange(s, e) === 0) continue;
+      if (s === us && e === ue) {
+        failure = this.freeUnit(u) ?? failure;
+        continue;
+      }
+      if (this.isHugeAllocation(us)) {
+        // A huge page covered only in part is zeroed, not freed.
+        zeroed += this.zeroPages(s, e);
+        if (this.policies.deferredPunch && this.punched.countRange(us, ue) === this.unitPages) {
+          // Deferred punch bitmap: every sub-page has now been punched: free the huge page.
+          failure = this.freeUnit(u) ?? failure;
+        }
+      } else {
+        failure = this.freeBasePages(s, e) ?? failure;
+      }
+    }
+    this.log({
+      type: 'punch_hole',
+      offset: start * PAGE_SIZE,
+      size: (end - start) * PAGE_SIZE,
+      freedBytes: this.deps.metrics.get('freed_bytes') - freedBefore,
+      zeroedBytes: zeroed * PAGE_SIZE,
+    });
+    return failure;
+  }
+
+  private zeroPages(start: number, end: number): number {
+    let n = 0;
+    let i = this.layout.allocated.find(start, end, true);
+    while (i < end) {
+      const j = this.layout.allocated.find(i, end, false);
+      n += this.punched.assignRange(i, j, true);
+      i = j < end ? this.layout.allocated.find(j, end, true) : end;
+    }
+    this.charge('zeroing', n * this.deps.costs.zeroPage4KCycles);
+    return n;
+  }
+
+  /** Free a whole allocation unit: merged first if it was split, and only at the safe refcount. */
+  private freeUnit(u: number): Failure | null {
+    const start = u * this.unitPages;
+    const end = start + this.unitPages;
+    const pinnedAt = this.pinned.find(start, end, true);
+    if (pinnedAt < end) {
+      this.deps.metrics.add('eagain_failures', 1);
+      return {
+        errno: 'EAGAIN',
+        message: `cannot free the folio at offset 0x${(start * PAGE_SIZE).toString(16)}: page at 0x${(pinnedAt * PAGE_SIZE).toString(16)} is pinned`,
+        offset: pinnedAt * PAGE_SIZE,
+      };
+    }
+    this.pendingMerges.delete(u);
+    if (!this.isHugeAllocation(start)) return this.freeBasePages(start, end);
+    if (!this.isUnitHugeFolio(u)) {
+      // Merged if needed (HugeTLB and CMA give back whole huge pages only).
+      if (
+        this.hugeOrder === ORDER_1G &&
+        this.layout.blockOrder[start >>> 9] === ORDER_2M &&
+        this.allBlocksOrder(start, ORDER_2M)
+      ) {
+        this.mergeFolio(start, ORDER_2M, ORDER_1G);
+      } else if (this.hugeOrder === ORDER_1G) {
+        for (let b = start >>> 9; b < end >>> 9; b++) {
+          if (this.layout.blockOrder[b] === ORDER_2M) {
+            // Mixed layout after a staged split: bring the 2 MiB blocks down first.
+            this.splitFolio(b << 9, ORDER_2M, ORDER_4K, null);
+          }
+        }
+        this.mergeFolio(start, ORDER_4K, ORDER_1G);
+      } else {
+        this.mergeFolio(start, ORDER_4K, ORDER_2M);
+      }
+    }
+    const folio = this.folioAt(start, this.hugeOrder);
+    const r = this.deps.allocator.free(this.handle, folio);
+    this.charge('allocation', r.cycles);
+    this.layout.removeHugeFolio(start, this.hugeOrder);
+    this.punched.assignRange(start, end, false);
+    this.noReconstruct[u] = 0;
+    this.deps.metrics.add('freed_bytes', this.unitPages * PAGE_SIZE);
+    this.log({ type: 'free', offset: start * PAGE_SIZE, order: this.hugeOrder });
+    return null;
+  }
+
+  private freeBasePages(start: number, end: number): Failure | null {
+    // A whole 2 MiB THP still in one piece goes back as one folio.
+    if (
+      this.config.allocator === 'thp' &&
+      (start & 511) === 0 &&
+      end - start === 512 &&
+      this.layout.blockOrder[start >>> 9] === ORDER_2M
+    ) {
+      const r = this.deps.allocator.free(this.handle, this.folioAt(start, ORDER_2M));
+      this.charge('allocation', r.cycles);
+      this.layout.removeHugeFolio(start, ORDER_2M);
+      this.punched.assignRange(start, end, false);
+      this.deps.metrics.add('freed_bytes', 512 * PAGE_SIZE);
+      this.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
+      return null;
+    }
+    if (this.config.allocator === 'thp' && this.layout.blockOrder[start >>> 9] === ORDER_2M) {
+      // Partial punch of an unsplit THP: zeroed, not freed.
+      this.zeroPages(start, end);
+      return null;
+    }
+    for (
+      let i = this.layout.allocated.find(start, end, true);
+      i < end;
+      i = this.layout.allocated.find(i + 1, end, true)
+    ) {
+      if (this.pinned.get(i)) {
+        this.deps.metrics.add('eagain_failures', 1);
+        return {
+          errno: 'EAGAIN',
+          message: `page at offset 0x${(i * PAGE_SIZE).toString(16)} is pinned`,
+          offset: i * PAGE_SIZE,
+        };
+      }
+      const r = this.deps.allocator.free(this.handle, this.folioAt(i, ORDER_4K));
+      this.charge('allocation', r.cycles);
+      this.layout.removeBaseFolio(i);
+      this.punched.assign(i, false);
+      this.deps.metrics.add('freed_bytes', PAGE_SIZE);
+    }
+    return null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Legacy shared backend
+
+  private allocateBackend(start: number, end: number): void {
+    const backend = this.backend!;
+    const unit = 2 ** this.backendOrder;
+    const s = Math.floor(start / unit) * unit;
+    const e = Math.min(this.nrPages, Math.ceil(end / unit) * unit);
+    const added = backend.assignRange(s, e, true);
+    if (added === 0) return;
+    const costs = this.deps.costs;
+    const perUnit =
+      this.backendOrder === ORDER_4K
+        ? costs.buddyAlloc4KCycles
+        : usToCycles(costs, costs.hugetlbAlloc2MNoHvoUs) * (unit / 512);
+    this.charge('allocation', (added / unit) * perUnit);
+    this.charge('zeroing', added * costs.zeroPage4KCycles);
+  }
+
+  private discardBackend(start: number, end: number): void {
+    const backend = this.backend!;
+    const unit = 2 ** this.backendOrder;
+    if (unit === 1) {
+      // MADV_DONTNEED / PUNCH_HOLE on anonymous or shmem memory frees 4 KiB pages; pinned pages
+      // stay until they are unpinned.
+      for (let i = start; i < end; i = this.pinned.find(i, end, true) + 1) {
+        const p = this.pinned.find(i, end, true);
+        backend.assignRange(i, p, false);
+        if (p >= end) break;
+      }
+      return;
+    }
+    // hugetlbfs cannot discard sub-ranges: only backend pages wholly inside the range go.
+    const s = Math.ceil(start / unit) * unit;
+    const e = Math.floor(end / unit) * unit;
+    for (let u = s; u < e; u += unit) {
+      if (this.pinned.countRange(u, u + unit) === 0) backend.assignRange(u, u + unit, false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Refcounts
+
+  /** Take an extra reference (GUP, IOMMU/VFIO mapping, vhost) on each page of the range. */
+  pin(offset: number, size: number): OpResult {
+    return this.operation(null, offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      for (let i = start; i < end; i++) {
+        if (!this.pageHeld(i)) {
+          return {
+            errno: 'EFAULT',
+            message: `cannot pin offset 0x${(i * PAGE_SIZE).toString(16)}: no page is allocated there`,
+            offset: i * PAGE_SIZE,
+          };
+        }
+      }
+      for (let i = start; i < end; i++) {
+        this.pinCounts.set(i, (this.pinCounts.get(i) ?? 0) + 1);
+        this.pinned.assign(i, true);
+      }
+      this.log({ type: 'pin', offset, size });
+      return null;
+    });
+  }
+
+  unpin(offset: number, size: number): OpResult {
+    return this.operation(null, offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      for (let i = start; i < end; i++) {
+        if (!this.pinCounts.has(i)) {
+          return {
+            errno: 'EINVAL',
+            message: `unpin of offset 0x${(i * PAGE_SIZE).toString(16)}, which holds no pin`,
+            offset: i * PAGE_SIZE,
+          };
+        }
+      }
+      for (let i = start; i < end; i++) {
+        const n = this.pinCounts.get(i)! - 1;
+        if (n === 0) {
+          this.pinCounts.delete(i);
+          this.pinned.assign(i, false);
+        } else this.pinCounts.set(i, n);
+      }
+      this.log({ type: 'unpin', offset, size });
+      // Ranges that could not merge because of the pin may merge now (the deferred worker or the
+      // next conversion retries; eager merging retries here).
+      if (!this.legacy) this.retryMergesAfterUnpin(start, end);
+      return null;
+    });
+  }
+
+  private retryMergesAfterUnpin(start: number, end: number): void {
+    if (this.hugeOrder === ORDER_4K || this.policies.split === 'always-split') return;
+    const u0 = Math.floor(start / this.unitPages);
+    const u1 = Math.floor((end - 1) / this.unitPages);
+    for (let u = u0; u <= u1; u++) {
+      if (
+        this.sharedInUnit(u) === 0 &&
+        !this.isUnitHugeFolio(u) &&
+        this.layout.allocated.countRange(u * this.unitPages, (u + 1) * this.unitPages) ===
+          this.unitPages
+      ) {
+        this.scheduleOrMerge(u, false);
+      }
+    }
+  }
+
+  private pageHeld(i: number): boolean {
+    if (this.legacy && this.shared.get(i)) return this.backend!.get(i);
+    return this.layout.isAllocated(i);
+  }
+
+  pinCount(index: number): number {
+    return this.pinCounts.get(index) ?? 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Faults
+
+  /**
+   * A fault on the page at file index `gfnIndex` (the memslot maps the file from offset 0).
+   * Guest: an EPT/NPT violation, mapped at the largest level the folio, the attributes
+   * (lpage_info mixed), the memslot alignment and the vendor allow. Host: a fault through the
+   * host's mmap of the file, which needs a shared, order-0 folio.
+   */
+  fault(index: number, who: Who, access: Access, opts: { exit?: boolean } = {}): OpResult {
+    return this.operation('fault', index * PAGE_SIZE, () => {
+      if (!Number.isInteger(index) || index < 0 || index >= this.nrPages) {
+        return {
+          errno: 'EINVAL',
+          message: `gfn index ${index} outside the memslot (0-${this.nrPages - 1})`,
+          offset: index * PAGE_SIZE,
+        };
+      }
+      return who === 'guest'
+        ? this.guestFault(index, access, opts.exit ?? true)
+        : this.hostFault(index, access);
+    });
+  }
+
+  private guestFault(index: number, access: Access, exit: boolean): Failure | null {
+    const costs = this.deps.costs;
+    if (exit) {
+      this.deps.metrics.add('vm_exits', 1);
+      this.charge('fault', costs.vmExitCycles);
+    }
+    this.deps.metrics.add('tdp_faults', 1);
+    this.charge('fault', costs.tdpFaultCycles);
+    if (this.mmu.levelAt(index) !== NOT_MAPPED) return null; // spurious: another vCPU mapped it
+    const isShared = this.shared.get(index);
+    let folioOrder: PageOrder;
+    if (this.legacy && isShared) {
+      this.allocateBackend(index, index + 1);
+      folioOrder = this.backendOrder;
+    } else {
+      const unitStart = Math.floor(index / this.unitPages) * this.unitPages;
+      const failure =
+        this.hugeOrder === ORDER_4K ? this.allocateBase(index) : this.allocateUnit(unitStart);
+      if (failure) return failure;
+      if (!this.layout.isAllocated(index)) {
+        const f = this.allocateBase(index);
+        if (f) return f;
+      }
+      this.punched.assign(index, false);
+      folioOrder = this.layout.orderAt(index);
+    }
+    let level = this.mappingLevel(index, folioOrder);
+    if (
+      level === ORDER_2M &&
+      this.config.vendor === 'tdx' &&
+      this.mmu.mapped4kInBlock(index >>> 9) !== 0
+    ) {
+      // TDX cannot promote: zapping private 4 KiB SPTEs would remove the pages from the TD
+      // (TDH.MEM.PAGE.REMOVE), so a block already mapped at 4 KiB stays at 4 KiB.
+      level = ORDER_4K;
+    }
+    const pages = 2 ** level;
+    const start = Math.floor(index / pages) * pages;
+    // Installing a huge SPTE replaces any smaller mappings below it.
+    if (level !== ORDER_4K) this.mmu.zapRange(start, start + pages);
+    this.mmu.map(start, level);
+    this.log({
+      type: 'fault',
+      gfn: index,
+      who: 'guest',
+      access,
+      level,
+      reason: this.levelReason(index, folioOrder, level),
+    });
+    return null;
+  }
+
+  private hostFault(index: number, access: Access): Failure | null {
+    if (this.legacy) {
+      if (!this.shared.get(index)) {
+        return {
+          errno: 'EFAULT',
+          message: `host access to private page at offset 0x${(index * PAGE_SIZE).toString(16)} (the VMM's backend has no mapping there)`,
+          offset: index * PAGE_SIZE,
+        };
+      }
+      this.allocateBackend(index, index + 1);
+      this.log({
+        type: 'fault',
+        gfn: index,
+        who: 'host',
+        access,
+        level: this.backendOrder,
+        reason: 'backend',
+      });
+      return null;
+    }
+    if (!this.config.mmap) {
+      return {
+        errno: 'ENODEV',
+        message: 'the file was created without GUEST_MEMFD_FLAG_MMAP: the host cannot map it',
+        offset: index * PAGE_SIZE,
+      };
+    }
+    if (!this.shared.get(index)) {
+      // kvm_gmem_fault_user_mapping: private pages are never mapped into the host (SIGBUS).
+      return {
+        errno: 'EFAULT',
+        message: `host fault on private page at offset 0x${(index * PAGE_SIZE).toString(16)} (SIGBUS)`,
+        offset: index * PAGE_SIZE,
+      };
+    }
+    const unitStart = Math.floor(index / this.unitPages) * this.unitPages;
+    const failure =
+      this.hugeOrder === ORDER_4K ? this.allocateBase(index) : this.allocateUnit(unitStart);
+    if (failure) return failure;
+    if (!this.layout.isAllocated(index)) {
+      const f = this.allocateBase(index);
+      if (f) return f;
+    }
+    if (this.layout.orderAt(index) !== ORDER_4K) {
+      // A host fault on a shared page needs an order-0 folio.
+      const f = this.splitBlockToBase(index >>> 9, []);
+      if (f) return f;
+    }
+    this.punched.assign(index, false);
+    this.log({
+      type: 'fault',
+      gfn: index,
+      who: 'host',
+      access,
+      level: ORDER_4K,
+      reason: 'shared page, order-0 folio',
+    });
+    return null;
+  }
+
+  /** kvm_mmu_max_mapping_level() for a page whose backing folio has `folioOrder`. */
+  mappingLevel(index: number, folioOrder: PageOrder): PageOrder {
+    const gpa = this.config.memslotGpaBytes;
+    const b = index >>> 9;
+    const blockShared = this.shared.perBlock[b]!;
+    const blockPages = Math.min(512, this.nrPages - b * 512);
+    const gigShared = this.shared.perGig[index >>> 18]!;
+    const gigPages = Math.min(262144, this.nrPages - (index >>> 18) * 262144);
+    return maxMappingLevel({
+      folioOrder,
+      mixed2m: blockShared !== 0 && blockShared !== blockPages,
+      mixed1g: (gigShared !== 0 && gigShared !== gigPages) || gigPages !== 262144,
+      aligned2m: gpa % (2 * 1024 * 1024) === 0,
+      aligned1g: gpa % GiB === 0,
+      vendorMax: vendorMaxLevel(this.config.vendor, this.phase),
+      accepted4kInBlock: this.accepted4k[b] === 1,
+    });
+  }
+
+  private levelReason(index: number, folioOrder: PageOrder, level: PageOrder): string {
+    if (level === folioOrder) return 'folio order';
+    const vmax = vendorMaxLevel(this.config.vendor, this.phase);
+    if (level === vmax) return `${this.config.vendor} limit (${this.phase})`;
+    if (this.accepted4k[index >>> 9]) return 'TDX 4 KiB accept in this 2 MiB range';
+    const gpa = this.config.memslotGpaBytes;
+    if (gpa % (2 * 1024 * 1024) !== 0 || (level === ORDER_2M && gpa % GiB !== 0))
+      return 'memslot alignment';
+    return 'mixed attributes (lpage_info)';
+  }
+
+  /** KVM_PRE_FAULT_MEMORY over [offset, offset + size): map without VM exits. */
+  prefault(offset: number, size: number): OpResult {
+    return this.operation('fault', offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      const before = this.mappedPages();
+      let i = start;
+      while (i < end) {
+        const level = this.mmu.levelAt(i);
+        if (level !== NOT_MAPPED) {
+          i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;
+          continue;
+        }
+        const failure = this.guestFault(i, 'write', false);
+        if (failure) return failure;
+        const mapped = this.mmu.levelAt(i);
+        i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+      }
+      this.log({
+        type: 'prefault',
+        offset,
+        size,
+        mappedBytes: (this.mappedPages() - before) * PAGE_SIZE,
+      });
+      return null;
+    });
+  }
+
+  /**
+   * The guest accepts [offset, offset + size) (SNP PVALIDATE / TDX TDG.MEM.PAGE.ACCEPT), touching
+   * each page: an unmapped page costs one exit and fault, mapped at the largest level allowed, so
+   * 4 KiB backing costs one exit per page and 2 MiB backing one per 2 MiB. `level` is the guest's
+   * accept size: TDX 4 KiB accepts block 2 MiB mappings of that range one-way.
+   */
+  accept(offset: number, size: number, level: PageOrder = ORDER_4K): OpResult {
+    return this.operation('fault', offset, () => {
+      const [start, end] = this.pageRange(offset, size);
+      const exitsBefore = this.deps.metrics.get('vm_exits');
+      if (this.config.vendor === 'tdx' && level === ORDER_4K) {
+        for (let b = start >>> 9; b <= (end - 1) >>> 9; b++) {
+          if (!this.accepted4k[b]) {
+            this.accepted4k[b] = 1;
+            // A 2 MiB mapping already there is demoted on the 4 KiB accept.
+            if (this.mmu.levelAt(b << 9) >= ORDER_2M)
+              this.issueInvalidations(b << 9, (b + 1) << 9, 'tdx_accept_4k');
+          }
+        }
+      }
+      let i = start;
+      while (i < end) {
+        const mapped = this.mmu.levelAt(i);
+        if (mapped !== NOT_MAPPED) {
+          i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+          continue;
+        }
+        const failure = this.guestFault(i, 'write', true);
+        if (failure) return failure;
+        const now = this.mmu.levelAt(i);
+        i = (Math.floor(i / 2 ** now) + 1) * 2 ** now;
+      }
+      this.log({
+        type: 'accept',
+        gfn: start,
+        size: (end - start) * PAGE_SIZE,
+        exits: this.deps.metrics.get('vm_exits') - exitsBefore,
+      });
+      return null;
+    });
+  }
+
+  /** A memory error (hwpoison) on the folio holding `offset`. */
+  memoryError(offset: number): OpResult {
+    return this.operation(null, offset, () => {
+      const [index] = this.pageRange(offset, PAGE_SIZE);
+      if (!this.layout.isAllocated(index)) {
+        return { errno: 'EINVAL', message: `no folio at offset 0x${offset.toString(16)}`, offset };
+      }
+      const order = this.layout.orderAt(index);
+      const start = Math.floor(index / 2 ** order) * 2 ** order;
+      this.deps.allocator.error(this.handle, this.folioAt(start, order));
+      // kvm_gmem_error_folio: zap the mappings; the folio stays in the file, poisoned.
+      this.issueInvalidations(start, start + 2 ** order, 'memory_error');
+      this.log({ type: 'memory_error', offset: start * PAGE_SIZE, order });
+      return null;
+    });
+  }
+
+  /** Release everything: the file is closed and its memory goes back (teardown). */
+  destroy(): void {
+    if (this.destroyed) return;
+    for (const [i] of [...this.pinCounts]) {
+      this.pinCounts.delete(i);
+      this.pinned.assign(i, false);
+    }
+    this.pendingMerges.clear();
+    this.mmu.zapRange(0, this.nrPages);
+    const units = this.nrPages / this.unitPages;
+    for (let u = 0; u < units; u++) {
+      const s = u * this.unitPages;
+      if (this.layout.allocated.countRange(s, s + this.unitPages) > 0) this.freeUnit(u);
+    }
+    this.backend?.assignRange(0, this.nrPages, false);
+    this.deps.allocator.unreserve(this.handle);
+    this.destroyed = true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Invalidation
+
+  /** Invalidate [start, end) rounded out to the huge page size, and zap KVM's mappings there. */
+  private invalidateRounded(start: number, end: number, reason: string): void {
+    const s = Math.floor(start / this.unitPages) * this.unitPages;
+    const e = Math.min(this.nrPages, Math.ceil(end / this.unitPages) * this.unitPages);
+    this.invalidate(s, e, reason);
+  }
+
+  private invalidate(start: number, end: number, reason: string): void {
+    // kvm_gmem_invalidate_begin / _end: kvm->mmu_lock taken for write once each.
+    this.deps.metrics.add('mmu_lock_write', 2);
+    this.charge('fault', 2 * this.deps.costs.mmuLockWriteCycles);
+    this.issueInvalidations(start, end, reason);
+  }
+
+  /** One invalidation per backing folio, clipped to [start, end), carrying the folio's order as a
+   * hint; runs of 4 KiB folios are issued as one range with hint 0. */
+  private issueInvalidations(start: number, end: number, reason: string): void {
+    let i = start;
+    while (i < end) {
+      const order = this.layout.orderAt(i);
+      let next: number;
+      if (order !== ORDER_4K) {
+        next = Math.min(end, (Math.floor(i / 2 ** order) + 1) * 2 ** order);
+      } else {
+        next = i + 1;
+        while (next < end && this.layout.orderAt(next) === ORDER_4K)
+          next = Math.min(end, ((next >>> 9) + 1) << 9);
+      }
+      this.deps.metrics.add('invalidations', 1);
+      this.charge('fault', this.deps.costs.invalidateCycles);
+      this.log({
+        type: 'invalidate',
+        start: i * PAGE_SIZE,
+        end: next * PAGE_SIZE,
+        orderHint: order,
+        reason,
+      });
+      i = next;
+    }
+    this.mmu.zapRange(start, end);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Metrics
+
+  /** Set every gauge from the current state (memory classes, folios, mappings). */
+  refreshGauges(): void {
+    const m = this.deps.metrics;
+    const stats = this.deps.allocator.stats();
+    const classes = classifyMemory({
+      allocated: this.layout.allocated,
+      shared: this.shared,
+      punched: this.punched,
+      backend: this.backend,
+    });
+    const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+    let vmemmapPages = sum(stats.vmemmapPagesByNode);
+    let hvoSavedPages = sum(stats.hvoSavedPagesByNode);
+    if (this.structPageless) {
+      // Only shared pages have struct pages: the vmemmap of each 2 MiB block holding one.
+      vmemmapPages = this.blocksWithShared() * this.deps.costs.vmemmapPagesPer2M;
+      hvoSavedPages = 0;
+    }
+    const vmemmapBytes = vmemmapPages * PAGE_SIZE;
+    const ptBytes = this.mmu.pageTablePages * PAGE_SIZE;
+    const metadata = this.metadataBytes();
+    const reserved = sum(stats.reservedBytesByNode);
+    m.set('private_bytes', classes.private * PAGE_SIZE);
+    m.set('shared_bytes', classes.shared * PAGE_SIZE);
+    m.set('double_allocated_bytes', classes.doubleAllocated * PAGE_SIZE);
+    m.set('zeroed_not_freed_bytes', classes.zeroedNotFreed * PAGE_SIZE);
+    m.set('reserved_unused_bytes', reserved);
+    m.set('vmemmap_bytes', vmemmapBytes);
+    m.set('hvo_saved_bytes', hvoSavedPages * PAGE_SIZE);
+    m.set('page_table_bytes', ptBytes);
+    m.set('metadata_bytes', metadata);
+    m.set(
+      'host_total_bytes',
+      (classes.private + classes.shared + classes.doubleAllocated + classes.zeroedNotFreed) *
+        PAGE_SIZE +
+        reserved +
+        vmemmapBytes +
+        ptBytes +
+        metadata,
+    );
+    m.set('folios_4k', this.layout.folios4k);
+    m.set('folios_2m', this.layout.folios2m);
+    m.set('folios_1g', this.layout.folios1g);
+    m.set('pages_4k', this.mmu.pages4k);
+    m.set('pages_2m', this.mmu.pages2m);
+    m.set('pages_1g', this.mmu.pages1g);
+    m.set('mapped_4k_ratio', this.mmu.pages4k / this.nrPages);
+    m.set('mapped_2m_ratio', (this.mmu.pages2m * 512) / this.nrPages);
+    m.set('mapped_1g_ratio', (this.mmu.pages1g * 262144) / this.nrPages);
+    m.set('guest_bytes', this.config.guestBytes);
+    // Per node: guest_memfd folios, reservations and vmemmap where the allocator put them; the
+    // legacy backend, page tables and metadata on the home node.
+    const home = this.config.homeNode;
+    for (let n = 0; n < this.deps.nodeCount; n++) {
+      let bytes =
+        (stats.allocatedBytesByNode[n] ?? 0) +
+        (stats.reservedBytesByNode[n] ?? 0) +
+        (this.structPageless ? 0 : (stats.vmemmapPagesByNode[n] ?? 0) * PAGE_SIZE);
+      if (n === home) {
+        bytes +=
+          (this.backend?.total ?? 0) * PAGE_SIZE +
+          ptBytes +
+          metadata +
+          (this.structPageless ? vmemmapBytes : 0);
+      }
+      m.setNodeBytes(n, bytes);
+    }
+  }
+
+  private blocksWithShared(): number {
+    let n = 0;
+    const per = this.shared.perBlock;
+    for (let g = 0; g < this.shared.perGig.length; g++) {
+      if (this.shared.perGig[g] === 0) continue;
+      const end = Math.min(per.length, (g + 1) * 512);
+      for (let b = g * 512; b < end; b++) if (per[b] !== 0) n++;
+    }
+    return n;
+  }
+
+  /** Tracking beyond struct pages: one 64 B maple-tree slot per 2 MiB block of mixed shareability
+   * (a coarse model of the shareability tree) and the deferred punch bitmaps. */
+  private metadataBytes(): number {
+    let mixed = 0;
+    let punchedBlocks = 0;
+    for (let g = 0; g < this.shared.perGig.length; g++) {
+      const sg = this.shared.perGig[g]!;
+      const pg = this.punched.perGig[g]!;
+      if ((sg === 0 || sg === 262144) && pg === 0) continue;
+      const end = Math.min(this.shared.perBlock.length, (g + 1) * 512);
+      for (let b = g * 512; b < end; b++) {
+        const s = this.shared.perBlock[b]!;
+        if (s !== 0 && s !== 512) mixed++;
+        if (this.punched.perBlock[b] !== 0) punchedBlocks++;
+      }
+    }
+    const bitmap = this.policies.deferredPunch ? punchedBlocks * 64 : 0;
+    return mixed * 64 + bitmap;
+  }
+
+  mappedPages(): number {
+    return this.mmu.pages4k + this.mmu.pages2m * 512 + this.mmu.pages1g * 262144;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private get structPageless(): boolean {
+    return (
+      this.policies.structPageless &&
+      (this.config.allocator === 'hugetlb' || this.config.allocator === 'cma')
+    );
+  }
+
+  /** Whether the allocator optimises the vmemmap of a rebuilt folio of this order (HugeTLB with
+   * HVO on; CMA only with "HVO ported to CMA"). */
+  private allocatorHvo(order: PageOrder): boolean {
+    return order !== ORDER_4K && this.deps.hvo;
+  }
+
+  private folioAt(index: number, order: PageOrder): FolioRef {
+    return {
+      node: this.layout.nodeAt(index),
+      order,
+      hvo: order !== ORDER_4K && this.layout.hvoAt(index),
+    };
+  }
+
+  private sharedInUnit(u: number): number {
+    if (this.hugeOrder === ORDER_1G) return this.shared.perGig[u]!;
+    if (this.hugeOrder === ORDER_2M) return this.shared.perBlock[u]!;
+    return this.shared.get(u) ? 1 : 0;
+  }
+
+  private sharedInRange(start: number, end: number): number {
+    return this.shared.countRange(start, end);
+  }
+
+  private isUnitHugeFolio(u: number): boolean {
+    const start = u * this.unitPages;
+    return this.layout.blockOrder[start >>> 9] === this.hugeOrder && this.hugeOrder !== ORDER_4K;
+  }
+
+  private allBlocksOrder(start: number, order: PageOrder): boolean {
+    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++)
+      if (this.layout.blockOrder[b] !== order) return false;
+    return true;
+  }
+
+  /** HugeTLB and CMA hand out whole huge pages; a split THP's 4 KiB folios are independent. */
+  private isHugeAllocation(unitStart: number): boolean {
+    const kind = this.config.allocator;
+    if (kind === 'hugetlb' || kind === 'cma') return true;
+    if (kind === 'thp') return this.layout.blockOrder[unitStart >>> 9] === ORDER_2M;
+    return false;
+  }
+
+  private pageRange(offset: number, size: number): [number, number] {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size <= 0) {
+      throw new KernelError(
+        'EINVAL',
+        `offset ${offset} / size ${size} must be non-negative integers, size > 0`,
+        offset,
+      );
+    }
+    if (offset % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+      throw new KernelError(
+        'EINVAL',
+        `offset 0x${offset.toString(16)} and size 0x${size.toString(16)} must be 4 KiB aligned`,
+        offset,
+      );
+    }
+    if (offset + size > this.config.guestBytes) {
+      throw new KernelError(
+        'EINVAL',
+        `range [0x${offset.toString(16)}, 0x${(offset + size).toString(16)}) ends past the file size 0x${this.config.guestBytes.toString(16)}`,
+        offset,
+      );
+    }
+    return [offset / PAGE_SIZE, (offset + size) / PAGE_SIZE];
+  }
+
+  private charge(category: CycleCategory, cycles: number): void {
+    if (cycles <= 0) return;
+    this.deps.metrics.add(CYCLE_METRIC[category], cycles);
+    this.deps.metrics.add('cycles_total', cycles);
+    this.opCycles += cycles;
+  }
+
+  private log(event: Parameters<EventLog['push']>[1]): void {
+    this.deps.log.push(this.deps.now(), event);
+  }
+
+  /** Run one operation: catch argument errors, measure its cycles, record its latency. */
+  private operation(
+    latencyOp: LatencyOp | null,
+    offset: number,
+    body: () => Failure | null,
+  ): OpResult {
+    if (this.destroyed) throw new Error('guest_memfd used after destroy()');
+    const outer = this.opCycles;
+    this.opCycles = 0;
+    let failure: Failure | null;
+    try {
+      failure = body();
+    } catch (err) {
+      this.opCycles += outer;
+      if (err instanceof KernelError) {
+        return {
+          ok: false,
+          errno: err.errno,
+          message: err.message,
+          offset: err.offset ?? offset,
+          cycles: 0,
+        };
+      }
+      throw err;
+    }
+    const cycles = this.opCycles;
+    this.opCycles += outer;
+    if (latencyOp) this.deps.metrics.recordLatency(latencyOp, cycles / this.deps.costs.cpuGhz);
+    if (failure) return { ok: false, ...failure, cycles };
+    return { ok: true, cycles };
+  }
+}
+
+interface Failure {
+  readonly errno: Errno;
+  readonly message: string;
+  readonly offset: number;
+}
