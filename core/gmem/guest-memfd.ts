@@ -409,8 +409,10 @@ export class GuestMemfd {
     let hvoAfter = false;
     let vmemmapPages = 0;
     if (this.structPageless) {
-      // Struct-page-less private memory: a split is a PFN-range update (page-table work only).
+      // Struct-page-less private memory: a split is a PFN-range update (page-table work only);
+      // the allocator's view of the folio (and its vmemmap) does not change.
       this.charge('split', this.deps.costs.conversionOpCycles);
+      hvoAfter = folio.hvo;
     } else {
       const r = this.deps.allocator.split(this.handle, folio, to);
       this.charge('vmemmap', r.ok ? r.vmemmapCycles : r.cycles);
@@ -449,6 +451,7 @@ export class GuestMemfd {
     let vmemmapPages = 0;
     if (this.structPageless) {
       this.charge('merge', this.deps.costs.conversionOpCycles);
+      hvoAfter = this.layout.hvoAt(index);
     } else {
       const first = this.folioAt(index, from);
       const r = this.deps.allocator.reconstruct(this.handle, first, to);
