@@ -406,7 +406,7 @@ export class GuestMemfd {
     splits: SplitRecord[] | null,
   ): Failure | null {
     const folio = this.folioAt(index, from);
-    let hvoAfter = false;
+    let hvoAfter: boolean;
     let vmemmapPages = 0;
     if (this.structPageless) {
       // Struct-page-less private memory: a split is a PFN-range update (page-table work only);
@@ -447,7 +447,7 @@ export class GuestMemfd {
 
   /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise. */
   private mergeFolio(index: number, from: PageOrder, to: PageOrder): Failure | null {
-    let hvoAfter = false;
+    let hvoAfter: boolean;
     let vmemmapPages = 0;
     if (this.structPageless) {
       this.charge('merge', this.deps.costs.conversionOpCycles);

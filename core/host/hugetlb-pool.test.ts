@@ -162,7 +162,7 @@ describe('HugetlbSubpool', () => {
       fc.record({ kind: fc.constant('release' as const), file: fc.nat(5) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 120 }), fc.boolean(), (ops, strict) => {
+      fc.property(fc.array(op, { minLength: 10, maxLength: 120, size: 'max' }), fc.boolean(), (ops, strict) => {
         const pools = pools1G(8, 5, 3);
         const files: HugetlbSubpool[] = [];
         for (const o of ops) {
