@@ -102,7 +102,7 @@ export class Buddy4kAllocator implements Allocator {
     return allocBasePage(this.host, this.costs, this.ledger, nodes.nodes);
   }
 
-  split(handle: AllocatorHandle, folio: FolioRef): VmemmapOutcome {
+  split(handle: AllocatorHandle, folio: FolioRef, _targetOrder: PageOrder): VmemmapOutcome {
     this.check(handle);
     return failure('EINVAL', `a ${sizeOf(folio.order)} buddy folio cannot be split`);
   }

@@ -183,6 +183,7 @@ describe('CmaAllocator', () => {
     };
     const first = run();
     expect(first).toEqual(run());
-    expect(first).toContain('EBUSY');
+    // Some allocations needed a second attempt after a transient failure.
+    expect(first).toContain(2 * 12_500_000);
   });
 });

@@ -498,3 +498,29 @@ describe('creation', () => {
     if (!r.ok) expect(r.errno).toBe('EINVAL');
   });
 });
+
+describe('memory errors', () => {
+  it('a poisoned HugeTLB page leaves service and teardown still balances', () => {
+    const sim = simOf(
+      { hugetlb2m: 4 },
+      { pageSize: '2m', allocator: 'hugetlb', guestBytes: 4 * MiB },
+    );
+    sim.fallocate(0, 4 * MiB);
+    sim.prefault(0, 4 * MiB);
+    expect(sim.memoryError(2 * MiB + 4 * KiB).ok).toBe(true);
+    // kvm_gmem_error_folio zaps the folio's mappings.
+    expect(m(sim, 'pages_2m')).toBe(1);
+    expect(m(sim, 'folios_2m')).toBe(1);
+    expect(sim.log.ofType('memory_error')).toHaveLength(1);
+    const r = sim.fault(512, 'guest', 'read');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errno).toBe('EHWPOISON');
+    expect(sim.checkInvariants()).toEqual([]);
+    // Punching the range out makes it usable again (from the remaining pool pages).
+    expect(sim.punchHole(2 * MiB, 2 * MiB).ok).toBe(true);
+    expect(sim.fault(512, 'guest', 'read').ok).toBe(true);
+    sim.teardown();
+    expect(sim.checkInvariants()).toEqual([]);
+    expect(sim.host.pool(0, 9).counters().hwpoisoned).toBe(1);
+  });
+});

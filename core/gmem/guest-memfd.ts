@@ -84,6 +84,8 @@ export class GuestMemfd {
   readonly shared: PagedBitmap;
   /** Punched pages still held (zeroed, not freed). */
   readonly punched: PagedBitmap;
+  /** Pages of folios hit by a memory error, until punched out. */
+  readonly poisoned: PagedBitmap;
   /** Pages with an elevated refcount (pins beyond the safe refcount). */
   readonly pinned: PagedBitmap;
   private readonly pinCounts = new Map<number, number>();
@@ -139,6 +141,7 @@ export class GuestMemfd {
     this.shared = new PagedBitmap(this.nrPages);
     this.punched = new PagedBitmap(this.nrPages);
     this.pinned = new PagedBitmap(this.nrPages);
+    this.poisoned = new PagedBitmap(this.nrPages);
     const legacy = config.conversionModel === 'legacy';
     this.backend = legacy ? new PagedBitmap(this.nrPages) : null;
     this.backendOrder =
@@ -445,32 +448,40 @@ export class GuestMemfd {
     return null;
   }
 
-  /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise. */
-  private mergeFolio(index: number, from: PageOrder, to: PageOrder): Failure | null {
+  /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise.
+   * `accountingOnly`: no cost, counter or event (a memory error takes the page out whole). */
+  private mergeFolio(
+    index: number,
+    from: PageOrder,
+    to: PageOrder,
+    accountingOnly = false,
+  ): Failure | null {
     let hvoAfter: boolean;
     let vmemmapPages = 0;
+    const charge = (category: CycleCategory, cycles: number) => {
+      if (!accountingOnly) this.charge(category, cycles);
+    };
     if (this.structPageless) {
-      this.charge('merge', this.deps.costs.conversionOpCycles);
+      charge('merge', this.deps.costs.conversionOpCycles);
       hvoAfter = this.layout.hvoAt(index);
     } else {
       const first = this.folioAt(index, from);
       const r = this.deps.allocator.reconstruct(this.handle, first, to);
       if (!r.ok) {
-        this.charge('vmemmap', r.cycles);
+        charge('vmemmap', r.cycles);
         return { errno: r.errno, message: r.message, offset: index * PAGE_SIZE };
       }
-      this.charge('vmemmap', r.vmemmapCycles);
-      this.charge('allocation', r.cycles - r.vmemmapCycles);
+      charge('vmemmap', r.vmemmapCycles);
+      charge('allocation', r.cycles - r.vmemmapCycles);
       vmemmapPages = r.vmemmapPages;
       hvoAfter = this.allocatorHvo(to);
-      this.charge(
+      charge(
         'merge',
         to === ORDER_1G ? this.deps.costs.merge1GCycles : this.deps.costs.merge2MCycles,
       );
     }
-    // The merged folio may be mapped huge again: KVM zaps the small SPTEs (they are rebuilt on
-    // the next fault at the larger level).
     this.layout.merge(index, from, to, hvoAfter);
+    if (accountingOnly) return null;
     this.deps.metrics.add(to === ORDER_1G ? 'merges_1g' : 'merges_2m', 1);
     this.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
     return null;
@@ -636,6 +647,14 @@ export class GuestMemfd {
 
   /** Fill the allocation unit at `start` with folios. */
   private allocateUnit(start: number): Failure | null {
+    const poisonedAt = this.poisoned.find(start, start + this.unitPages, true);
+    if (poisonedAt < start + this.unitPages) {
+      return {
+        errno: 'EHWPOISON',
+        message: `offset 0x${(poisonedAt * PAGE_SIZE).toString(16)} is poisoned (memory error); punch it out first`,
+        offset: poisonedAt * PAGE_SIZE,
+      };
+    }
     if (this.hugeOrder === ORDER_4K) return this.allocateBase(start);
     const missing =
       this.unitPages - this.layout.allocated.countRange(start, start + this.unitPages);
@@ -695,6 +714,13 @@ export class GuestMemfd {
 
   private allocateBase(index: number): Failure | null {
     if (this.layout.isAllocated(index)) return null;
+    if (this.poisoned.get(index)) {
+      return {
+        errno: 'EHWPOISON',
+        message: `offset 0x${(index * PAGE_SIZE).toString(16)} is poisoned (memory error); punch it out first`,
+        offset: index * PAGE_SIZE,
+      };
+    }
     const choice: NodeChoice = this.mempolicy.choose(index, ORDER_4K);
     const r = this.deps.allocator.allocate(this.handle, choice, ORDER_4K);
     if (!r.ok) {
@@ -726,6 +752,8 @@ export class GuestMemfd {
   private punchRange(start: number, end: number): Failure | null {
     // kvm_gmem_punch_hole: invalidate (per backing folio, clipped, with order hints), then truncate.
     this.invalidate(start, end, 'punch_hole');
+    // Truncation drops a poisoned folio from the file: the range can be allocated again.
+    this.poisoned.assignRange(start, end, false);
     const freedBefore = this.deps.metrics.get('freed_bytes');
     let zeroed = 0;
     let failure: Failure | null = null;
@@ -789,35 +817,49 @@ export class GuestMemfd {
     }
     this.pendingMerges.delete(u);
     if (!this.isHugeAllocation(start)) return this.freeBasePages(start, end);
-    if (!this.isUnitHugeFolio(u)) {
-      // Merged if needed (HugeTLB and CMA give back whole huge pages only).
-      if (
-        this.hugeOrder === ORDER_1G &&
-        this.layout.blockOrder[start >>> 9] === ORDER_2M &&
-        this.allBlocksOrder(start, ORDER_2M)
-      ) {
-        this.mergeFolio(start, ORDER_2M, ORDER_1G);
-      } else if (this.hugeOrder === ORDER_1G) {
-        for (let b = start >>> 9; b < end >>> 9; b++) {
-          if (this.layout.blockOrder[b] === ORDER_2M) {
-            // Mixed layout after a staged split: bring the 2 MiB blocks down first.
-            this.splitFolio(b << 9, ORDER_2M, ORDER_4K, null);
-          }
-        }
-        this.mergeFolio(start, ORDER_4K, ORDER_1G);
-      } else {
-        this.mergeFolio(start, ORDER_4K, ORDER_2M);
-      }
-    }
+    // Merged if needed (HugeTLB and CMA give back whole huge pages only).
+    if (!this.isUnitHugeFolio(u)) this.rebuildUnit(u, false);
     const folio = this.folioAt(start, this.hugeOrder);
     const r = this.deps.allocator.free(this.handle, folio);
     this.charge('allocation', r.cycles);
+    if (!r.ok) {
+      // e.g. CMA with HVO: the vmemmap must be restored before release and memory ran out.
+      this.deps.metrics.add('alloc_failures', 1);
+      return {
+        errno: r.errno,
+        message: `free of the folio at offset 0x${(start * PAGE_SIZE).toString(16)} failed: ${r.message}`,
+        offset: start * PAGE_SIZE,
+      };
+    }
     this.layout.removeHugeFolio(start, this.hugeOrder);
     this.punched.assignRange(start, end, false);
     this.noReconstruct[u] = 0;
     this.deps.metrics.add('freed_bytes', this.unitPages * PAGE_SIZE);
     this.log({ type: 'free', offset: start * PAGE_SIZE, order: this.hugeOrder });
     return null;
+  }
+
+  /** Put a split huge allocation unit back together (a staged layout goes 4 KiB -> 2 MiB -> 1 GiB).
+   * `accountingOnly`: no cost, counter or event (used when a memory error takes the page out). */
+  private rebuildUnit(u: number, accountingOnly: boolean): void {
+    const start = u * this.unitPages;
+    if (this.hugeOrder === ORDER_2M) {
+      this.mergeFolio(start, ORDER_4K, ORDER_2M, accountingOnly);
+      return;
+    }
+    let staged = false;
+    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+      if (this.layout.blockOrder[b] === ORDER_2M) staged = true;
+    }
+    if (!staged) {
+      this.mergeFolio(start, ORDER_4K, ORDER_1G, accountingOnly);
+      return;
+    }
+    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+      if (this.layout.blockOrder[b] === ORDER_4K)
+        this.mergeFolio(b << 9, ORDER_4K, ORDER_2M, accountingOnly);
+    }
+    this.mergeFolio(start, ORDER_2M, ORDER_1G, accountingOnly);
   }
 
   private freeBasePages(start: number, end: number): Failure | null {
@@ -1215,18 +1257,38 @@ export class GuestMemfd {
     });
   }
 
-  /** A memory error (hwpoison) on the folio holding `offset`. */
+  /**
+   * A memory error (hwpoison) on the folio holding `offset`. The allocator takes the page out of
+   * service (a HugeTLB or CMA huge page as a whole, even when split); guest_memfd zaps its mappings
+   * (kvm_gmem_error_folio) and the range answers -EHWPOISON until it is punched (truncated).
+   */
   memoryError(offset: number): OpResult {
     return this.operation(null, offset, () => {
       const [index] = this.pageRange(offset, PAGE_SIZE);
       if (!this.layout.isAllocated(index)) {
         return { errno: 'EINVAL', message: `no folio at offset 0x${offset.toString(16)}`, offset };
       }
-      const order = this.layout.orderAt(index);
-      const start = Math.floor(index / 2 ** order) * 2 ** order;
+      const unit = Math.floor(index / this.unitPages);
+      const huge = this.isHugeAllocation(unit * this.unitPages);
+      let order: PageOrder = this.layout.orderAt(index);
+      let start = Math.floor(index / 2 ** order) * 2 ** order;
+      if (huge) {
+        // The allocator takes the whole huge page out of service; a split one is first put back
+        // together as far as the accounting goes.
+        start = unit * this.unitPages;
+        order = this.hugeOrder;
+        this.issueInvalidations(start, start + this.unitPages, 'memory_error');
+        if (!this.isUnitHugeFolio(unit)) this.rebuildUnit(unit, true);
+      } else {
+        this.issueInvalidations(start, start + 2 ** order, 'memory_error');
+      }
+      const end = start + 2 ** order;
       this.deps.allocator.error(this.handle, this.folioAt(start, order));
-      // kvm_gmem_error_folio: zap the mappings; the folio stays in the file, poisoned.
-      this.issueInvalidations(start, start + 2 ** order, 'memory_error');
+      if (order === ORDER_4K) this.layout.removeBaseFolio(start);
+      else this.layout.removeHugeFolio(start, order);
+      this.punched.assignRange(start, end, false);
+      this.pendingMerges.delete(unit);
+      this.poisoned.assignRange(start, end, true);
       this.log({ type: 'memory_error', offset: start * PAGE_SIZE, order });
       return null;
     });
@@ -1440,12 +1502,6 @@ export class GuestMemfd {
   private isUnitHugeFolio(u: number): boolean {
     const start = u * this.unitPages;
     return this.layout.blockOrder[start >>> 9] === this.hugeOrder && this.hugeOrder !== ORDER_4K;
-  }
-
-  private allBlocksOrder(start: number, order: PageOrder): boolean {
-    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++)
-      if (this.layout.blockOrder[b] !== order) return false;
-    return true;
   }
 
   /** HugeTLB and CMA hand out whole huge pages; a split THP's 4 KiB folios are independent. */

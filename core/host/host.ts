@@ -243,6 +243,7 @@ export class Host {
   /** "HVO ported to CMA": CMA folios get their vmemmap optimised too. */
   readonly cmaHvo: boolean;
   private readonly nodes: readonly HostNode[];
+  private readonly nodeOrders = new Map<string, NodeOrderResult>();
 
   /** Throws ConfigError naming the field when a node's pools, CMA area and reserved memory do
    * not fit in its memory. */
@@ -287,8 +288,16 @@ export class Host {
     return this.node(node).buddy;
   }
 
+  /** resolveNodeOrder(), memoised by node list: allocation is the hot path of a run (one call
+   * per folio) and a mempolicy only ever produces a handful of distinct lists. */
   nodeOrder(choice: NodeChoice): NodeOrderResult {
-    return resolveNodeOrder(choice, this.nodeCount);
+    const key = `${choice.strict}:${choice.nodes.join(',')}`;
+    let result = this.nodeOrders.get(key);
+    if (!result) {
+      result = resolveNodeOrder(choice, this.nodeCount);
+      this.nodeOrders.set(key, result);
+    }
+    return result;
   }
 
   /** Allocate `pages` vmemmap pages on `node` for an HVO restore; ENOMEM when the node's buddy

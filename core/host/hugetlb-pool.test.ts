@@ -162,37 +162,41 @@ describe('HugetlbSubpool', () => {
       fc.record({ kind: fc.constant('release' as const), file: fc.nat(5) }),
     );
     fc.assert(
-      fc.property(fc.array(op, { minLength: 10, maxLength: 120, size: 'max' }), fc.boolean(), (ops, strict) => {
-        const pools = pools1G(8, 5, 3);
-        const files: HugetlbSubpool[] = [];
-        for (const o of ops) {
-          const file = 'file' in o ? files[o.file % Math.max(1, files.length)] : undefined;
-          if (o.kind === 'reserve') {
-            const others = [0, 1, 2].filter((n) => n !== o.node);
-            const order: NodeOrder = { listed: [o.node], fallback: strict ? [] : others, strict };
-            const r = HugetlbSubpool.reserve(pools, ORDER_1G, o.count, order);
-            if (r.ok) files.push(r.subpool);
-          } else if (file && o.kind === 'alloc') {
-            file.allocate([o.node, 0, 1, 2]);
-          } else if (file && (o.kind === 'free' || o.kind === 'poison')) {
-            if (file.allocatedOn(o.node) > 0) {
-              if (o.kind === 'free') file.free(o.node);
-              else file.poison(o.node);
+      fc.property(
+        fc.array(op, { minLength: 10, maxLength: 120, size: 'max' }),
+        fc.boolean(),
+        (ops, strict) => {
+          const pools = pools1G(8, 5, 3);
+          const files: HugetlbSubpool[] = [];
+          for (const o of ops) {
+            const file = 'file' in o ? files[o.file % Math.max(1, files.length)] : undefined;
+            if (o.kind === 'reserve') {
+              const others = [0, 1, 2].filter((n) => n !== o.node);
+              const order: NodeOrder = { listed: [o.node], fallback: strict ? [] : others, strict };
+              const r = HugetlbSubpool.reserve(pools, ORDER_1G, o.count, order);
+              if (r.ok) files.push(r.subpool);
+            } else if (file && o.kind === 'alloc') {
+              file.allocate([o.node, 0, 1, 2]);
+            } else if (file && (o.kind === 'free' || o.kind === 'poison')) {
+              if (file.allocatedOn(o.node) > 0) {
+                if (o.kind === 'free') file.free(o.node);
+                else file.poison(o.node);
+              }
+            } else if (file && o.kind === 'release' && !file.isReleased) {
+              file.release();
             }
-          } else if (file && o.kind === 'release' && !file.isReleased) {
-            file.release();
+            expectSane(pools);
+            for (const f of files) {
+              expect(f.allocatedPages + f.reservedPages).toBeLessThanOrEqual(f.maxPages);
+            }
           }
-          expectSane(pools);
-          for (const f of files) {
-            expect(f.allocatedPages + f.reservedPages).toBeLessThanOrEqual(f.maxPages);
+          // Reservations add up: the pools' resv is exactly what the live subpools hold.
+          for (const node of [0, 1, 2]) {
+            const held = files.reduce((n, f) => n + f.reservedOn(node), 0);
+            expect(pools[node]?.resvHugePages).toBe(held);
           }
-        }
-        // Reservations add up: the pools' resv is exactly what the live subpools hold.
-        for (const node of [0, 1, 2]) {
-          const held = files.reduce((n, f) => n + f.reservedOn(node), 0);
-          expect(pools[node]?.resvHugePages).toBe(held);
-        }
-      }),
+        },
+      ),
       { seed: 20241, numRuns: 200 },
     );
   });

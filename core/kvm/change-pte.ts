@@ -21,8 +21,8 @@
 //      KVM installs a writable 4 KiB SPTE.
 //
 // change_pte could never help: since 2012 it is called inside an invalidate_range_start/end pair,
-// and KVM zaps the SPTE in invalidate_range_start, so change_pte has no SPTE left to change; it only
-// cost a third write acquisition of mmu_lock. The callback was removed for Linux 6.10 (Paolo
+// and KVM zaps the SPTE in invalidate_range_start, so change_pte has no SPTE left to change; it
+// only cost a third write acquisition of mmu_lock. The callback was removed for Linux 6.10 (Paolo
 // Bonzini, April 2024, "KVM, mm: remove the .change_pte() MMU notifier and set_pte_at_notify()":
 // "KVM: delete .change_pte MMU notifier callback", "mmu_notifier: remove the .change_pte()
 // callback", "mm: replace set_pte_at_notify() with just set_pte_at()"; queued for the 6.10 merge
@@ -44,8 +44,8 @@
 //   - the huge-zero split costs its own invalidate pair: 5 write acquisitions of mmu_lock for the
 //     first write into a huge-zero-mapped 2 MiB region with change_pte, 4 without; 3 / 2 for every
 //     later page whose zero PTE is CoWed without a split;
-//   - KVM maps at the host mapping level (host_pfn_mapping_level): one 2 MiB read-only SPTE covers a
-//     huge zero PMD, so later reads in that region take no exit until the split zaps it;
+//   - KVM maps at the host mapping level (host_pfn_mapping_level): one 2 MiB read-only SPTE covers
+//     a huge zero PMD, so later reads in that region take no exit until the split zaps it;
 //   - with use_zero_page=0, do_huge_pmd_anonymous_page() allocates a THP on a read fault (mapped
 //     writable); reads map the 4 KiB zero page only when no 2 MiB block is free
 //     (`thpAvailable: false`, the buddy fallback of domain.md section 2);
@@ -58,12 +58,13 @@
 // FOLL_WRITE, so the first read allocates a private zeroed page (a THP when one is free) writable.
 //
 // Costs: exit = vmExitCycles per exit; fault = tdpFaultCycles per KVM page fault (stale ones too);
-// mmuLock = mmuLockWriteCycles per write acquisition (the TDP MMU fault path takes mmu_lock for read,
-// counted but not charged: no constant); invalidate = invalidateCycles per invalidate_range_start
-// (the zap and flush; _end and change_pte cost their lock only); zeroing = zeroPage4KCycles per 4 KiB
-// cleared; split = split2MCycles per huge-zero PMD split (an assumption: that split writes 512 PTEs
-// and splits no folio; override with `hugeZeroSplitCycles`); alloc = buddyAlloc4KCycles per 4 KiB
-// folio, thpAlloc2MCycles per THP, nothing for HugeTLB (the pool was filled at host boot).
+// mmuLock = mmuLockWriteCycles per write acquisition (the TDP MMU fault path takes mmu_lock for
+// read, counted but not charged: no constant); invalidate = invalidateCycles per
+// invalidate_range_start (the zap and flush; _end and change_pte cost their lock only); zeroing =
+// zeroPage4KCycles per 4 KiB cleared; split = split2MCycles per huge-zero PMD split (an assumption:
+// that split writes 512 PTEs and splits no folio; override with `hugeZeroSplitCycles`); alloc =
+// buddyAlloc4KCycles per 4 KiB folio, thpAlloc2MCycles per THP, nothing for HugeTLB (the pool was
+// filled at host boot).
 //
 // Host and KVM state is kept per 2 MiB region in Maps, with a 512-entry Uint8Array only for regions
 // mapped with 4 KiB entries, so a 1 TiB guest costs memory only for the regions it touches. The
@@ -141,7 +142,7 @@ export interface ChangePteOptions {
   readonly changePteNotifier?: boolean;
   /** A free 2 MiB block exists when the anonymous fault path tries a THP. Default true. */
   readonly thpAvailable?: boolean;
-  /** HugeTLB mapped MAP_SHARED (writable on a read fault); MAP_PRIVATE maps it read-only. Default true. */
+  /** HugeTLB mapped MAP_SHARED (writable on a read fault); MAP_PRIVATE: read-only. Default true. */
   readonly hugetlbShared?: boolean;
   /** 'prefault': populate the host with write access before KVM_PRE_FAULT_MEMORY. Default true. */
   readonly populateHostWritable?: boolean;
@@ -435,7 +436,10 @@ export class ChangePteMachine {
     return this.mmuInvalidateInProgress > 0 || this.mmuInvalidateSeq !== mmuSeq;
   }
 
-  /** hva_to_pfn: fast GUP for a writable PTE, else slow GUP, then "map read fault as writable if possible". */
+  /**
+   * hva_to_pfn: fast GUP for a writable PTE, else slow GUP, then "map read fault as writable if
+   * possible" (get_user_page_fast_only with FOLL_WRITE).
+   */
   private hvaToPfn(gfn: number, follWrite: boolean, steps: string[]): SpteState {
     steps.push('hva_to_pfn', 'hva_to_pfn_fast');
     const fast = this.hostMapping(gfn);
@@ -584,7 +588,7 @@ export class ChangePteMachine {
       steps.push('VM_FAULT_FALLBACK');
       return false;
     }
-    // __do_huge_pmd_anonymous_page maps the new THP writable (maybe_pmd_mkwrite), read fault or not.
+    // __do_huge_pmd_anonymous_page maps the THP writable (maybe_pmd_mkwrite), read fault or not.
     steps.push('vma_alloc_folio', 'clear_huge_page', '__do_huge_pmd_anonymous_page');
     this.allocHugeFolio(this.costs.thpAlloc2MCycles);
     region.pmd = 'thp';
@@ -620,7 +624,7 @@ export class ChangePteMachine {
     steps.push('VM_FAULT_FALLBACK');
   }
 
-  /** do_wp_page on a zero-page PTE -> wp_page_copy: new zeroed folio, notifier pair around the PTE swap. */
+  /** do_wp_page on a zero PTE -> wp_page_copy: new zeroed folio, notifier pair around the swap. */
   private doWpPage(region: HostRegion, gfn: number, steps: string[]): void {
     steps.push('do_wp_page', 'wp_page_copy', 'vma_alloc_zeroed_movable_folio');
     this.allocZeroedPage();
@@ -647,7 +651,7 @@ export class ChangePteMachine {
     if (write && !region.pmdWritable) this.hugetlbWpReuse(region, steps);
   }
 
-  /** No zero page for HugeTLB: allocate from the pool, zero 2 MiB, map (writable if VM_SHARED or a write). */
+  /** No zero page in HugeTLB: take a pool folio, zero 2 MiB, map (writable: VM_SHARED or write). */
   private hugetlbNoPage(region: HostRegion, write: boolean, steps: string[]): void {
     steps.push('hugetlb_no_page', 'alloc_hugetlb_folio', 'clear_huge_page', 'make_huge_pte');
     this.allocHugeFolio(0);
@@ -655,7 +659,7 @@ export class ChangePteMachine {
     region.pmdWritable = this.config.hugetlbShared || write;
   }
 
-  /** hugetlb_wp on the exclusive anon folio of a private mapping: made writable in place, no notifier. */
+  /** hugetlb_wp, exclusive anon folio of a private mapping: made writable in place, no notifier. */
   private hugetlbWpReuse(region: HostRegion, steps: string[]): void {
     steps.push('hugetlb_wp');
     region.pmdWritable = true;
@@ -737,10 +741,11 @@ export class ChangePteMachine {
         this.faultInPage(gfn, true, ignored);
     }
     for (let gfn = firstGfn; gfn < end; gfn = this.nextSpte(gfn)) {
-      let tries = 0;
       // kvm_tdp_map_page loops on RET_PF_RETRY itself.
-      while (this.spteAt(gfn) === SPTE_NONE && tries++ < MAX_EXITS_PER_ACCESS)
+      for (let tries = 0; this.spteAt(gfn) === SPTE_NONE; tries++) {
+        if (tries === MAX_EXITS_PER_ACCESS) throw new Error(`gfn ${gfn}: pre-fault not resolved`);
         this.kvmTdpPageFault(gfn, false, ignored);
+      }
       ignored.length = 0;
     }
     this.tally = this.runTally;

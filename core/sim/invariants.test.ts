@@ -56,6 +56,10 @@ function opArb(pages: number) {
     }),
     fc.record({ op: fc.constant('prefault' as const), range }),
     fc.record({ op: fc.constant('advance' as const), ns: fc.constantFrom(500, 20_000_000) }),
+    fc.record({
+      op: fc.constant('memoryError' as const),
+      page: fc.integer({ min: 0, max: pages - 1 }),
+    }),
   );
 }
 
@@ -124,6 +128,9 @@ function apply(sim: Simulation, op: Op): void {
       break;
     case 'advance':
       sim.advanceBy(op.ns);
+      break;
+    case 'memoryError':
+      sim.memoryError(op.page * P);
       break;
   }
 }

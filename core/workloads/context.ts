@@ -1,0 +1,71 @@
+// What a workload gets to drive a simulation: the simulation, its own random stream, a sampler
+// that records metrics over simulated time, progress reporting and cancellation.
+import type { Rng } from '../rng.js';
+import type { Simulation } from '../sim/simulation.js';
+
+export interface ProgressReport {
+  /** Phase of the workload, e.g. 'boot', 'runtime', 'teardown'. */
+  readonly phase: string;
+  /** 0..1 within the phase. */
+  readonly fraction: number;
+}
+
+export class Cancelled extends Error {
+  constructor() {
+    super('run cancelled');
+    this.name = 'Cancelled';
+  }
+}
+
+export interface WorkloadContextOptions {
+  /** Sample every metric at most this often in simulated time (ns). */
+  readonly sampleIntervalNs: number;
+  readonly onProgress?: (report: ProgressReport) => void;
+  /** Polled between operations; a run stops with Cancelled when it returns true. */
+  readonly isCancelled?: () => boolean;
+}
+
+export class WorkloadContext {
+  private nextSampleNs = 0;
+  private phaseName = 'start';
+  private opsSinceCheck = 0;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly rng: Rng,
+    private readonly options: WorkloadContextOptions,
+  ) {}
+
+  get phase(): string {
+    return this.phaseName;
+  }
+
+  /** Start a phase: samples at its boundary so every phase shows in the series. */
+  beginPhase(name: string): void {
+    this.phaseName = name;
+    this.sampleNow();
+    this.progress(0);
+  }
+
+  /** Call after each operation: samples when the sampling interval has passed, and checks for
+   * cancellation every few hundred operations. */
+  tick(): void {
+    if (this.sim.now >= this.nextSampleNs) this.sampleNow();
+    if (++this.opsSinceCheck >= 256) {
+      this.opsSinceCheck = 0;
+      if (this.options.isCancelled?.()) throw new Cancelled();
+    }
+  }
+
+  sampleNow(): void {
+    this.sim.sample();
+    this.nextSampleNs = this.sim.now + this.options.sampleIntervalNs;
+  }
+
+  progress(fraction: number): void {
+    this.options.onProgress?.({
+      phase: this.phaseName,
+      fraction: Math.max(0, Math.min(1, fraction)),
+    });
+  }
+}
