@@ -32,6 +32,17 @@ export class FolioLayout {
     this.allocated = new PagedBitmap(nrPages);
   }
 
+  /** Bytes of typed arrays holding the layout (allocated bitmap included). */
+  get storageBytes(): number {
+    let n =
+      this.blockOrder.byteLength +
+      this.blockNode.byteLength +
+      this.blockHvo.byteLength +
+      this.allocated.storageBytes;
+    for (const nodes of this.mixedNodes.values()) n += nodes.byteLength;
+    return n;
+  }
+
   get nrBlocks(): number {
     return this.blockOrder.length;
   }

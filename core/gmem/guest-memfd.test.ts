@@ -524,3 +524,109 @@ describe('memory errors', () => {
     expect(sim.host.pool(0, 9).counters().hwpoisoned).toBe(1);
   });
 });
+
+describe('NUMA mempolicy', () => {
+  it('interleave spreads huge folios over the nodes by file index', () => {
+    const sim = simOf(
+      { nodes: 2, hugetlb2m: 8 },
+      {
+        pageSize: '2m',
+        allocator: 'hugetlb',
+        guestBytes: 16 * MiB,
+        mempolicy: { mode: 'interleave', nodes: [0, 1] },
+      },
+    );
+    sim.fallocate(0, 16 * MiB);
+    for (let b = 0; b < 8; b++) expect(sim.gmem.layout.nodeAt(b * 512)).toBe(b % 2);
+    const s = sim.summary();
+    // 4 folios of 2 MiB on each node, each with 1 vmemmap page after HVO.
+    expect(s.nodeBytes[1]).toBe(4 * (2 * MiB + 4 * KiB));
+    expect(sim.checkInvariants()).toEqual([]);
+  });
+
+  it('bind never falls back: creation fails when the bound node cannot cover the file', () => {
+    expect(() =>
+      simOf(
+        { nodes: 2, hugetlb2m: 4 },
+        {
+          pageSize: '2m',
+          allocator: 'hugetlb',
+          guestBytes: 16 * MiB,
+          mempolicy: { mode: 'bind', nodes: [1] },
+        },
+      ),
+    ).toThrow(/ENOMEM/);
+    const ok = simOf(
+      { nodes: 2, hugetlb2m: 8 },
+      {
+        pageSize: '2m',
+        allocator: 'hugetlb',
+        guestBytes: 16 * MiB,
+        mempolicy: { mode: 'bind', nodes: [1] },
+      },
+    );
+    ok.fallocate(0, 16 * MiB);
+    expect(ok.allocator.stats().allocatedBytesByNode).toEqual([0, 16 * MiB]);
+  });
+
+  it('preferred falls back to other nodes when the preferred one runs out (THP from buddy memory)', () => {
+    const sim = simOf(
+      { nodes: 2, memoryBytes: 256 * MiB + 8 * MiB },
+      {
+        pageSize: '2m',
+        allocator: 'thp',
+        guestBytes: 16 * MiB,
+        mempolicy: { mode: 'preferred', nodes: [0] },
+      },
+    );
+    expect(sim.fallocate(0, 16 * MiB).ok).toBe(true);
+    const s = sim.summary();
+    expect(s.nodeBytes[0]).toBeGreaterThan(0);
+    expect(s.nodeBytes[1]).toBeGreaterThan(0);
+  });
+});
+
+describe('cost model overrides and the event log', () => {
+  it('a variant overrides a constant and the cycles follow', () => {
+    const sim = oneGigHugetlb({}, { costs: { split1GCycles: 1000, conversionOpCycles: 10 } });
+    sim.convert(8 * KiB, 4 * KiB, 'shared');
+    expect(m(sim, 'cycles_split')).toBe(1000);
+    expect(m(sim, 'cycles_conversion')).toBe(10);
+  });
+
+  it('records every operation and its consequences as JSON lines', () => {
+    const sim = oneGigHugetlb();
+    sim.convert(8 * KiB, 4 * KiB, 'shared');
+    const lines = sim.log
+      .toJsonLines()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; t: number });
+    const types = lines.map((l) => l.type);
+    expect(types).toContain('allocate');
+    expect(types).toContain('split');
+    expect(types).toContain('invalidate');
+    expect(types.at(-1)).toBe('convert');
+    // Time never goes back.
+    for (let i = 1; i < lines.length; i++)
+      expect(lines[i]!.t).toBeGreaterThanOrEqual(lines[i - 1]!.t);
+  });
+});
+
+describe('scale', () => {
+  it('a 1 TiB guest on 1 GiB HugeTLB pages keeps its model state well under 1 GiB', () => {
+    const TiB = 1024 * GiB;
+    const sim = simOf(
+      { memoryBytes: 1100 * GiB, hugetlb1g: 1024 },
+      { pageSize: '1g', allocator: 'hugetlb', guestBytes: TiB },
+    );
+    sim.fallocate(0, TiB);
+    for (let i = 0; i < 2000; i++) {
+      const offset = ((i * 2654435761) % (TiB / (4 * KiB))) * 4 * KiB;
+      sim.convert(offset, 4 * KiB, 'shared');
+    }
+    expect(m(sim, 'splits_1g')).toBeGreaterThan(800);
+    expect(sim.gmem.modelStorageBytes()).toBeLessThan(256 * MiB);
+    expect(sim.checkInvariants()).toEqual([]);
+  });
+});

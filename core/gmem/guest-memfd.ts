@@ -1461,6 +1461,25 @@ export class GuestMemfd {
     return mixed * 64 + bitmap;
   }
 
+  /** Bytes of typed arrays holding this file's model state (the simulator's own footprint). */
+  modelStorageBytes(): number {
+    const bitmaps = [
+      this.layout.allocated,
+      this.shared,
+      this.punched,
+      this.pinned,
+      this.poisoned,
+      this.backend,
+    ];
+    let n =
+      this.layout.storageBytes +
+      this.accepted4k.byteLength +
+      this.noReconstruct.byteLength +
+      this.mmu.storageBytes;
+    for (const b of bitmaps) if (b && b !== this.layout.allocated) n += b.storageBytes;
+    return n + this.pinCounts.size * 16;
+  }
+
   mappedPages(): number {
     return this.mmu.pages4k + this.mmu.pages2m * 512 + this.mmu.pages1g * 262144;
   }

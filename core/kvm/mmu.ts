@@ -32,6 +32,17 @@ export class TdpMmu {
     this.pudUse = new Uint16Array(Math.ceil(nrGigs / 512));
   }
 
+  /** Bytes of typed arrays holding the mapping state. */
+  get storageBytes(): number {
+    return (
+      this.gigMapped.byteLength +
+      this.blockMapped.byteLength +
+      this.mapped4k.storageBytes +
+      this.gigLower.byteLength +
+      this.pudUse.byteLength
+    );
+  }
+
   get pages4k(): number {
     return this.mapped4k.total;
   }
