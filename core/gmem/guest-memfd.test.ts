@@ -544,6 +544,17 @@ describe('NUMA mempolicy', () => {
     expect(sim.checkInvariants()).toEqual([]);
   });
 
+  it('the default policy reserves and allocates on the home node first', () => {
+    const sim = simOf(
+      { nodes: 2, hugetlb2m: 8 },
+      { pageSize: '2m', allocator: 'hugetlb', guestBytes: 16 * MiB, homeNode: 1 },
+    );
+    expect(sim.host.pool(1, 9).resvHugePages).toBe(8);
+    expect(sim.host.pool(0, 9).resvHugePages).toBe(0);
+    sim.fallocate(0, 16 * MiB);
+    expect(sim.allocator.stats().allocatedBytesByNode).toEqual([0, 16 * MiB]);
+  });
+
   it('bind never falls back: creation fails when the bound node cannot cover the file', () => {
     expect(() =>
       simOf(

@@ -70,13 +70,15 @@ export class Mempolicy {
     }
   }
 
-  /** Nodes the policy allows, for reservations: bind restricts, the others allow every node with
-   * the policy's own nodes first. */
+  /** Nodes a reservation is spread over: the policy's own nodes (shares split evenly over them),
+   * other nodes only to cover a shortfall, and never under bind. Default and preferred reserve
+   * on one node first. */
   reservationChoice(): NodeChoice {
     const { mode, nodes } = this.config;
     if (mode === 'bind') return { nodes, strict: true };
-    if (mode === 'default') return { nodes: this.withFallback([this.homeNode]), strict: false };
-    return { nodes: this.withFallback(nodes), strict: false };
+    if (mode === 'default') return { nodes: [this.homeNode], strict: false };
+    if (mode === 'preferred') return { nodes: [nodes[0]!], strict: false };
+    return { nodes, strict: false };
   }
 
   private withFallback(first: readonly number[]): number[] {

@@ -218,6 +218,27 @@ export const METRICS = [
   def('mmu_lock_write', 'count', 'counter', 'events', 'Write acquisitions of kvm->mmu_lock.'),
   def('punched_bytes', 'bytes', 'counter', 'events', 'Bytes passed to PUNCH_HOLE.'),
   def('freed_bytes', 'bytes', 'counter', 'events', 'Bytes of folios returned to their allocator.'),
+  def(
+    'psc_requests',
+    'count',
+    'counter',
+    'events',
+    'SNP page-state-change requests issued by the guest (GHCB requests of up to snpPscBatchEntries entries, plus one GHCB MSR-protocol request per 4 KiB page in early boot); one VM exit each.',
+  ),
+  def(
+    'mapgpa_exits',
+    'count',
+    'counter',
+    'events',
+    'TDX MapGPA exits: one per tdxMapGpaChunkBytes chunk of a TDG.VP.VMCALL<MapGPA> range.',
+  ),
+  def(
+    'accept_exits',
+    'count',
+    'counter',
+    'events',
+    'VM exits taken while the guest accepts memory (TDP faults of the pages it touches, plus SNP page-state-change requests); first-touch faults on vendors without acceptance.',
+  ),
   // Cost
   def('cycles_total', 'cycles', 'counter', 'cost', 'All modelled work, in CPU cycles.'),
   def(
@@ -261,6 +282,78 @@ export const METRICS = [
   // Coverage
   def('guest_bytes', 'bytes', 'gauge', 'coverage', 'Size of the guest_memfd file modelled.'),
   def('numa_nodes', 'count', 'gauge', 'coverage', 'NUMA nodes of the host modelled.'),
+  // Host fleet (fleet workload: VMs arriving and leaving on one host)
+  def('vms_running', 'count', 'gauge', 'coverage', 'VMs running on the host (fleet workload).'),
+  def(
+    'vm_starts',
+    'count',
+    'counter',
+    'events',
+    'VMs started: guest_memfd created, memory populated and boot conversions done (fleet workload).',
+  ),
+  def(
+    'vm_start_failures',
+    'count',
+    'counter',
+    'events',
+    'VMs that could not start: the HugeTLB subpool could not reserve the file (pool exhausted), or populating or a boot conversion failed (CMA range unavailable or busy, no memory for vmemmap).',
+  ),
+  def(
+    'vm_stops',
+    'count',
+    'counter',
+    'events',
+    'VMs that left the host: guest_memfd destroyed and its memory returned (fleet workload).',
+  ),
+  def(
+    'pool_free_bytes',
+    'bytes',
+    'gauge',
+    'memory',
+    'HugeTLB pool memory free and not reserved by any file, all sizes and nodes (HugePages_Free - HugePages_Rsvd): what new guests can still reserve (fleet workload).',
+  ),
+  def(
+    'pool_free_2m_pages',
+    'count',
+    'gauge',
+    'memory',
+    '2 MiB HugeTLB pages free and not reserved by any file, over all nodes (fleet workload).',
+  ),
+  def(
+    'pool_free_1g_pages',
+    'count',
+    'gauge',
+    'memory',
+    '1 GiB HugeTLB pages free and not reserved by any file, over all nodes (fleet workload).',
+  ),
+  def(
+    'cma_free_1g_ranges',
+    'count',
+    'gauge',
+    'memory',
+    '1 GiB ranges of the CMA areas a 1 GiB allocation could use now (not allocated, not partly used by 2 MiB folios, no unmovable page, not hwpoisoned), over all nodes (fleet workload).',
+  ),
+  def(
+    'cma_free_2m_blocks',
+    'count',
+    'gauge',
+    'memory',
+    '2 MiB blocks of the CMA areas that could still be handed out, over all nodes (fleet workload).',
+  ),
+  def(
+    'host_free_bytes',
+    'bytes',
+    'gauge',
+    'memory',
+    'Free buddy-allocator memory over all nodes (source of 4 KiB pages, THPs and vmemmap restores; HugeTLB pools and CMA areas excluded; fleet workload).',
+  ),
+  def(
+    'fleet_truncated',
+    'count',
+    'gauge',
+    'coverage',
+    '1 when the fleet run stopped at its event cap before its simulated duration ended, else 0.',
+  ),
 ] as const satisfies readonly MetricDef[];
 
 export type MetricName = (typeof METRICS)[number]['name'];

@@ -1,0 +1,122 @@
+// Malformed experiment files are refused with messages that name the place and say what to do.
+import { describe, expect, it } from 'vitest';
+import { configHash, formatProblems, parseExperimentText, parseExperimentValue } from './load.js';
+import { FORMAT_NAME, FORMAT_VERSION } from './schema.js';
+
+const GiB = 1024 ** 3;
+
+function base(): Record<string, unknown> {
+  return {
+    format: FORMAT_NAME,
+    version: FORMAT_VERSION,
+    name: 'two fault paths',
+    host: { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7' }] },
+    guest: { memoryBytes: 4 * GiB, vendor: 'none' },
+    workload: { kind: 'fault-path', touchedBytes: 8 * 1024 * 1024 },
+    variants: [
+      { name: 'kept', pageSize: '4k', allocator: 'buddy', faultPath: 'change-pte-kept' },
+      { name: 'removed', pageSize: '4k', allocator: 'buddy', faultPath: 'change-pte-removed' },
+    ],
+  };
+}
+
+function problemsOf(doc: unknown) {
+  const r = parseExperimentValue(doc);
+  if (r.ok) throw new Error('expected a refusal');
+  return r;
+}
+
+describe('loading experiment files', () => {
+  it('accepts a valid file and fills defaults', () => {
+    const r = parseExperimentText(JSON.stringify(base()));
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.experiment.seed).toBe(1);
+      expect(r.experiment.variants[0]!.policies.merge).toBe('eager');
+      expect(r.experiment.guest.vcpus).toBe(4);
+    }
+  });
+
+  it('reports a truncated file with its line and column', () => {
+    const text = JSON.stringify(base(), null, 2);
+    const r = parseExperimentText(text.slice(0, text.length / 2));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.code).toBe('BAD_JSON');
+      expect(r.problems[0]!.message).toMatch(/not valid JSON/);
+    }
+  });
+
+  it('names the field of a wrong type', () => {
+    const doc = base();
+    (doc['guest'] as Record<string, unknown>)['memoryBytes'] = '4 GiB';
+    const r = problemsOf(doc);
+    expect(r.code).toBe('INVALID');
+    expect(r.problems.map((p) => p.path)).toContain('guest.memoryBytes');
+  });
+
+  it('names unknown fields and says to remove them', () => {
+    const doc = base();
+    (doc['variants'] as Record<string, unknown>[])[1]!['allocater'] = 'cma';
+    const r = problemsOf(doc);
+    const p = r.problems.find((x) => x.path === 'variants[1]');
+    expect(p?.message).toMatch(/unknown field "allocater"/);
+  });
+
+  it('refuses out-of-range and hostile values with their paths', () => {
+    const doc = base();
+    (doc['guest'] as Record<string, unknown>)['memoryBytes'] = 1e30;
+    (doc['variants'] as Record<string, unknown>[])[0]!['policies'] = { mergeDelayNs: -5 };
+    (doc['host'] as { nodes: Record<string, unknown>[] }).nodes[0]!['hugetlb1g'] = Number.NaN;
+    const r = problemsOf(doc);
+    const paths = r.problems.map((p) => p.path);
+    expect(paths).toContain('guest.memoryBytes');
+    expect(paths).toContain('variants[0].policies.mergeDelayNs');
+    expect(paths).toContain('host.nodes[0].hugetlb1g');
+    expect(formatProblems(r.problems, 'x.gmemlab.json')).toMatch(/^x\.gmemlab\.json: /);
+  });
+
+  it('refuses a file from a newer format version and says so', () => {
+    const r = problemsOf({ ...base(), version: FORMAT_VERSION + 1 });
+    expect(r.code).toBe('NEWER_VERSION');
+    expect(r.problems[0]!.message).toMatch(/newer than this build/);
+  });
+
+  it('refuses documents that are not experiments', () => {
+    expect(problemsOf([1, 2]).code).toBe('NOT_AN_EXPERIMENT');
+    expect(problemsOf({ format: 'something-else' }).code).toBe('NOT_AN_EXPERIMENT');
+  });
+
+  it('needs at least two variants with unique names', () => {
+    const doc = base();
+    (doc['variants'] as unknown[]).pop();
+    expect(problemsOf(doc).problems[0]!.path).toBe('variants');
+    const dup = base();
+    (dup['variants'] as Record<string, unknown>[])[1]!['name'] = 'kept';
+    expect(problemsOf(dup).problems[0]!.message).toMatch(/unique/);
+  });
+
+  it('checks per-variant workload overrides against the workload schema', () => {
+    const doc = base();
+    (doc['variants'] as Record<string, unknown>[])[1]!['workloadOverrides'] = {
+      pattern: 'sideways',
+    };
+    const r = problemsOf(doc);
+    expect(r.problems[0]!.path).toBe('variants[1].workloadOverrides.pattern');
+  });
+
+  it('refuses oversize text before parsing it', () => {
+    const r = parseExperimentText(' '.repeat(17 * 1024 * 1024));
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe('TOO_LARGE');
+  });
+
+  it('hashes what decides the results, not the name or notes', () => {
+    const a = parseExperimentValue(base());
+    const b = parseExperimentValue({ ...base(), name: 'renamed', notes: 'hello' });
+    const c = parseExperimentValue({ ...base(), seed: 2 });
+    if (!a.ok || !b.ok || !c.ok) throw new Error('parse');
+    expect(configHash(a.experiment)).toBe(configHash(b.experiment));
+    expect(configHash(a.experiment)).not.toBe(configHash(c.experiment));
+  });
+});

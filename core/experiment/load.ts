@@ -1,0 +1,167 @@
+// Reading an experiment file: size limit, JSON syntax with line and column, format name and
+// version (newer versions refused, older ones migrated), then the schema with the path of every
+// bad field. Nothing here touches the file itself: the caller decides what to do with a refusal,
+// and a refused file is never rewritten.
+import { z } from 'zod';
+import { ExperimentSchema, FORMAT_NAME, FORMAT_VERSION, type Experiment } from './schema.js';
+
+/** Experiment files are small JSON documents; anything larger is refused unread. */
+export const MAX_EXPERIMENT_BYTES = 16 * 1024 * 1024;
+
+export interface LoadProblem {
+  /** Field path like `variants[1].policies.merge`, or '' for the whole document. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly experiment: Experiment; readonly migratedFrom?: number }
+  | { readonly ok: false; readonly code: LoadErrorCode; readonly problems: readonly LoadProblem[] };
+
+export type LoadErrorCode =
+  'TOO_LARGE' | 'BAD_JSON' | 'NOT_AN_EXPERIMENT' | 'NEWER_VERSION' | 'INVALID';
+
+/** Migrations from version N to N + 1, applied in order to the raw document. */
+const MIGRATIONS: Record<number, (doc: Record<string, unknown>) => Record<string, unknown>> = {
+  // Version 1 is the first format; a version 2 adds its step here: 1: (doc) => ({ ...doc, version: 2 }).
+};
+
+export function parseExperimentText(text: string): LoadResult {
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > MAX_EXPERIMENT_BYTES) {
+    return fail(
+      'TOO_LARGE',
+      '',
+      `the file is ${bytes} bytes; experiment files are limited to ${MAX_EXPERIMENT_BYTES} bytes`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return fail('BAD_JSON', '', `not valid JSON: ${describeJsonError(text, err)}`);
+  }
+  return parseExperimentValue(raw);
+}
+
+export function parseExperimentValue(raw: unknown): LoadResult {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return fail('NOT_AN_EXPERIMENT', '', `expected a JSON object with "format": "${FORMAT_NAME}"`);
+  }
+  let doc = raw as Record<string, unknown>;
+  if (doc['format'] !== FORMAT_NAME) {
+    return fail(
+      'NOT_AN_EXPERIMENT',
+      'format',
+      `expected "${FORMAT_NAME}", found ${JSON.stringify(doc['format']) ?? 'nothing'}`,
+    );
+  }
+  const version = doc['version'];
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    return fail(
+      'INVALID',
+      'version',
+      `expected a format version number (this build writes ${FORMAT_VERSION}), found ${JSON.stringify(version)}`,
+    );
+  }
+  if (version > FORMAT_VERSION) {
+    return fail(
+      'NEWER_VERSION',
+      'version',
+      `the file is format version ${version}, newer than this build of gmem-lab understands (${FORMAT_VERSION}); open it with a newer gmem-lab`,
+    );
+  }
+  const migratedFrom = version < FORMAT_VERSION ? version : undefined;
+  for (let v = version; v < FORMAT_VERSION; v++) {
+    const step = MIGRATIONS[v];
+    if (!step) return fail('INVALID', 'version', `no migration from format version ${v}`);
+    doc = step(doc);
+  }
+  const parsed = ExperimentSchema.safeParse(doc);
+  if (!parsed.success) {
+    return { ok: false, code: 'INVALID', problems: zodProblems(parsed.error) };
+  }
+  return migratedFrom === undefined
+    ? { ok: true, experiment: parsed.data }
+    : { ok: true, experiment: parsed.data, migratedFrom };
+}
+
+/** zod issues as field paths and messages a user can act on. */
+export function zodProblems(error: z.ZodError): LoadProblem[] {
+  return error.issues.map((issue) => ({
+    path: formatPath(issue.path),
+    message: describeIssue(issue),
+  }));
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
+    case 'invalid_union':
+      return `${issue.message}; check the "kind" field and the fields that kind needs`;
+    default:
+      return issue.message;
+  }
+}
+
+/** Problems as one message per line: `path: message`. */
+export function formatProblems(problems: readonly LoadProblem[], fileName?: string): string {
+  return problems
+    .map((p) => `${fileName ? `${fileName}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`)
+    .join('\n');
+}
+
+function fail(code: LoadErrorCode, path: string, message: string): LoadResult {
+  return { ok: false, code, problems: [{ path, message }] };
+}
+
+function describeJsonError(text: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const pos = /position (\d+)/.exec(message);
+  if (!pos) {
+    if (/Unexpected end/.test(message)) return `the file ends early (truncated?): ${message}`;
+    return message;
+  }
+  const offset = Number(pos[1]);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}: ${message}`;
+}
+
+/** A stable hash of everything that decides the results (not the name, notes, results or views),
+ * so saved results can be shown as stale when the configuration changed. FNV-1a over canonical
+ * JSON, hex. */
+export function configHash(experiment: Experiment): string {
+  const { host, guest, workload, seed, variants, sampling } = experiment;
+  const canonical = canonicalJson({ host, guest, workload, seed, variants, sampling });
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193;
+  for (let i = 0; i < canonical.length; i++) {
+    const c = canonical.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+}
+
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,145 @@
+// Run an experiment's variants: each variant gets its own simulation of the same host, guest,
+// workload and seed, so the comparison is like for like. Used by the worker threads, the CLI and
+// the tests alike.
+import { resolveCosts, type GmemVariantConfig } from '../config.js';
+import type { MetricsRecorder, RunSeries, RunSummary } from '../metrics/recorder.js';
+import { Rng } from '../rng.js';
+import { Simulation } from '../sim/simulation.js';
+import { WorkloadContext, type ProgressReport } from '../workloads/context.js';
+import { runFaultPath } from '../workloads/fault-path.js';
+import { runFleet } from '../workloads/fleet.js';
+import { runLifecycle } from '../workloads/lifecycle.js';
+import { parseTrace, runTrace } from '../workloads/trace.js';
+import { effectiveWorkload, type Experiment, type ExperimentVariant } from './schema.js';
+
+export const ENGINE_VERSION = '1.0.0';
+
+export interface VariantRunOptions {
+  readonly onProgress?: (report: ProgressReport) => void;
+  readonly isCancelled?: () => boolean;
+  /** Text of the trace file the workload names (trace workloads only; the core reads no files). */
+  readonly traceText?: string;
+  /** Keep the event log and return it as JSON lines. */
+  readonly recordEvents?: boolean;
+}
+
+export interface VariantResult {
+  readonly name: string;
+  readonly summary: RunSummary;
+  readonly series: RunSeries;
+  /** Simulated time at the end of the run, ns. */
+  readonly endNs: number;
+  readonly eventsJsonl?: string;
+  readonly coverage: {
+    readonly guestBytes: number;
+    readonly nodes: number;
+    readonly workload: Experiment['workload']['kind'];
+  };
+}
+
+/** The full guest_memfd configuration of one variant of the experiment. */
+export function variantConfig(
+  experiment: Experiment,
+  variant: ExperimentVariant,
+): GmemVariantConfig {
+  const { faultPath: _faultPath, workloadOverrides: _overrides, ...rest } = variant;
+  return {
+    ...rest,
+    guestBytes: experiment.guest.memoryBytes,
+    vendor: experiment.guest.vendor,
+    memslotGpaBytes: experiment.guest.memslotGpaBytes,
+  };
+}
+
+export function runVariant(
+  experiment: Experiment,
+  index: number,
+  options: VariantRunOptions = {},
+): VariantResult {
+  const variant = experiment.variants[index];
+  if (!variant)
+    throw new RangeError(
+      `variant ${index} does not exist (the experiment has ${experiment.variants.length})`,
+    );
+  const config = variantConfig(experiment, variant);
+  const workload = effectiveWorkload(experiment, variant);
+  const coverage = {
+    guestBytes: experiment.guest.memoryBytes,
+    nodes: experiment.host.nodes.length,
+    workload: workload.kind,
+  };
+  const fromRecorder = (metrics: MetricsRecorder, endNs: number): VariantResult => ({
+    name: variant.name,
+    summary: metrics.summary(),
+    series: metrics.seriesView(),
+    endNs,
+    coverage,
+  });
+
+  if (workload.kind === 'fault-path') {
+    const run = runFaultPath(
+      workload,
+      variant.faultPath ?? 'change-pte-kept',
+      resolveCosts(config.costs),
+      experiment.seed,
+      experiment.sampling.intervalNs,
+      options.onProgress,
+      options.isCancelled,
+    );
+    return fromRecorder(run.metrics, run.endNs);
+  }
+  if (workload.kind === 'fleet') {
+    const run = runFleet(workload, experiment.host, config, experiment.seed, {
+      sampleIntervalNs: experiment.sampling.intervalNs,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.isCancelled ? { isCancelled: options.isCancelled } : {}),
+    });
+    return fromRecorder(run.metrics, run.endNs);
+  }
+
+  const sim = new Simulation({
+    host: experiment.host,
+    variant: config,
+    seed: experiment.seed,
+    recordEvents: options.recordEvents ?? false,
+  });
+  const ctx = new WorkloadContext(sim, new Rng(experiment.seed).fork(7), {
+    sampleIntervalNs: experiment.sampling.intervalNs,
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.isCancelled ? { isCancelled: options.isCancelled } : {}),
+  });
+  if (workload.kind === 'lifecycle') {
+    runLifecycle(ctx, workload, experiment.guest);
+  } else {
+    if (options.traceText === undefined) {
+      throw new Error(
+        `the trace workload needs the text of ${workload.path}; the caller reads the file`,
+      );
+    }
+    const parsed = parseTrace(options.traceText, workload.format, workload.path);
+    if (!parsed.ok) {
+      const first = parsed.errors
+        .slice(0, 5)
+        .map((e) => `${workload.path}:${e.line}: ${e.message}`);
+      throw new Error(`trace rejected (${parsed.errors.length} bad line(s)):\n${first.join('\n')}`);
+    }
+    runTrace(ctx, workload, parsed.ops);
+  }
+  ctx.sampleNow();
+  const result = sim.result();
+  return {
+    name: variant.name,
+    summary: result.summary,
+    series: result.series,
+    endNs: sim.now,
+    coverage,
+    ...(options.recordEvents ? { eventsJsonl: sim.log.toJsonLines() } : {}),
+  };
+}
+
+export function runExperiment(
+  experiment: Experiment,
+  options: VariantRunOptions = {},
+): VariantResult[] {
+  return experiment.variants.map((_, i) => runVariant(experiment, i, options));
+}

@@ -1,0 +1,181 @@
+// The experiment file (`*.gmemlab.json`), format version 1: host, guest, workload, seed and two or
+// more variants compared side by side, plus optionally the last results and saved chart views.
+// This schema is the one source for validation, defaults, the CLI, the setup form and
+// docs/experiment-format.md.
+import { z } from 'zod';
+import { GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
+import { ChangePteVariantSchema, FaultPathSchema } from '../workloads/fault-path.js';
+import { FleetSchema } from '../workloads/fleet.js';
+import { LifecycleSchema } from '../workloads/lifecycle.js';
+import { TraceWorkloadSchema } from '../workloads/trace.js';
+import { GiB, MiB } from '../units.js';
+import { withPath } from './param-path.js';
+
+export const FORMAT_NAME = 'gmem-lab-experiment';
+export const FORMAT_VERSION = 1;
+
+export const GuestSchema = z
+  .object({
+    memoryBytes: z
+      .number()
+      .int()
+      .min(2 * MiB)
+      .max(64 * 1024 * GiB)
+      .meta({ unit: 'bytes', description: 'Guest RAM: the size of its guest_memfd file.' }),
+    vcpus: z.number().int().min(1).max(4096).default(4).meta({
+      unit: 'count',
+      description: 'Possible vCPUs of the guest (one GHCB page each on SNP).',
+    }),
+    vendor: VendorSchema.default('snp'),
+    memslotGpaBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .meta({ unit: 'bytes', description: 'Guest physical address where the memslot starts.' }),
+  })
+  .strict();
+export type GuestConfig = z.infer<typeof GuestSchema>;
+
+/** A variant: one guest_memfd design. Guest size and vendor come from the experiment's guest. */
+export const ExperimentVariantSchema = GmemVariantSchema.omit({
+  guestBytes: true,
+  vendor: true,
+  memslotGpaBytes: true,
+})
+  .extend({
+    faultPath: ChangePteVariantSchema.optional().meta({
+      description: 'fault-path workload only: the host fault path of an ordinary VM to model.',
+    }),
+    workloadOverrides: z.record(z.string(), z.json()).default({}).meta({
+      description:
+        'Workload parameters this variant changes, by parameter path (e.g. {"runtime.guestSharedPool.enabled": true}); the rest of the workload is shared by all variants.',
+    }),
+  })
+  .strict();
+export type ExperimentVariant = z.infer<typeof ExperimentVariantSchema>;
+
+export const WorkloadSchema = z.discriminatedUnion('kind', [
+  LifecycleSchema,
+  FleetSchema,
+  TraceWorkloadSchema,
+  FaultPathSchema,
+]);
+export type WorkloadConfig = z.infer<typeof WorkloadSchema>;
+
+export const SamplingSchema = z
+  .object({
+    intervalNs: z.number().int().min(1000).default(1_000_000).meta({
+      unit: 'ns',
+      description: 'Sample every metric at most this often in simulated time.',
+    }),
+  })
+  .strict();
+
+export const SavedViewSchema = z
+  .object({
+    name: z.string().min(1).max(80),
+    metrics: z.array(z.string()).max(64),
+    mode: z.enum(['side-by-side', 'overlay']).default('side-by-side'),
+  })
+  .strict();
+
+/** Results saved with the file: enough to show them again, and to tell when they are stale. */
+export const SavedResultsSchema = z
+  .object({
+    engineVersion: z.string(),
+    configHash: z.string(),
+    createdAt: z.string(),
+    variants: z.array(
+      z
+        .object({
+          name: z.string(),
+          summary: z.record(z.string(), z.number()),
+          nodeBytes: z.array(z.number()).default([]),
+          series: z
+            .object({
+              timeNs: z.array(z.number()),
+              values: z.record(z.string(), z.array(z.number())),
+            })
+            .optional(),
+          error: z.string().optional(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export const ExperimentSchema = z
+  .object({
+    format: z.literal(FORMAT_NAME),
+    version: z.literal(FORMAT_VERSION),
+    name: z.string().min(1).max(120),
+    notes: z.string().max(20_000).default(''),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1)
+      .default(1)
+      .meta({ description: 'Seed of every random draw: same file and seed, same results.' }),
+    host: HostSchema,
+    guest: GuestSchema,
+    workload: WorkloadSchema,
+    sampling: SamplingSchema.default({ intervalNs: 1_000_000 }),
+    variants: z
+      .array(ExperimentVariantSchema)
+      .min(2)
+      .max(16)
+      .refine(
+        (vs) => new Set(vs.map((v) => v.name)).size === vs.length,
+        'variant names must be unique',
+      ),
+    results: SavedResultsSchema.optional(),
+    views: z.array(SavedViewSchema).max(32).default([]),
+  })
+  .strict()
+  .superRefine((experiment, ctx) => {
+    experiment.variants.forEach((variant, i) => {
+      for (const [path, value] of Object.entries(variant.workloadOverrides)) {
+        const at = ['variants', i, 'workloadOverrides', path];
+        if (path === 'kind' || path.startsWith('kind.')) {
+          ctx.addIssue({
+            code: 'custom',
+            path: at,
+            message: 'a variant cannot change the workload kind',
+          });
+          continue;
+        }
+        let next: unknown;
+        try {
+          next = withPath(experiment.workload, path, value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path: at, message: (err as Error).message });
+          continue;
+        }
+        const parsed = WorkloadSchema.safeParse(next);
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) {
+            ctx.addIssue({
+              code: 'custom',
+              path: at,
+              message: `workload.${issue.path.join('.')}: ${issue.message}`,
+            });
+          }
+        }
+      }
+    });
+  });
+
+/** The workload one variant runs: the experiment's, with the variant's overrides applied. */
+export function effectiveWorkload(
+  experiment: Experiment,
+  variant: ExperimentVariant,
+): WorkloadConfig {
+  let workload: unknown = experiment.workload;
+  for (const [path, value] of Object.entries(variant.workloadOverrides))
+    workload = withPath(workload, path, value);
+  return WorkloadSchema.parse(workload);
+}
+export type Experiment = z.infer<typeof ExperimentSchema>;
+export type ExperimentInput = z.input<typeof ExperimentSchema>;

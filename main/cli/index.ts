@@ -1,0 +1,445 @@
+// The gmem-lab command line: the same core as the workbench, headless. Exit codes: 0 success,
+// 1 a run failed, 2 bad input (arguments, experiment file, trace).
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { zodProblems, formatProblems } from '../../core/experiment/load.js';
+import { parseParamValue, parsePath, withPath } from '../../core/experiment/param-path.js';
+import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.js';
+import { ENGINE_VERSION } from '../../core/experiment/run.js';
+import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
+import { summaryTableText } from '../../core/report/summary-table.js';
+import type { PackedResult } from '../worker/protocol.js';
+import {
+  ExperimentFileError,
+  listPresets,
+  loadExperimentFile,
+  resolveExperimentPath,
+  type LoadedExperiment,
+} from '../services/experiment-files.js';
+import { SimulationHost, type RunOutcome } from '../services/simulation-host.js';
+import { seriesCsv, safeFileName } from './csv.js';
+import { ProgressLine } from './progress.js';
+
+export const EXIT_OK = 0;
+export const EXIT_RUN_FAILED = 1;
+export const EXIT_BAD_INPUT = 2;
+
+class UsageError extends Error {}
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly stderrIsTty: boolean;
+  readonly cwd: string;
+}
+
+const defaultIo: CliIo = {
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  stderrIsTty: Boolean(process.stderr.isTTY),
+  cwd: process.cwd(),
+};
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new InvalidArgumentError('expected a whole number from 1 to 256');
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Run the CLI on `argv` (without the node and script names); resolves to the exit code. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = new Command()
+    .name('gmem-lab')
+    .description(
+      'Simulate KVM guest_memfd huge-page backing (HugeTLB, CMA, THP, 4 KiB) under private/shared conversions and compare designs side by side.',
+    )
+    .version(ENGINE_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    `
+FILE is an experiment file (*.gmemlab.json) or preset:NAME for a bundled preset (see "gmem-lab presets").
+Exit codes: 0 success, 1 a run failed, 2 bad input.`,
+  );
+
+  program
+    .command('run')
+    .description('run every variant of an experiment and print a summary table')
+    .argument('<file>', 'experiment file, or preset:NAME')
+    .option('--json', 'print the full summary of every variant as JSON, keyed by metric name')
+    .option('--events <file>', 'write the event log of every variant as JSON lines')
+    .option('--csv <dir>', 'write every series of every variant as CSV files into DIR')
+    .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option('--no-progress', 'no progress on stderr')
+    .addHelpText('after', '\nExample: gmem-lab run preset:snp-boot-16g-backings --csv out/')
+    .action(
+      async (
+        file: string,
+        opts: {
+          json?: boolean;
+          events?: string;
+          csv?: string;
+          workers?: number;
+          progress: boolean;
+        },
+      ) => {
+        const loaded = await load(file, io);
+        const results = await runAll(loaded, io, { ...opts, recordEvents: Boolean(opts.events) });
+        exitCode = await report(loaded.experiment, results, io, opts);
+      },
+    );
+
+  program
+    .command('validate')
+    .description(
+      'check an experiment file against the schema; prints every problem with its field path',
+    )
+    .argument('<file>', 'experiment file, or preset:NAME')
+    .option('--json', 'print the result as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const loaded = await load(file, io);
+      const { experiment } = loaded;
+      if (opts.json) {
+        io.stdout(
+          JSON.stringify({
+            ok: true,
+            file: loaded.path,
+            name: experiment.name,
+            variants: experiment.variants.map((v) => v.name),
+            migratedFrom: loaded.migratedFrom ?? null,
+          }) + '\n',
+        );
+      } else {
+        io.stdout(
+          `${loaded.path}: valid (${experiment.name}; ${experiment.variants.length} variants: ${experiment.variants.map((v) => v.name).join(', ')}; workload ${experiment.workload.kind})\n`,
+        );
+        if (loaded.migratedFrom !== undefined)
+          io.stdout(`note: migrated from format version ${loaded.migratedFrom}\n`);
+      }
+    });
+
+  program
+    .command('sweep')
+    .description(
+      'run the experiment once per combination of parameter values; variants run in parallel on worker threads',
+    )
+    .argument('<file>', 'experiment file, or preset:NAME')
+    .requiredOption(
+      '--param <path=v1,v2,...>',
+      'a parameter path and its values (repeatable; combinations are crossed)',
+      collect,
+      [] as string[],
+    )
+    .option('--json', 'print every combination and variant summary as JSON')
+    .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option('--no-progress', 'no progress on stderr')
+    .addHelpText(
+      'after',
+      '\nExample: gmem-lab sweep preset:merge-policies --param guest.memoryBytes=4294967296,17179869184 --param variants[0].policies.split=to-4k,staged',
+    )
+    .action(
+      async (
+        file: string,
+        opts: { param: string[]; json?: boolean; workers?: number; progress: boolean },
+      ) => {
+        const loaded = await load(file, io);
+        const combos = sweepCombinations(loaded.experiment, opts.param);
+        const results = await runCombos(loaded, combos, io, opts);
+        exitCode = reportSweep(combos, results, io, Boolean(opts.json));
+      },
+    );
+
+  program
+    .command('presets')
+    .description('list the bundled preset experiments')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const presets = await listPresets();
+      if (opts.json) io.stdout(JSON.stringify(presets) + '\n');
+      else for (const p of presets) io.stdout(`preset:${p.name.padEnd(32)} ${p.title}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return EXIT_OK;
+      return EXIT_BAD_INPUT;
+    }
+    if (err instanceof ExperimentFileError || err instanceof UsageError) {
+      io.stderr(`gmem-lab: ${err.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    io.stderr(`gmem-lab: ${(err as Error).message}\n`);
+    return EXIT_RUN_FAILED;
+  }
+}
+
+async function load(file: string, io: CliIo): Promise<LoadedExperiment> {
+  return loadExperimentFile(resolveExperimentPath(file, io.cwd));
+}
+
+interface RunOpts {
+  readonly workers?: number;
+  readonly progress: boolean;
+  readonly recordEvents?: boolean;
+}
+
+async function runAll(loaded: LoadedExperiment, io: CliIo, opts: RunOpts): Promise<RunOutcome[]> {
+  const combos = [{ label: '', experiment: loaded.experiment }];
+  const [first] = await runCombos(loaded, combos, io, opts);
+  return first!;
+}
+
+interface Combo {
+  readonly label: string;
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly experiment: Experiment;
+}
+
+async function runCombos(
+  loaded: LoadedExperiment,
+  combos: readonly Combo[],
+  io: CliIo,
+  opts: RunOpts,
+): Promise<RunOutcome[][]> {
+  const total = combos.reduce((n, c) => n + c.experiment.variants.length, 0);
+  const host = new SimulationHost({
+    size: Math.min(opts.workers ?? Math.max(1, availableParallelism() - 1), total),
+  });
+  const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
+  try {
+    const handles = combos.map((combo) =>
+      combo.experiment.variants.map((variant, i) => {
+        const label = `${combo.label}${combo.label ? ' ' : ''}${variant.name}`;
+        return host.run(
+          {
+            experiment: combo.experiment,
+            variantIndex: i,
+            ...(loaded.traceText !== undefined ? { traceText: loaded.traceText } : {}),
+            recordEvents: opts.recordEvents ?? false,
+          },
+          (p) => progress?.update(label, `${p.phase} ${Math.round(p.fraction * 100)} %`),
+        );
+      }),
+    );
+    const outcomes = await Promise.all(handles.map((hs) => Promise.all(hs.map((h) => h.done))));
+    progress?.clear();
+    return outcomes;
+  } finally {
+    await host.close();
+  }
+}
+
+async function report(
+  experiment: Experiment,
+  outcomes: readonly RunOutcome[],
+  io: CliIo,
+  opts: { json?: boolean; events?: string; csv?: string },
+): Promise<number> {
+  const failed = outcomes.flatMap((o, i) =>
+    o.status === 'done'
+      ? []
+      : [`${experiment.variants[i]!.name}: ${o.status === 'failed' ? o.message : 'cancelled'}`],
+  );
+  const done = outcomes.flatMap((o) => (o.status === 'done' ? [o.result] : []));
+  if (opts.csv) {
+    const dir = resolve(io.cwd, opts.csv);
+    await mkdir(dir, { recursive: true });
+    for (const r of done) await writeFile(join(dir, `${safeFileName(r.name)}.csv`), seriesCsv(r));
+  }
+  if (opts.events) {
+    const lines = done.map((r) =>
+      (r.eventsJsonl ?? '')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `{"variant":${JSON.stringify(r.name)},${l.slice(1)}`)
+        .join('\n'),
+    );
+    await writeFile(resolve(io.cwd, opts.events), lines.filter(Boolean).join('\n') + '\n');
+  }
+  if (opts.json) {
+    io.stdout(JSON.stringify(jsonSummary(experiment, done, failed), null, 2) + '\n');
+  } else {
+    io.stdout(`${experiment.name}\n\n`);
+    io.stdout(
+      summaryTableText(
+        done.map((r) => ({
+          name: r.name,
+          metrics: r.summary.metrics,
+          latencyNs: r.summary.latencyNs,
+        })),
+      ),
+    );
+  }
+  for (const f of failed) io.stderr(`gmem-lab: variant ${f}\n`);
+  return failed.length > 0 ? EXIT_RUN_FAILED : EXIT_OK;
+}
+
+function jsonSummary(
+  experiment: Experiment,
+  done: readonly PackedResult[],
+  failed: readonly string[],
+) {
+  return {
+    experiment: experiment.name,
+    engineVersion: ENGINE_VERSION,
+    variants: done.map((r) => ({
+      name: r.name,
+      summary: r.summary.metrics,
+      nodeBytes: r.summary.nodeBytes,
+      latencyNs: r.summary.latencyNs,
+      endNs: r.endNs,
+      coverage: r.coverage,
+    })),
+    failures: failed,
+  };
+}
+
+/** Every combination of the --param values, each a validated experiment. */
+export function sweepCombinations(base: Experiment, params: readonly string[]): Combo[] {
+  if (params.length === 0) throw new UsageError('sweep needs at least one --param PATH=V1,V2,...');
+  const axes = params.map((p) => {
+    const eq = p.indexOf('=');
+    if (eq <= 0 || eq === p.length - 1)
+      throw new UsageError(
+        `--param "${p}": expected PATH=V1,V2,... (e.g. variants[0].policies.merge=eager,never)`,
+      );
+    const path = p.slice(0, eq);
+    try {
+      parsePath(path);
+    } catch (err) {
+      throw new UsageError(`--param "${p}": ${(err as Error).message}`);
+    }
+    return { path, values: splitValues(p.slice(eq + 1)).map(parseParamValue) };
+  });
+  let combos: Array<Record<string, unknown>> = [{}];
+  for (const axis of axes)
+    combos = combos.flatMap((c) => axis.values.map((v) => ({ ...c, [axis.path]: v })));
+  if (combos.length > 256)
+    throw new UsageError(`the sweep has ${combos.length} combinations; the limit is 256`);
+  return combos.map((params) => {
+    let doc: unknown = base;
+    for (const [path, value] of Object.entries(params)) {
+      try {
+        doc = withPath(doc, path, value);
+      } catch (err) {
+        throw new UsageError(`--param ${path}: ${(err as Error).message}`);
+      }
+    }
+    const parsed = ExperimentSchema.safeParse(doc);
+    if (!parsed.success) {
+      throw new UsageError(
+        `--param ${Object.entries(params)
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(' ')} makes the experiment invalid:\n${formatProblems(zodProblems(parsed.error))}`,
+      );
+    }
+    return {
+      label: Object.entries(params)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' '),
+      params,
+      experiment: parsed.data,
+    };
+  });
+}
+
+/** Values split on commas outside brackets and quotes, so JSON lists and objects pass whole. */
+function splitValues(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let current = '';
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    if (!quoted && (ch === '[' || ch === '{')) depth++;
+    if (!quoted && (ch === ']' || ch === '}')) depth--;
+    if (ch === ',' && depth === 0 && !quoted) {
+      out.push(current);
+      current = '';
+    } else current += ch;
+  }
+  out.push(current);
+  if (out.some((v) => v === '')) throw new UsageError(`empty value in "${text}"`);
+  return out;
+}
+
+const SWEEP_METRICS = [
+  'host_total_bytes',
+  'double_allocated_bytes',
+  'vmemmap_bytes',
+  'splits_1g',
+  'splits_2m',
+  'merges_1g',
+  'merges_2m',
+  'mapped_2m_ratio',
+  'mapped_1g_ratio',
+  'vm_exits',
+  'cycles_total',
+];
+
+function reportSweep(
+  combos: readonly Combo[],
+  outcomes: readonly RunOutcome[][],
+  io: CliIo,
+  json: boolean,
+): number {
+  const failures: string[] = [];
+  const rows: Array<{
+    params: Record<string, unknown>;
+    variant: string;
+    summary?: Record<string, number>;
+    error?: string;
+  }> = [];
+  combos.forEach((combo, c) => {
+    outcomes[c]!.forEach((o, v) => {
+      const variant = combo.experiment.variants[v]!.name;
+      if (o.status === 'done')
+        rows.push({
+          params: { ...combo.params },
+          variant,
+          summary: { ...o.result.summary.metrics },
+        });
+      else {
+        const error = o.status === 'failed' ? o.message : 'cancelled';
+        failures.push(`${combo.label} ${variant}: ${error}`);
+        rows.push({ params: { ...combo.params }, variant, error });
+      }
+    });
+  });
+  if (json)
+    io.stdout(JSON.stringify({ engineVersion: ENGINE_VERSION, runs: rows }, null, 2) + '\n');
+  else {
+    const variants = rows.map((r) => ({
+      name: `${Object.values(r.params)
+        .map((v) => (typeof v === 'string' ? v : JSON.stringify(v)))
+        .join(',')} | ${r.variant}`,
+      metrics: r.summary ?? {},
+    }));
+    io.stdout(
+      summaryTableText(variants, {
+        markBest: true,
+        metrics: (METRICS as readonly MetricDef[]).filter((d) => SWEEP_METRICS.includes(d.name)),
+      }),
+    );
+  }
+  for (const f of failures) io.stderr(`gmem-lab: ${f}\n`);
+  return failures.length > 0 ? EXIT_RUN_FAILED : EXIT_OK;
+}

@@ -1,0 +1,236 @@
+// The simulation host: a pool of worker threads running the core, with a queue. Each run streams
+// progress, can be cancelled, and ends with a result, an error or a cancellation. A worker that
+// crashes or runs out of memory fails only its own run and is replaced; other runs go on.
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { Experiment } from '../../core/experiment/schema.js';
+import type { PackedResult, RunRequest, WorkerMessage } from '../worker/protocol.js';
+
+export interface SimulationHostOptions {
+  /** Worker threads; default cores - 1, at least 1. */
+  readonly size?: number;
+  /** The worker entry: a built .js file, or a .ts file (then started through tsx). */
+  readonly workerEntry?: URL;
+  /** Per-worker memory limits (worker_threads resourceLimits). */
+  readonly resourceLimits?: ResourceLimits;
+  /** Least time between two progress events of one run. */
+  readonly progressIntervalMs?: number;
+}
+
+export interface RunProgress {
+  readonly runId: number;
+  readonly phase: string;
+  readonly fraction: number;
+}
+
+export interface SimulationRunRequest {
+  readonly experiment: Experiment;
+  readonly variantIndex: number;
+  readonly traceText?: string;
+  readonly recordEvents?: boolean;
+}
+
+export type RunOutcome =
+  | { readonly status: 'done'; readonly result: PackedResult }
+  | { readonly status: 'cancelled' }
+  | { readonly status: 'failed'; readonly message: string };
+
+export interface RunHandle {
+  readonly runId: number;
+  readonly done: Promise<RunOutcome>;
+  cancel(): void;
+}
+
+interface Job {
+  readonly runId: number;
+  readonly request: SimulationRunRequest;
+  readonly cancelFlag: SharedArrayBuffer;
+  readonly onProgress: ((p: RunProgress) => void) | undefined;
+  readonly resolve: (o: RunOutcome) => void;
+  cancelled: boolean;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+  ready: boolean;
+}
+
+const DEFAULT_ENTRY = new URL('../worker/simulation-worker.ts', import.meta.url);
+
+export class SimulationHost {
+  readonly size: number;
+  private readonly entry: URL;
+  private readonly limits: ResourceLimits;
+  private readonly progressIntervalMs: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextRunId = 1;
+  private closed = false;
+
+  constructor(options: SimulationHostOptions = {}) {
+    this.size = Math.max(1, options.size ?? availableParallelism() - 1);
+    this.entry = options.workerEntry ?? DEFAULT_ENTRY;
+    this.limits = options.resourceLimits ?? { maxOldGenerationSizeMb: 2048 };
+    this.progressIntervalMs = options.progressIntervalMs ?? 100;
+    for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
+  }
+
+  /** Queue one variant run. */
+  run(request: SimulationRunRequest, onProgress?: (p: RunProgress) => void): RunHandle {
+    if (this.closed) throw new Error('the simulation host is closed');
+    const runId = this.nextRunId++;
+    let resolve!: (o: RunOutcome) => void;
+    const done = new Promise<RunOutcome>((r) => (resolve = r));
+    const job: Job = {
+      runId,
+      request,
+      cancelFlag: new SharedArrayBuffer(4),
+      onProgress,
+      resolve,
+      cancelled: false,
+    };
+    this.queue.push(job);
+    this.dispatch();
+    return {
+      runId,
+      done,
+      cancel: () => this.cancel(job),
+    };
+  }
+
+  /** Runs waiting for a worker. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Runs on a worker now. */
+  get running(): number {
+    return this.slots.filter((s) => s.job !== null).length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.resolve({ status: 'cancelled' });
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        if (slot.job) {
+          slot.job.resolve({ status: 'cancelled' });
+          slot.job = null;
+        }
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  private cancel(job: Job): void {
+    if (job.cancelled) return;
+    job.cancelled = true;
+    const queuedAt = this.queue.indexOf(job);
+    if (queuedAt >= 0) {
+      this.queue.splice(queuedAt, 1);
+      job.resolve({ status: 'cancelled' });
+      return;
+    }
+    Atomics.store(new Int32Array(job.cancelFlag), 0, 1);
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker(this.entry, this.limits);
+    const slot: Slot = { worker, job: null, ready: false };
+    worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
+    worker.on('error', (err: Error & { code?: string }) =>
+      this.onCrash(slot, describeCrash(err, this.limits)),
+    );
+    worker.on('exit', (code) => {
+      if (!this.closed && slot.worker === worker)
+        this.onCrash(slot, `the simulation worker exited with code ${code}`);
+    });
+    return slot;
+  }
+
+  private onMessage(slot: Slot, message: WorkerMessage): void {
+    if (message.type === 'ready') {
+      slot.ready = true;
+      this.dispatch();
+      return;
+    }
+    const job = slot.job;
+    if (!job || job.runId !== message.runId) return;
+    switch (message.type) {
+      case 'progress':
+        if (!job.cancelled)
+          job.onProgress?.({ runId: job.runId, phase: message.phase, fraction: message.fraction });
+        return;
+      case 'result':
+        this.finish(
+          slot,
+          job.cancelled ? { status: 'cancelled' } : { status: 'done', result: message.result },
+        );
+        return;
+      case 'cancelled':
+        this.finish(slot, { status: 'cancelled' });
+        return;
+      case 'error':
+        this.finish(slot, { status: 'failed', message: message.message });
+        return;
+    }
+  }
+
+  private finish(slot: Slot, outcome: RunOutcome): void {
+    const job = slot.job;
+    slot.job = null;
+    job?.resolve(outcome);
+    this.dispatch();
+  }
+
+  /** A crashed worker fails its own run only, and is replaced. */
+  private onCrash(slot: Slot, message: string): void {
+    if (this.closed) return;
+    const job = slot.job;
+    slot.job = null;
+    const dead = slot.worker;
+    const replacement = this.spawn();
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots[i] = replacement;
+    void dead.terminate();
+    job?.resolve(job.cancelled ? { status: 'cancelled' } : { status: 'failed', message });
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (!slot.ready || slot.job) continue;
+      const job = this.queue.shift()!;
+      slot.job = job;
+      const message: RunRequest = {
+        type: 'run',
+        runId: job.runId,
+        experiment: job.request.experiment,
+        variantIndex: job.request.variantIndex,
+        ...(job.request.traceText !== undefined ? { traceText: job.request.traceText } : {}),
+        recordEvents: job.request.recordEvents ?? false,
+        cancelFlag: job.cancelFlag,
+        progressIntervalMs: this.progressIntervalMs,
+      };
+      slot.worker.postMessage(message);
+    }
+  }
+}
+
+/** Start a worker on a built .js entry directly, or on a .ts entry through tsx: on Node 20 a
+ * worker ignores `execArgv: ['--import', 'tsx']`, so a tiny eval stub registers tsx's API first. */
+function startWorker(entry: URL, resourceLimits: ResourceLimits): Worker {
+  const path = fileURLToPath(entry);
+  if (!path.endsWith('.ts')) return new Worker(path, { resourceLimits });
+  const stub = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
+  return new Worker(stub, { eval: true, resourceLimits });
+}
+
+function describeCrash(err: Error & { code?: string }, limits: ResourceLimits): string {
+  if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return `the simulation ran out of memory (worker heap limit ${limits.maxOldGenerationSizeMb ?? 'default'} MiB); try a smaller guest or fewer recorded events`;
+  }
+  return `the simulation worker crashed: ${err.message}`;
+}
