@@ -9,13 +9,17 @@ export default tseslint.config(
   {
     languageOptions: { globals: { ...globals.node } },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       eqeqeq: ['error', 'always'],
     },
   },
   {
     // The core runs unchanged in a worker, the CLI and the renderer: no Node or Electron imports.
     files: ['core/**/*.ts'],
+    ignores: ['core/**/*.test.ts', 'core/sim/test-helpers.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -66,14 +66,20 @@ export const NumaNodeSchema = z
       unit: 'pages',
       description: 'nr_hugepages for 1 GiB pages on this node, reserved at host boot.',
     }),
-    cma: CmaAreaSchema.optional(),
+    cma: CmaAreaSchema.optional().meta({
+      description: 'A CMA area on this node for 1 GiB (and 2 MiB) guest pages; leave out for none.',
+    }),
   })
   .strict();
 export type NumaNodeConfig = z.infer<typeof NumaNodeSchema>;
 
 export const HostSchema = z
   .object({
-    nodes: z.array(NumaNodeSchema).min(1).max(64),
+    nodes: z
+      .array(NumaNodeSchema)
+      .min(1)
+      .max(64)
+      .meta({ description: 'NUMA nodes of the host (1 to 64).' }),
     hvo: z
       .boolean()
       .default(true)
@@ -98,9 +104,19 @@ export const MempolicySchema = z
   .object({
     mode: z
       .enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave'])
-      .default('default'),
-    nodes: z.array(z.number().int().nonnegative()).default([]),
-    weights: z.array(z.number().int().min(1).max(255)).default([]),
+      .default('default')
+      .meta({
+        description:
+          'default: the vCPU home node first; bind: only the listed nodes; preferred: the first listed node first; interleave: round robin by file index; weighted-interleave: round robin by weights.',
+      }),
+    nodes: z
+      .array(z.number().int().nonnegative())
+      .default([])
+      .meta({ description: 'Nodes the policy names.' }),
+    weights: z
+      .array(z.number().int().min(1).max(255))
+      .default([])
+      .meta({ description: 'weighted-interleave only: one weight per listed node.' }),
   })
   .strict()
   .meta({
@@ -170,7 +186,11 @@ export type CostOverrides = z.infer<typeof CostOverridesSchema>;
 
 export const GmemVariantSchema = z
   .object({
-    name: z.string().min(1).max(80),
+    name: z
+      .string()
+      .min(1)
+      .max(80)
+      .meta({ description: 'Name of the variant, unique within the experiment.' }),
     guestBytes: z
       .number()
       .int()
@@ -201,7 +221,9 @@ export const GmemVariantSchema = z
     homeNode: z.number().int().nonnegative().default(0).meta({
       description: 'Node of the vCPU threads: where the default mempolicy allocates first.',
     }),
-    policies: PoliciesSchema.default(PoliciesSchema.parse({})),
+    policies: PoliciesSchema.default(PoliciesSchema.parse({})).meta({
+      description: 'Split, merge and shared-page policies of the file.',
+    }),
     vendor: VendorSchema.default('none'),
     memslotGpaBytes: z.number().int().nonnegative().default(0).meta({
       unit: 'bytes',

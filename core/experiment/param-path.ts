@@ -29,7 +29,8 @@ export function getPath(root: unknown, path: string): unknown {
  * Refuses to create list items past the end, and keys that would reach the prototype. */
 export function withPath<T>(root: T, path: string, value: unknown): T {
   const keys = parsePath(path);
-  const copy = structuredClone(root) as unknown;
+  // Experiment documents are plain JSON: a JSON round trip is a deep copy.
+  const copy = (root === undefined ? undefined : JSON.parse(JSON.stringify(root))) as unknown;
   let node = copy as Record<PathKey, unknown>;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;

@@ -74,43 +74,73 @@ export const SamplingSchema = z
 
 export const SavedViewSchema = z
   .object({
-    name: z.string().min(1).max(80),
-    metrics: z.array(z.string()).max(64),
-    mode: z.enum(['side-by-side', 'overlay']).default('side-by-side'),
+    name: z.string().min(1).max(80).meta({ description: 'Name of the view.' }),
+    metrics: z.array(z.string()).max(64).meta({ description: 'Metric names charted in the view.' }),
+    mode: z
+      .enum(['side-by-side', 'overlay'])
+      .default('side-by-side')
+      .meta({ description: 'One panel per variant, or all variants in one chart.' }),
   })
   .strict();
 
 /** Results saved with the file: enough to show them again, and to tell when they are stale. */
 export const SavedResultsSchema = z
   .object({
-    engineVersion: z.string(),
-    configHash: z.string(),
-    createdAt: z.string(),
-    variants: z.array(
-      z
-        .object({
-          name: z.string(),
-          summary: z.record(z.string(), z.number()),
-          nodeBytes: z.array(z.number()).default([]),
-          series: z
-            .object({
-              timeNs: z.array(z.number()),
-              values: z.record(z.string(), z.array(z.number())),
-            })
-            .optional(),
-          error: z.string().optional(),
-        })
-        .strict(),
-    ),
+    engineVersion: z
+      .string()
+      .meta({ description: 'Version of the simulation engine that produced the results.' }),
+    configHash: z
+      .string()
+      .meta({ description: 'Hash of the configuration the results belong to.' }),
+    createdAt: z.string().meta({ description: 'When the results were produced (ISO 8601).' }),
+    variants: z
+      .array(
+        z
+          .object({
+            name: z.string().meta({ description: 'Variant name.' }),
+            summary: z
+              .record(z.string(), z.number())
+              .meta({ description: 'Final value of every metric, keyed by metric name.' }),
+            nodeBytes: z
+              .array(z.number())
+              .default([])
+              .meta({ description: 'Host memory per NUMA node at the end, bytes.' }),
+            series: z
+              .object({
+                timeNs: z
+                  .array(z.number())
+                  .meta({ description: 'Sample times, ns of simulated time.' }),
+                values: z
+                  .record(z.string(), z.array(z.number()))
+                  .meta({ description: 'Downsampled series per metric name.' }),
+              })
+              .optional()
+              .meta({ description: 'Series downsampled for display.' }),
+            error: z
+              .string()
+              .optional()
+              .meta({ description: 'Why the variant failed, when it did.' }),
+          })
+          .strict(),
+      )
+      .meta({ description: 'Results of each variant, in the order of the variants.' }),
   })
   .strict();
 
 export const ExperimentSchema = z
   .object({
-    format: z.literal(FORMAT_NAME),
-    version: z.literal(FORMAT_VERSION),
-    name: z.string().min(1).max(120),
-    notes: z.string().max(20_000).default(''),
+    format: z.literal(FORMAT_NAME).meta({ description: 'Always "gmem-lab-experiment".' }),
+    version: z.literal(FORMAT_VERSION).meta({
+      description: 'Format version of the file; newer versions are refused, older ones migrated.',
+    }),
+    name: z
+      .string()
+      .min(1)
+      .max(120)
+      .meta({ description: 'Title of the experiment, shown in the library.' }),
+    notes: z.string().max(20_000).default('').meta({
+      description: 'Free text: the question the experiment answers, sources, conclusions.',
+    }),
     seed: z
       .number()
       .int()
@@ -118,20 +148,39 @@ export const ExperimentSchema = z
       .max(2 ** 32 - 1)
       .default(1)
       .meta({ description: 'Seed of every random draw: same file and seed, same results.' }),
-    host: HostSchema,
-    guest: GuestSchema,
-    workload: WorkloadSchema,
-    sampling: SamplingSchema.default({ intervalNs: 1_000_000 }),
+    host: HostSchema.meta({
+      description: 'The host every variant runs on: NUMA nodes, HugeTLB pools, CMA areas.',
+    }),
+    guest: GuestSchema.meta({
+      description: 'The guest: its RAM, vCPUs and confidential-computing technology.',
+    }),
+    workload: WorkloadSchema.meta({
+      description: 'What drives the simulation; one kind, chosen by its "kind" field.',
+    }),
+    sampling: SamplingSchema.default({ intervalNs: 1_000_000 }).meta({
+      description: 'How often metrics are sampled into time series.',
+    }),
     variants: z
       .array(ExperimentVariantSchema)
       .min(2)
       .max(16)
+      .meta({
+        description:
+          'The designs compared side by side (2 to 16), each a guest_memfd configuration.',
+      })
       .refine(
         (vs) => new Set(vs.map((v) => v.name)).size === vs.length,
         'variant names must be unique',
       ),
-    results: SavedResultsSchema.optional(),
-    views: z.array(SavedViewSchema).max(32).default([]),
+    results: SavedResultsSchema.optional().meta({
+      description:
+        'The last results, saved with the file; shown as stale when configHash no longer matches.',
+    }),
+    views: z
+      .array(SavedViewSchema)
+      .max(32)
+      .default([])
+      .meta({ description: 'Saved chart views of the compare screen.' }),
   })
   .strict()
   .superRefine((experiment, ctx) => {

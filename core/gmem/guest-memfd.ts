@@ -1294,6 +1294,17 @@ export class GuestMemfd {
     });
   }
 
+  /**
+   * The guest reboots and the VMM reuses the file (QEMU keeps the guest_memfd across a reset): KVM
+   * zaps every mapping (one invalidation of the whole memslot) and forgets the guest's acceptance
+   * state, including TDX's one-way 4 KiB accept blocks, which belong to the old TD.
+   */
+  resetGuestState(): void {
+    this.invalidate(0, this.nrPages, 'reboot');
+    this.accepted4k.fill(0);
+    this.phase = 'runtime';
+  }
+
   /** Release everything: the file is closed and its memory goes back (teardown). */
   destroy(): void {
     if (this.destroyed) return;
@@ -1582,6 +1593,7 @@ export class GuestMemfd {
     } catch (err) {
       this.opCycles += outer;
       if (err instanceof KernelError) {
+        this.deps.metrics.add('failed_operations', 1);
         return {
           ok: false,
           errno: err.errno,
@@ -1595,7 +1607,10 @@ export class GuestMemfd {
     const cycles = this.opCycles;
     this.opCycles += outer;
     if (latencyOp) this.deps.metrics.recordLatency(latencyOp, cycles / this.deps.costs.cpuGhz);
-    if (failure) return { ok: false, ...failure, cycles };
+    if (failure) {
+      this.deps.metrics.add('failed_operations', 1);
+      return { ok: false, ...failure, cycles };
+    }
     return { ok: true, cycles };
   }
 }

@@ -216,6 +216,13 @@ export const METRICS = [
   def('vm_exits', 'count', 'counter', 'events', 'VM exits taken.'),
   def('tdp_faults', 'count', 'counter', 'events', 'TDP (EPT/NPT) faults handled by KVM.'),
   def('mmu_lock_write', 'count', 'counter', 'events', 'Write acquisitions of kvm->mmu_lock.'),
+  def(
+    'failed_operations',
+    'count',
+    'counter',
+    'events',
+    'Operations the model refused or failed, whatever the errno (EINVAL, EFAULT, EAGAIN, ENOMEM, ...).',
+  ),
   def('punched_bytes', 'bytes', 'counter', 'events', 'Bytes passed to PUNCH_HOLE.'),
   def('freed_bytes', 'bytes', 'counter', 'events', 'Bytes of folios returned to their allocator.'),
   def(

@@ -140,6 +140,10 @@ export class Simulation {
   memoryError(offset: number): OpResult {
     return this.timed(this.gmem.memoryError(offset));
   }
+  /** Guest reboot with reuse of the memory file. */
+  rebootGuest(): void {
+    this.gmem.resetGuestState();
+  }
   teardown(): void {
     this.gmem.destroy();
   }

@@ -30,10 +30,7 @@ const HUGE_2M: Backing = { allocator: 'hugetlb', pageSize: '2m' };
 const BASE_4K: Backing = { allocator: 'buddy', pageSize: '4k' };
 
 function setup(vendor: Vendor, backing: Backing, guestBytes: number, vcpus = 4) {
-  const sim = simOf(
-    { hugetlb2m: guestBytes / (2 * MiB) + 16 },
-    { ...backing, vendor, guestBytes },
-  );
+  const sim = simOf({ hugetlb2m: guestBytes / (2 * MiB) + 16 }, { ...backing, vendor, guestBytes });
   const ctx = new WorkloadContext(sim, new Rng(1), { sampleIntervalNs: 1e6 });
   const guest = new CocoGuest(
     ctx,
@@ -263,7 +260,10 @@ describe('boot structures', () => {
     expect(aligned.sim.metrics.get('conversions_to_shared')).toBe(1);
     expect(aligned.sim.metrics.get('psc_requests')).toBe(55 + 1 + 1);
     const skewed = run(PAGE_SIZE);
-    expect(skewed.layout.swiotlb).toEqual({ offset: 1 * GiB - 66 * MiB + PAGE_SIZE, size: 64 * MiB });
+    expect(skewed.layout.swiotlb).toEqual({
+      offset: 1 * GiB - 66 * MiB + PAGE_SIZE,
+      size: 64 * MiB,
+    });
     expect(skewed.sim.metrics.get('splits_2m')).toBe(33);
     expect(skewed.sim.metrics.get('conversions_to_shared')).toBe(11);
     expect(skewed.sim.metrics.get('psc_requests')).toBe(55 + 1 + 9);

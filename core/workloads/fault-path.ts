@@ -22,7 +22,7 @@ export const ChangePteVariantSchema = z
 
 export const FaultPathSchema = z
   .object({
-    kind: z.literal('fault-path'),
+    kind: z.literal('fault-path').meta({ description: 'Workload kind.' }),
     touchedBytes: z
       .number()
       .int()
@@ -47,21 +47,13 @@ export const FaultPathSchema = z
       .max(1)
       .default(0.5)
       .meta({ unit: 'ratio', description: 'mixed pattern only.' }),
-    thpAvailable: z
-      .boolean()
-      .default(true)
-      .meta({
-        description: 'A free 2 MiB block exists when the anonymous fault path tries a THP.',
-      }),
-    accessNs: z
-      .number()
-      .int()
-      .nonnegative()
-      .default(100)
-      .meta({
-        unit: 'ns',
-        description: 'Guest time between two accesses, besides the exits they cause.',
-      }),
+    thpAvailable: z.boolean().default(true).meta({
+      description: 'A free 2 MiB block exists when the anonymous fault path tries a THP.',
+    }),
+    accessNs: z.number().int().nonnegative().default(100).meta({
+      unit: 'ns',
+      description: 'Guest time between two accesses, besides the exits they cause.',
+    }),
   })
   .strict();
 export type FaultPathConfig = z.infer<typeof FaultPathSchema>;

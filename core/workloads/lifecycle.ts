@@ -108,6 +108,6 @@ function reboot(g: CocoGuest, cfg: RebootConfig, state: RuntimeState | null): vo
   }
   if (cfg.punch) g.punchHole(0, g.bytes);
   // The new VM instance starts with an empty TDP (the old one's page tables were freed with it).
-  sim.gmem.mmu.zapRange(0, sim.gmem.nrPages);
+  sim.rebootGuest();
   g.resetAcceptance();
 }

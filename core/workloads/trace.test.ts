@@ -1,8 +1,5 @@
 // Trace replay: the three formats, every bad line with its number, the docs' examples (so
 // docs/trace-format.md cannot drift from the parser), and replays of the sample traces.
-// The core stays free of Node; its tests may read the sample traces and the docs from disk.
-// eslint-disable-next-line no-restricted-imports
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.js';
 import { simOf } from '../sim/test-helpers.js';
@@ -19,6 +16,8 @@ import {
   type TraceOp,
   type TraceWorkloadConfig,
 } from './trace.js';
+
+import { readFileSync } from 'node:fs';
 
 const repoFile = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
@@ -54,7 +53,12 @@ function contextOf(sim: Simulation, onProgress?: (r: ProgressReport) => void): W
 }
 
 function workload(over: Partial<Record<keyof TraceWorkloadConfig, unknown>> = {}) {
-  return TraceWorkloadSchema.parse({ kind: 'trace', path: 'test.trace', ...over });
+  return TraceWorkloadSchema.parse({
+    kind: 'trace',
+    path: 'test.trace',
+    populate: 'none',
+    ...over,
+  });
 }
 
 describe('TraceWorkloadSchema', () => {
@@ -65,6 +69,7 @@ describe('TraceWorkloadSchema', () => {
       format: 'auto',
       timing: 'recorded',
       gpaLayout: { lowMemBytes: 2 * GiB },
+      populate: 'fallocate',
       onError: 'stop',
     });
     expect(TraceWorkloadSchema.safeParse({ kind: 'trace', path: 'a', speed: 2 }).success).toBe(
@@ -162,7 +167,7 @@ describe('QEMU kvm_convert_memory logs', () => {
       'qemu',
     );
     expect(errors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(errors[0]!.message).toContain('0x1800 is not 4 KiB aligned');
+    expect(errors[0]!.message).toContain('0x1800 (6144) is not 4 KiB aligned');
     expect(errors[1]!.message).toContain('must be > 0');
     expect(errors[2]!.message).toContain('safe integer range');
     expect(errors[3]!.message).toContain('the line stops after');
@@ -237,7 +242,7 @@ describe('CSV and JSONL', () => {
       ['0,convert,0x400000000000,0x1000,shared', 'is past 0x400000000000'],
       ['0,convert,0,0x400000001000,shared', 'larger than the largest guest'],
       ['0,convert,0,0,shared', 'column "size": 0: must be > 0'],
-      ['0,convert,0,4095,shared', 'column "size": 0xfff is not a multiple of 4 KiB'],
+      ['0,convert,0,4095,shared', 'column "size": 0xfff (4095) is not a multiple of 4 KiB'],
       ['-1,convert,0,4096,shared', 'column "time_ns": "-1" is negative'],
       ['0,convert,0x,4096,shared', 'column "offset": expected a whole number'],
     ];
@@ -454,6 +459,23 @@ describe('replay', () => {
     expect(sim.checkInvariants()).toEqual([]);
     expect(reports[0]).toEqual({ phase: 'replay', fraction: 0 });
     expect(reports.at(-1)).toEqual({ phase: 'replay', fraction: 1 });
+  });
+
+  it('populates the whole file before the replay unless told not to', () => {
+    const sim = sampleGuest();
+    const reports: ProgressReport[] = [];
+    runTrace(
+      contextOf(sim, (r) => reports.push(r)),
+      workload({ populate: 'fallocate' }),
+      sampleOps,
+    );
+    expect(reports[0]).toEqual({ phase: 'populate', fraction: 0 });
+    const m = sim.summary().metrics;
+    expect(m.splits_2m).toBeGreaterThan(491);
+    expect(sim.checkInvariants()).toEqual([]);
+    const bare = sampleGuest();
+    runTrace(contextOf(bare), workload({ populate: 'none' }), sampleOps);
+    expect(bare.summary().metrics.splits_2m).toBe(0);
   });
 
   it('follows the recorded times, or ignores them back to back', () => {

@@ -42,7 +42,7 @@ export type TraceFormat = (typeof TRACE_FORMATS)[number];
 
 export const TraceWorkloadSchema = z
   .object({
-    kind: z.literal('trace'),
+    kind: z.literal('trace').meta({ description: 'Workload kind.' }),
     path: z.string().min(1).max(4096).meta({
       description:
         'Trace file, relative to the experiment file: a QEMU log of kvm_convert_memory events, or a CSV / JSONL operation trace (docs/trace-format.md).',
@@ -61,6 +61,10 @@ export const TraceWorkloadSchema = z
     gpaLayout: GpaLayoutSchema.default({ lowMemBytes: 2 * GiB }).meta({
       description:
         'How guest physical addresses (QEMU traces, the gpa column) map to guest_memfd offsets.',
+    }),
+    populate: z.enum(['none', 'fallocate', 'prefault']).default('fallocate').meta({
+      description:
+        'What the VMM does before the traced operations: nothing (folios appear only on faults in the trace), fallocate the whole file (preallocated guest memory, as QEMU does for HugeTLB backends), or fallocate and pre-fault it (KVM_PRE_FAULT_MEMORY). QEMU traces hold conversions only, so without populating them nothing is split.',
     }),
     onError: z.enum(['stop', 'skip']).default('stop').meta({
       description:
@@ -200,6 +204,11 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
+/** A number from the input, in hex and, for traces written in decimal, in decimal too. */
+function both(n: number): string {
+  return n < 10 ? hex(n) : `${hex(n)} (${n})`;
+}
+
 type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; message: string };
 
 const NUMBER_FORMS = 'a whole number in decimal (4096) or 0x hex (0x1000)';
@@ -243,7 +252,7 @@ function parseUnsigned(raw: unknown): Parsed<number> {
 
 function checkAddress(name: 'offset' | 'gpa', value: number): string | null {
   const limit = name === 'gpa' ? MAX_TRACE_GPA : MAX_TRACE_OFFSET;
-  if (value % PAGE_SIZE !== 0) return `${hex(value)} is not 4 KiB aligned`;
+  if (value % PAGE_SIZE !== 0) return `${both(value)} is not 4 KiB aligned`;
   if (value >= limit)
     return `${hex(value)} is past ${hex(limit)}, the end of the largest guest (64 TiB)`;
   return null;
@@ -251,7 +260,7 @@ function checkAddress(name: 'offset' | 'gpa', value: number): string | null {
 
 function checkSize(value: number): string | null {
   if (value === 0) return '0: must be > 0, a multiple of 4 KiB';
-  if (value % PAGE_SIZE !== 0) return `${hex(value)} is not a multiple of 4 KiB`;
+  if (value % PAGE_SIZE !== 0) return `${both(value)} is not a multiple of 4 KiB`;
   if (value > MAX_TRACE_OFFSET) return `${hex(value)} is larger than the largest guest (64 TiB)`;
   return null;
 }
@@ -520,8 +529,9 @@ export const TRACE_FIELDS = [
   'access',
 ] as const;
 
-// z.unknown() also accepts an absent key, and .optional() still runs it on one: the transform
-// itself decides whether a field may be left out.
+// Numbers come as JSON numbers or decimal / 0x-hex strings. An absent required field gets our
+// "missing" message (zod's own says "expected nonoptional"); optional fields are also wrapped in
+// .optional() so the object schema lets their key be absent.
 const unsignedField = (check: (v: number) => string | null, required: boolean) =>
   z.unknown().transform((raw, ctx): number | undefined => {
     if (raw === undefined) {
@@ -967,6 +977,15 @@ export function replayTrace(
   ops: readonly TraceOp[],
 ): TraceReplayStats {
   const sim = ctx.sim;
+  if (params.populate !== 'none') {
+    ctx.beginPhase('populate');
+    const size = sim.variant.guestBytes;
+    const populated = sim.fallocate(0, size);
+    if (!populated.ok)
+      throw new Error(`populating the guest before the replay failed: ${populated.message}`);
+    if (params.populate === 'prefault') sim.prefault(0, size);
+    ctx.tick();
+  }
   ctx.beginPhase('replay');
   const startNs = sim.now;
   const failuresByErrno: Partial<Record<Errno, number>> = {};
