@@ -671,6 +671,7 @@ export class GuestMemfd {
     }
     const choice = this.mempolicy.choose(start, this.hugeOrder);
     const r = this.deps.allocator.allocate(this.handle, choice, this.hugeOrder);
+    this.recordAllocLatency(r.cycles);
     if (!r.ok) {
       this.charge('allocation', r.cycles);
       if (this.config.allocator === 'thp') {
@@ -723,6 +724,7 @@ export class GuestMemfd {
     }
     const choice: NodeChoice = this.mempolicy.choose(index, ORDER_4K);
     const r = this.deps.allocator.allocate(this.handle, choice, ORDER_4K);
+    this.recordAllocLatency(r.cycles);
     if (!r.ok) {
       this.charge('allocation', r.cycles);
       return this.allocFailure(index, ORDER_4K, r.errno, r.message);
@@ -732,6 +734,11 @@ export class GuestMemfd {
     this.layout.addBaseFolio(index, r.folio.node);
     this.punched.assign(index, false);
     return null;
+  }
+
+  /** Latency of one allocator call (CMA migration, pool dequeue, buddy), failed ones included. */
+  private recordAllocLatency(cycles: number): void {
+    if (cycles > 0) this.deps.metrics.recordLatency('allocate', cycles / this.deps.costs.cpuGhz);
   }
 
   private allocFailure(index: number, order: PageOrder, errno: Errno, message: string): Failure {

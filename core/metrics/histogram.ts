@@ -6,6 +6,8 @@ const MAX_EXPONENT = 64;
 
 export class LatencyHistogram {
   private readonly counts = new Float64Array(MAX_EXPONENT * SUB_BUCKETS);
+  /** Values below 1 (work that cost nothing) are kept apart: they report as 0. */
+  private zeros = 0;
   private total = 0;
   private maxValue = 0;
   private sum = 0;
@@ -13,7 +15,8 @@ export class LatencyHistogram {
   record(value: number, times = 1): void {
     if (!(value >= 0) || !Number.isFinite(value))
       throw new RangeError(`latency ${value} is not a finite non-negative number`);
-    this.counts[bucketOf(value)]! += times;
+    if (value < 1) this.zeros += times;
+    else this.counts[bucketOf(value)]! += times;
     this.total += times;
     this.sum += value * times;
     if (value > this.maxValue) this.maxValue = value;
@@ -36,7 +39,8 @@ export class LatencyHistogram {
     if (this.total === 0) return 0;
     if (p >= 100) return this.maxValue;
     const rank = Math.max(1, Math.ceil((p / 100) * this.total));
-    let seen = 0;
+    if (rank <= this.zeros) return 0;
+    let seen = this.zeros;
     for (let i = 0; i < this.counts.length; i++) {
       seen += this.counts[i]!;
       if (seen >= rank) return Math.min(upperEdge(i), this.maxValue);

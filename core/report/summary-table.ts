@@ -49,13 +49,20 @@ export function bestIndex(def: MetricDef, values: readonly number[]): number {
 
 export function summaryTableText(
   variants: readonly VariantSummary[],
-  options: { onlyDiffering?: boolean; markBest?: boolean; metrics?: readonly MetricDef[] } = {},
+  options: {
+    onlyDiffering?: boolean;
+    /** Leave out rows where every variant is 0 (metrics the workload does not touch). */
+    hideZero?: boolean;
+    markBest?: boolean;
+    metrics?: readonly MetricDef[];
+  } = {},
 ): string {
   const defs = options.metrics ?? (METRICS as readonly MetricDef[]);
   const rows: string[][] = [];
   for (const def of defs) {
     const values = variants.map((v) => v.metrics[def.name] ?? 0);
     if (options.onlyDiffering && values.every((v) => v === values[0])) continue;
+    if (options.hideZero && values.every((v) => v === 0)) continue;
     const best = options.markBest === false ? -1 : bestIndex(def, values);
     rows.push([
       def.name,

@@ -11,17 +11,7 @@
 // its own refresh (a snapshot, refreshed whenever the VM's state changes) and summed; the
 // allocator-wide parts are taken once from allocator.stats(). Struct-page-less files compute their
 // vmemmap per file (only blocks with shared pages have struct pages), so then vmemmap is summed too.
-import type {
-  AllocOutcome,
-  Allocator,
-  AllocatorHandle,
-  AllocatorStats,
-  FolioRef,
-  NodeChoice,
-  Outcome,
-  ReserveRequest,
-  VmemmapOutcome,
-} from '../allocators/allocator.js';
+import type { Allocator } from '../allocators/allocator.js';
 import { createAllocator } from '../allocators/index.js';
 import { resolveCosts, type GmemVariantConfig, type HostConfig } from '../config.js';
 import type { CostModel } from '../constants.js';
@@ -125,62 +115,6 @@ const EMPTY_GAUGES: VmGauges = {
   backend: 0,
 };
 
-/**
- * The allocator as guest_memfd sees it, forwarding every call, with one addition: each allocate()
- * that spent time records its latency (cycles / cpuGhz) as the 'allocate' operation, successes
- * and failures alike (a CMA attempt that gives up after repeated migration is the case worth
- * seeing). Calls that fail at once (0 cycles, e.g. no usable CMA range) are not recorded.
- */
-class LatencyRecordingAllocator implements Allocator {
-  constructor(
-    private readonly inner: Allocator,
-    private readonly metrics: MetricsRecorder,
-    private readonly costs: CostModel,
-  ) {}
-
-  get kind() {
-    return this.inner.kind;
-  }
-  reserve(request: ReserveRequest): Outcome<{ readonly handle: AllocatorHandle }> {
-    return this.inner.reserve(request);
-  }
-  allocate(
-    handle: AllocatorHandle,
-    choice: NodeChoice,
-    order: Parameters<Allocator['allocate']>[2],
-  ): AllocOutcome {
-    const r = this.inner.allocate(handle, choice, order);
-    if (r.cycles > 0) this.metrics.recordLatency('allocate', r.cycles / this.costs.cpuGhz);
-    return r;
-  }
-  split(
-    handle: AllocatorHandle,
-    folio: FolioRef,
-    targetOrder: Parameters<Allocator['split']>[2],
-  ): VmemmapOutcome {
-    return this.inner.split(handle, folio, targetOrder);
-  }
-  reconstruct(
-    handle: AllocatorHandle,
-    first: FolioRef,
-    targetOrder: Parameters<Allocator['reconstruct']>[2],
-  ): VmemmapOutcome {
-    return this.inner.reconstruct(handle, first, targetOrder);
-  }
-  free(handle: AllocatorHandle, folio: FolioRef): Outcome<object> {
-    return this.inner.free(handle, folio);
-  }
-  error(handle: AllocatorHandle, folio: FolioRef): void {
-    this.inner.error(handle, folio);
-  }
-  unreserve(handle: AllocatorHandle): void {
-    this.inner.unreserve(handle);
-  }
-  stats(): AllocatorStats {
-    return this.inner.stats();
-  }
-}
-
 export class FleetSimulation {
   readonly host: Host;
   /** The allocator every VM's guest_memfd shares (with allocate() latency recorded). */
@@ -199,10 +133,11 @@ export class FleetSimulation {
     this.costs = resolveCosts(this.variant.costs);
     this.host = new Host(options.host, this.costs, options.rng.fork(1));
     this.metrics = new MetricsRecorder(this.host.nodeCount);
-    this.allocator = new LatencyRecordingAllocator(
-      createAllocator(this.variant.allocator, this.host, this.costs, options.rng.fork(2)),
-      this.metrics,
+    this.allocator = createAllocator(
+      this.variant.allocator,
+      this.host,
       this.costs,
+      options.rng.fork(2),
     );
     this.log = new EventLog(options.recordEvents ?? false);
     // As in Simulation: HugeTLB folios get HVO when the host has it on; CMA folios only with "HVO

@@ -251,7 +251,7 @@ async function report(
   experiment: Experiment,
   outcomes: readonly RunOutcome[],
   io: CliIo,
-  opts: { json?: boolean; events?: string; csv?: string },
+  opts: { json?: boolean; events?: string; csv?: string; allMetrics?: boolean },
 ): Promise<number> {
   const failed = outcomes.flatMap((o, i) =>
     o.status === 'done'
@@ -285,6 +285,7 @@ async function report(
           metrics: r.summary.metrics,
           latencyNs: r.summary.latencyNs,
         })),
+        { hideZero: !opts.allMetrics },
       ),
     );
   }
