@@ -1,0 +1,182 @@
+// The CLI end to end, in process, with real worker threads and real temporary folders.
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT_BAD_INPUT, EXIT_OK, main, type CliIo } from './index.js';
+
+const GiB = 1024 ** 3;
+
+async function cli(args: string[], cwd = process.cwd()) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    stderrIsTty: false,
+    cwd,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+function smallExperiment(): Record<string, unknown> {
+  return {
+    format: 'gmem-lab-experiment',
+    version: 1,
+    name: 'small',
+    host: { nodes: [{ memoryBytes: 32 * GiB, cpus: '0-7', hugetlb2m: 1024, hugetlb1g: 2 }] },
+    guest: { memoryBytes: 2 * GiB, vendor: 'snp', vcpus: 2 },
+    workload: { kind: 'lifecycle', runtime: { durationNs: 50_000_000 }, teardown: false },
+    variants: [
+      { name: 'HugeTLB 2 MiB', pageSize: '2m', allocator: 'hugetlb' },
+      { name: 'HugeTLB 1 GiB', pageSize: '1g', allocator: 'hugetlb' },
+    ],
+  };
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'gmem-lab-cli-'));
+}
+
+function writeExperiment(dir: string, doc: unknown, name = 'exp.gmemlab.json'): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
+  return path;
+}
+
+describe('gmem-lab CLI', () => {
+  it('prints help for the program and each command', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(EXIT_OK);
+    expect(top.stdout).toMatch(/run \[options\] <file>/);
+    expect(top.stdout).toMatch(/sweep/);
+    for (const cmd of ['run', 'validate', 'sweep', 'presets']) {
+      const r = await cli([cmd, '--help']);
+      expect(r.code, cmd).toBe(EXIT_OK);
+      expect(r.stdout, cmd).toMatch(new RegExp(`Usage: gmem-lab ${cmd}`));
+    }
+  });
+
+  it('refuses unknown commands, options and bad numbers with exit code 2', async () => {
+    expect((await cli(['frobnicate'])).code).toBe(EXIT_BAD_INPUT);
+    const opt = await cli(['run', 'x.json', '--bogus']);
+    expect(opt.code).toBe(EXIT_BAD_INPUT);
+    expect(opt.stderr).toMatch(/unknown option '--bogus'/);
+    const num = await cli(['run', 'preset:merge-policies', '--workers', 'lots']);
+    expect(num.code).toBe(EXIT_BAD_INPUT);
+    expect(num.stderr).toMatch(/--workers.*whole number/);
+  });
+
+  it('validate names the file and the field of every problem', async () => {
+    const dir = tempDir();
+    const doc = smallExperiment();
+    (doc['variants'] as Record<string, unknown>[])[1]!['pageSize'] = '3m';
+    (doc['guest'] as Record<string, unknown>)['vcpus'] = -1;
+    const path = writeExperiment(dir, doc);
+    const before = readFileSync(path);
+    const r = await cli(['validate', path]);
+    expect(r.code).toBe(EXIT_BAD_INPUT);
+    expect(r.stderr).toContain(`${path}: variants[1].pageSize:`);
+    expect(r.stderr).toContain(`${path}: guest.vcpus:`);
+    // The refused file is left byte for byte as it was.
+    expect(readFileSync(path).equals(before)).toBe(true);
+  });
+
+  it('validate reports missing files, truncated JSON and newer versions', async () => {
+    const dir = tempDir();
+    const missing = await cli(['validate', join(dir, 'nope.gmemlab.json')]);
+    expect(missing.code).toBe(EXIT_BAD_INPUT);
+    expect(missing.stderr).toMatch(/cannot read the file/);
+    const text = JSON.stringify(smallExperiment(), null, 2);
+    const truncated = await cli([
+      'validate',
+      writeExperiment(dir, text.slice(0, 200), 't.gmemlab.json'),
+    ]);
+    expect(truncated.stderr).toMatch(/not valid JSON/);
+    const newer = await cli([
+      'validate',
+      writeExperiment(dir, { ...smallExperiment(), version: 99 }, 'n.gmemlab.json'),
+    ]);
+    expect(newer.stderr).toMatch(/newer than this build/);
+  });
+
+  it('validate accepts every bundled preset', async () => {
+    const list = await cli(['presets', '--json']);
+    const presets = JSON.parse(list.stdout) as Array<{ name: string }>;
+    expect(presets.length).toBeGreaterThanOrEqual(9);
+    for (const p of presets)
+      expect((await cli(['validate', `preset:${p.name}`])).code, p.name).toBe(EXIT_OK);
+  });
+
+  it('run prints a table, writes CSV of every series and the event log', async () => {
+    const dir = tempDir();
+    const path = writeExperiment(dir, smallExperiment());
+    const r = await cli(['run', path, '--csv', 'csv', '--events', 'events.jsonl'], dir);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toMatch(/^metric\s+HugeTLB 2 MiB\s+HugeTLB 1 GiB/m);
+    expect(r.stdout).toMatch(/^splits_1g\s/m);
+    const files = readdirSync(join(dir, 'csv')).sort();
+    expect(files).toEqual(['HugeTLB_1_GiB.csv', 'HugeTLB_2_MiB.csv']);
+    const csv = readFileSync(join(dir, 'csv', 'HugeTLB_2_MiB.csv'), 'utf8')
+      .trim()
+      .split('\n');
+    const header = csv[0]!.split(',');
+    expect(header[0]).toBe('time_ns');
+    expect(header).toContain('splits_2m');
+    expect(header).toContain('node0_bytes');
+    expect(csv.length).toBeGreaterThan(5);
+    for (const row of csv.slice(1)) expect(row.split(',')).toHaveLength(header.length);
+    const events = readFileSync(join(dir, 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { variant: string; type: string });
+    expect(new Set(events.map((e) => e.variant))).toEqual(
+      new Set(['HugeTLB 2 MiB', 'HugeTLB 1 GiB']),
+    );
+    expect(events.some((e) => e.type === 'split')).toBe(true);
+  });
+
+  it('run --json gives the full summary keyed by metric names', async () => {
+    const dir = tempDir();
+    const r = await cli(['run', writeExperiment(dir, smallExperiment()), '--json']);
+    const json = JSON.parse(r.stdout) as {
+      variants: Array<{ name: string; summary: Record<string, number> }>;
+    };
+    expect(json.variants.map((v) => v.name)).toEqual(['HugeTLB 2 MiB', 'HugeTLB 1 GiB']);
+    expect(Object.keys(json.variants[0]!.summary)).toContain('host_total_bytes');
+    expect(json.variants[1]!.summary['splits_1g']).toBeGreaterThan(0);
+  });
+
+  it('sweep runs every combination and validates the values', async () => {
+    const dir = tempDir();
+    const path = writeExperiment(dir, smallExperiment());
+    const r = await cli([
+      'sweep',
+      path,
+      '--param',
+      'variants[0].policies.merge=eager,never',
+      '--param',
+      'seed=1,2',
+      '--json',
+    ]);
+    expect(r.code).toBe(EXIT_OK);
+    const json = JSON.parse(r.stdout) as {
+      runs: Array<{
+        params: Record<string, unknown>;
+        variant: string;
+        summary: Record<string, number>;
+      }>;
+    };
+    expect(json.runs).toHaveLength(8);
+    const never = json.runs.filter(
+      (x) => x.params['variants[0].policies.merge'] === 'never' && x.variant === 'HugeTLB 2 MiB',
+    );
+    expect(never.every((x) => x.summary['merges_2m'] === 0)).toBe(true);
+    const bad = await cli(['sweep', path, '--param', 'variants[0].policies.merge=sometimes']);
+    expect(bad.code).toBe(EXIT_BAD_INPUT);
+    expect(bad.stderr).toMatch(/variants\[0\]\.policies\.merge/);
+    const syntax = await cli(['sweep', path, '--param', 'novalue']);
+    expect(syntax.stderr).toMatch(/expected PATH=V1,V2/);
+  });
+});
