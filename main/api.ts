@@ -1,0 +1,312 @@
+// The one API contract between the workbench (renderer) and the Node side, whatever the transport
+// (Electron IPC or the localhost bridge). Every method has an argument schema that the main side
+// checks on every call (the renderer is untrusted) and a result type; every event has a payload
+// type. Errors cross as { ok: false, error: { code, message, details } } and are rebuilt as
+// ApiError on the other side.
+//
+// This file must stay importable from the renderer: zod and types only, no Node or Electron.
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+/** An experiment document as JSON; the main side validates it with the experiment schema. */
+const ExperimentDoc = z
+  .record(z.string(), z.unknown())
+  .meta({ description: 'experiment document (JSON object)' });
+const FilePath = z.string().min(1).max(4096);
+const RunId = z.number().int().positive();
+
+export interface ExperimentEntry {
+  readonly path: string;
+  readonly fileName: string;
+  /** The experiment's name, or null when the file cannot be read as an experiment. */
+  readonly name: string | null;
+  readonly modifiedMs: number;
+  readonly variants: readonly string[];
+  /** Saved results: fresh when they match the configuration, stale when it changed since. */
+  readonly results: 'none' | 'fresh' | 'stale';
+  /** Why the file cannot be opened (it is listed, never touched). */
+  readonly problem?: string;
+}
+
+export interface OpenedExperiment {
+  readonly path: string;
+  /** The validated document, defaults filled in. */
+  readonly experiment: Record<string, unknown>;
+  readonly modifiedMs: number;
+  readonly migratedFrom?: number;
+  readonly configHash: string;
+}
+
+export interface PresetEntry {
+  readonly id: string;
+  readonly name: string;
+  readonly notes: string;
+  readonly variants: readonly string[];
+}
+
+export interface Settings {
+  readonly theme: 'light' | 'dark' | 'system';
+  readonly workspaceDir: string;
+  readonly recentFiles: readonly string[];
+}
+
+export interface ValidationProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** One variant's results as they reach the workbench: a summary, and series downsampled for
+ * display (at most about 2000 points each, extremes kept). Full resolution stays on the Node side
+ * for CSV export. */
+export interface RunResultView {
+  readonly runId: number;
+  readonly variant: string;
+  readonly variantIndex: number;
+  readonly summary: {
+    readonly metrics: Readonly<Record<string, number>>;
+    readonly nodeBytes: readonly number[];
+    readonly latencyNs: Readonly<
+      Record<
+        string,
+        { count: number; mean: number; p50: number; p90: number; p99: number; max: number }
+      >
+    >;
+  };
+  readonly endNs: number;
+  readonly series: {
+    readonly timeNs: Float64Array;
+    readonly names: readonly string[];
+    readonly values: readonly Float64Array[];
+    readonly nodeBytes: readonly Float64Array[];
+    /** Samples before downsampling. */
+    readonly fullLength: number;
+  };
+}
+
+export interface AppInfo {
+  readonly version: string;
+  readonly engineVersion: string;
+  readonly transport: 'electron' | 'bridge';
+  readonly platform: string;
+  /** Whether native open/save dialogs exist (Electron) or files come through the browser. */
+  readonly nativeDialogs: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Methods
+
+export const API_METHODS = {
+  'app.info': { args: z.object({}).strict(), result: {} as AppInfo },
+  'presets.list': { args: z.object({}).strict(), result: [] as readonly PresetEntry[] },
+  'presets.load': {
+    args: z.object({ id: z.string().regex(/^[a-z0-9-]{1,80}$/) }).strict(),
+    result: {} as OpenedExperiment,
+  },
+  'experiments.list': { args: z.object({}).strict(), result: [] as readonly ExperimentEntry[] },
+  'experiments.open': {
+    args: z.object({ path: FilePath }).strict(),
+    result: {} as OpenedExperiment,
+  },
+  'experiments.validate': {
+    args: z.object({ experiment: z.unknown() }).strict(),
+    result: {} as {
+      ok: boolean;
+      problems: readonly ValidationProblem[];
+      configHash: string | null;
+    },
+  },
+  /** Save to `path` (a file already in the workspace or opened before), or create a new file in
+   * the workspace named after `fileName`. */
+  'experiments.save': {
+    args: z
+      .object({
+        experiment: ExperimentDoc,
+        path: FilePath.optional(),
+        fileName: z.string().min(1).max(200).optional(),
+      })
+      .strict(),
+    result: {} as { path: string; modifiedMs: number },
+  },
+  /** Native "save as" dialog (Electron only); null when the user cancels. */
+  'experiments.saveAs': {
+    args: z
+      .object({ experiment: ExperimentDoc, suggestedName: z.string().max(200).optional() })
+      .strict(),
+    result: null as { path: string; modifiedMs: number } | null,
+  },
+  /** Native "open" dialog (Electron only); null when the user cancels. */
+  'experiments.openDialog': {
+    args: z.object({}).strict(),
+    result: null as OpenedExperiment | null,
+  },
+  /** Validate a file the user picked in the browser and copy it into the workspace. */
+  'experiments.import': {
+    args: z
+      .object({ fileName: z.string().min(1).max(200), text: z.string().max(16 * 1024 * 1024) })
+      .strict(),
+    result: {} as OpenedExperiment,
+  },
+  'experiments.duplicate': {
+    args: z.object({ path: FilePath }).strict(),
+    result: {} as { path: string },
+  },
+  'experiments.rename': {
+    args: z.object({ path: FilePath, name: z.string().min(1).max(200) }).strict(),
+    result: {} as { path: string },
+  },
+  /** Move to the trash. */
+  'experiments.delete': {
+    args: z.object({ path: FilePath }).strict(),
+    result: {} as { trashed: true },
+  },
+  'experiments.recent': { args: z.object({}).strict(), result: [] as readonly string[] },
+  /** Start one run per variant (all of them when variantIndexes is left out). */
+  'runs.start': {
+    args: z
+      .object({
+        experiment: ExperimentDoc,
+        path: FilePath.optional(),
+        variantIndexes: z.array(z.number().int().min(0).max(15)).max(16).optional(),
+      })
+      .strict(),
+    result: {} as { runIds: readonly number[] },
+  },
+  'runs.cancel': {
+    args: z.object({ runId: RunId }).strict(),
+    result: {} as { cancelled: boolean },
+  },
+  /** Full-resolution CSV of a finished run's series. */
+  'runs.csv': { args: z.object({ runId: RunId }).strict(), result: '' as string },
+  /** Write an export the workbench produced to a path the user chooses (Electron: save dialog). */
+  'exports.write': {
+    args: z
+      .object({
+        suggestedName: z.string().min(1).max(200),
+        kind: z.enum(['png', 'svg', 'csv', 'json', 'txt']),
+        /** Text, or base64 for png. */
+        data: z.string().max(64 * 1024 * 1024),
+        encoding: z.enum(['utf8', 'base64']).default('utf8'),
+      })
+      .strict(),
+    result: null as { path: string } | null,
+  },
+  'settings.get': { args: z.object({}).strict(), result: {} as Settings },
+  'settings.set': {
+    args: z
+      .object({
+        theme: z.enum(['light', 'dark', 'system']).optional(),
+        workspaceDir: FilePath.optional(),
+      })
+      .strict(),
+    result: {} as Settings,
+  },
+} as const;
+
+export type ApiMethod = keyof typeof API_METHODS;
+export type ApiArgs<M extends ApiMethod> = z.input<(typeof API_METHODS)[M]['args']>;
+export type ApiParsedArgs<M extends ApiMethod> = z.output<(typeof API_METHODS)[M]['args']>;
+export type ApiResult<M extends ApiMethod> = (typeof API_METHODS)[M]['result'];
+
+// ---------------------------------------------------------------------------------------------
+// Events (Node side -> workbench)
+
+export interface ApiEvents {
+  'run.progress': {
+    readonly runId: number;
+    readonly variantIndex: number;
+    readonly phase: string;
+    readonly fraction: number;
+  };
+  'run.done': { readonly runId: number; readonly status: 'done'; readonly result: RunResultView };
+  'run.failed': {
+    readonly runId: number;
+    readonly variantIndex: number;
+    readonly status: 'failed' | 'cancelled';
+    readonly message: string;
+  };
+  'store.changed': { readonly paths: readonly string[] };
+  'settings.changed': Settings;
+}
+export type ApiEvent = keyof ApiEvents;
+export const API_EVENTS: readonly ApiEvent[] = [
+  'run.progress',
+  'run.done',
+  'run.failed',
+  'store.changed',
+  'settings.changed',
+];
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export type ApiErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNKNOWN_METHOD'
+  | 'NOT_FOUND'
+  | 'INVALID_EXPERIMENT'
+  | 'NEWER_VERSION'
+  | 'TOO_LARGE'
+  | 'FORBIDDEN_PATH'
+  | 'CONFLICT'
+  | 'UNSUPPORTED'
+  | 'IO_ERROR'
+  | 'RUN_FAILED'
+  | 'INTERNAL';
+
+export interface ApiErrorPayload {
+  readonly code: ApiErrorCode;
+  readonly message: string;
+  readonly details?: unknown;
+}
+
+export type ApiEnvelope<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: ApiErrorPayload };
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toPayload(): ApiErrorPayload {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+
+  static fromPayload(payload: ApiErrorPayload): ApiError {
+    return new ApiError(payload.code, payload.message, payload.details);
+  }
+}
+
+/** Check a method name and its arguments as they arrive from the workbench. */
+export function parseRequest<M extends ApiMethod>(
+  method: string,
+  args: unknown,
+): { method: M; args: ApiParsedArgs<M> } {
+  if (!Object.hasOwn(API_METHODS, method))
+    throw new ApiError('UNKNOWN_METHOD', `unknown API method "${String(method).slice(0, 80)}"`);
+  const schema = API_METHODS[method as M].args;
+  const parsed = schema.safeParse(args ?? {});
+  if (!parsed.success) {
+    throw new ApiError(
+      'BAD_REQUEST',
+      `${method}: invalid arguments: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(arguments)'}: ${i.message}`).join('; ')}`,
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  return { method: method as M, args: parsed.data as ApiParsedArgs<M> };
+}
+
+/** The typed API object the workbench calls, implemented by each transport. */
+export type GmemLabApi = {
+  call<M extends ApiMethod>(method: M, args: ApiArgs<M>): Promise<ApiResult<M>>;
+  on<E extends ApiEvent>(event: E, listener: (payload: ApiEvents[E]) => void): () => void;
+};
