@@ -184,7 +184,7 @@ export const API_METHODS = {
     args: z
       .object({
         suggestedName: z.string().min(1).max(200),
-        kind: z.enum(['png', 'svg', 'csv', 'json', 'txt']),
+        kind: z.enum(['png', 'svg', 'csv', 'json', 'txt', 'zip']),
         /** Text, or base64 for png. */
         data: z.string().max(64 * 1024 * 1024),
         encoding: z.enum(['utf8', 'base64']).default('utf8'),

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { svgLineChart } from './svg-chart.js';
+
+describe('svgLineChart', () => {
+  it('draws one polyline per series with a point per sample, axes in the metric unit and a legend', () => {
+    const svg = svgLineChart({
+      title: 'Host memory <total> & parts',
+      unit: 'bytes',
+      x: [0, 1e6, 2e6, 3e6],
+      series: [
+        {
+          label: 'private',
+          color: '#0072B2',
+          values: [0, 1024 ** 3, 2 * 1024 ** 3, 2 * 1024 ** 3],
+        },
+        { label: 'shared', color: '#E69F00', dash: [6, 3], values: [0, 0, 1024 ** 2, NaN] },
+      ],
+    });
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('Host memory &lt;total&gt; &amp; parts');
+    const polylines = [...svg.matchAll(/<polyline[^>]*points="([^"]*)"/g)].map((m) =>
+      m[1]!.split(' '),
+    );
+    expect(polylines).toHaveLength(2);
+    expect(polylines[0]).toHaveLength(4);
+    expect(polylines[1]).toHaveLength(3); // NaN dropped
+    expect(svg).toContain('stroke-dasharray="6 3"');
+    expect(svg).toMatch(/GiB<\/text>/);
+    expect(svg).toMatch(/ms<\/text>/);
+    expect(svg.match(/<text/g)!.length).toBeGreaterThan(8);
+  });
+
+  it('copes with empty and flat series', () => {
+    expect(svgLineChart({ title: 't', unit: 'count', x: [], series: [] })).toContain('</svg>');
+    expect(
+      svgLineChart({
+        title: 't',
+        unit: 'count',
+        x: [0, 1],
+        series: [{ label: 'a', color: '#000', values: [5, 5] }],
+      }),
+    ).toContain('<polyline');
+  });
+});

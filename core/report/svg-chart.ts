@@ -1,0 +1,124 @@
+// A line chart as standalone SVG: axes with ticks in the metric's unit, one polyline per series,
+// a legend. Vector export of the compare view's charts (Chart.js draws to a canvas only).
+import type { MetricUnit } from '../metrics/definitions.js';
+import { formatValue } from './format.js';
+
+export interface SvgSeries {
+  readonly label: string;
+  readonly color: string;
+  readonly dash?: readonly number[];
+  readonly values: ArrayLike<number>;
+}
+
+export interface SvgChartSpec {
+  readonly title: string;
+  readonly unit: MetricUnit;
+  /** x values in ns of simulated time. */
+  readonly x: ArrayLike<number>;
+  readonly series: readonly SvgSeries[];
+  readonly width?: number;
+  readonly height?: number;
+  readonly background?: string;
+  readonly foreground?: string;
+}
+
+export function svgLineChart(spec: SvgChartSpec): string {
+  const width = spec.width ?? 800;
+  const height = spec.height ?? 400;
+  const fg = spec.foreground ?? '#1d2330';
+  const bg = spec.background ?? '#ffffff';
+  const m = { left: 90, right: 20, top: 36, bottom: 48 + 18 * Math.ceil(spec.series.length / 3) };
+  const pw = width - m.left - m.right;
+  const ph = height - m.top - m.bottom;
+  const xs = Array.from(spec.x);
+  const xMin = xs.length ? Math.min(...xs) : 0;
+  const xMax = xs.length ? Math.max(...xs) : 1;
+  let yMin = 0;
+  let yMax = 0;
+  for (const s of spec.series) {
+    for (let i = 0; i < s.values.length; i++) {
+      const v = s.values[i]!;
+      if (Number.isFinite(v)) {
+        yMin = Math.min(yMin, v);
+        yMax = Math.max(yMax, v);
+      }
+    }
+  }
+  if (yMax === yMin) yMax = yMin + 1;
+  const sx = (x: number) => m.left + ((x - xMin) / (xMax - xMin || 1)) * pw;
+  const sy = (y: number) => m.top + ph - ((y - yMin) / (yMax - yMin)) * ph;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="${esc(bg)}"/>`,
+    `<text x="${m.left}" y="22" font-size="15" font-weight="600" fill="${esc(fg)}">${esc(spec.title)}</text>`,
+  );
+  // Axes and ticks.
+  parts.push(`<g stroke="${esc(fg)}" stroke-opacity="0.25">`);
+  const yTicks = niceTicks(yMin, yMax, 5);
+  for (const t of yTicks)
+    parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${f(sy(t))}" y2="${f(sy(t))}"/>`);
+  parts.push('</g>');
+  parts.push(`<g fill="${esc(fg)}" text-anchor="end">`);
+  for (const t of yTicks)
+    parts.push(
+      `<text x="${m.left - 6}" y="${f(sy(t) + 4)}">${esc(formatValue(t, spec.unit))}</text>`,
+    );
+  parts.push('</g>');
+  parts.push(`<g fill="${esc(fg)}" text-anchor="middle">`);
+  for (const t of niceTicks(xMin, xMax, 6))
+    parts.push(`<text x="${f(sx(t))}" y="${m.top + ph + 18}">${esc(formatValue(t, 'ns'))}</text>`);
+  parts.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 34}">simulated time</text>`);
+  parts.push('</g>');
+  parts.push(
+    `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="${esc(fg)}" stroke-opacity="0.6"/>`,
+  );
+  // Series.
+  for (const s of spec.series) {
+    const points: string[] = [];
+    const n = Math.min(xs.length, s.values.length);
+    for (let i = 0; i < n; i++) {
+      const v = s.values[i]!;
+      if (Number.isFinite(v)) points.push(`${f(sx(xs[i]!))},${f(sy(v))}`);
+    }
+    const dash = s.dash && s.dash.length ? ` stroke-dasharray="${s.dash.join(' ')}"` : '';
+    parts.push(
+      `<polyline fill="none" stroke="${esc(s.color)}" stroke-width="1.6"${dash} points="${points.join(' ')}"><title>${esc(s.label)}</title></polyline>`,
+    );
+  }
+  // Legend.
+  spec.series.forEach((s, i) => {
+    const lx = m.left + (i % 3) * (pw / 3);
+    const ly = height - m.bottom + 52 + Math.floor(i / 3) * 18;
+    const dash = s.dash && s.dash.length ? ` stroke-dasharray="${s.dash.join(' ')}"` : '';
+    parts.push(
+      `<line x1="${f(lx)}" x2="${f(lx + 22)}" y1="${ly - 4}" y2="${ly - 4}" stroke="${esc(s.color)}" stroke-width="2"${dash}/>`,
+      `<text x="${f(lx + 28)}" y="${ly}" fill="${esc(fg)}">${esc(s.label)}</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
+
+function niceTicks(min: number, max: number, count: number): number[] {
+  if (!(max > min)) return [min];
+  const raw = (max - min) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? raw;
+  const out: number[] = [];
+  for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step)
+    out.push(Number(t.toPrecision(12)));
+  return out;
+}
+
+function f(n: number): string {
+  return Number.isFinite(n) ? String(Math.round(n * 10) / 10) : '0';
+}
+
+function esc(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}

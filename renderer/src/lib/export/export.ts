@@ -1,0 +1,246 @@
+// Exports of the compare view: charts as PNG (opaque, 2x) and SVG, every series as CSV and JSON,
+// the summary as a plain-text table fit for a mailing-list post, the experiment file, and all of
+// it at once as a zip.
+import {
+  Chart,
+  Filler,
+  Legend,
+  LineController,
+  LineElement,
+  LinearScale,
+  PointElement,
+} from 'chart.js';
+import { strToU8, zipSync } from 'fflate';
+import type { GmemLabApi, RunResultView } from '../../../../main/api';
+import { METRICS } from '../../../../core/metrics/definitions';
+import { formatValue } from '../../../../core/report/format';
+import { summaryTableText } from '../../../../core/report/summary-table';
+import { svgLineChart } from '../../../../core/report/svg-chart';
+import type { SeriesSpec } from '../charts/datasets';
+import { backgroundPlugin } from '../charts/sync';
+import type { MetricUnit } from '../../../../core/metrics/definitions';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Legend);
+
+export interface ChartExportSpec {
+  readonly id: string;
+  readonly title: string;
+  readonly unit: MetricUnit;
+  readonly series: readonly SeriesSpec[];
+  readonly stacked?: boolean;
+}
+
+export interface Theme {
+  readonly background: string;
+  readonly foreground: string;
+}
+
+/** A PNG of the chart at 2x, on an opaque background, as bytes. */
+export async function chartPng(
+  spec: ChartExportSpec,
+  theme: Theme,
+  width = 900,
+  height = 420,
+): Promise<Uint8Array> {
+  const canvas = document.createElement('canvas');
+  canvas.width = width * 2;
+  canvas.height = height * 2;
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const holder = document.createElement('div');
+  holder.style.cssText = `position:fixed;left:-10000px;top:0;width:${width}px;height:${height}px`;
+  holder.appendChild(canvas);
+  document.body.appendChild(holder);
+  try {
+    const chart = new Chart(canvas, {
+      type: 'line',
+      data: {
+        datasets: spec.series.map((s) => ({
+          label: s.label,
+          data: Array.from(s.x, (x, i) => ({ x, y: s.y[i]! })),
+          borderColor: s.color,
+          backgroundColor: spec.stacked ? s.color + '55' : s.color,
+          borderDash: [...s.dash],
+          borderWidth: 1.5,
+          pointRadius: 0,
+          fill: spec.stacked ? 'stack' : false,
+        })),
+      },
+      options: {
+        animation: false,
+        responsive: false,
+        devicePixelRatio: 2,
+        parsing: false,
+        plugins: {
+          legend: { labels: { color: theme.foreground } },
+          title: { display: true, text: spec.title, color: theme.foreground },
+        },
+        scales: {
+          x: {
+            type: 'linear',
+            ticks: { color: theme.foreground, callback: (v) => formatValue(Number(v), 'ns') },
+          },
+          y: {
+            stacked: !!spec.stacked,
+            beginAtZero: true,
+            ticks: { color: theme.foreground, callback: (v) => formatValue(Number(v), spec.unit) },
+          },
+        },
+      },
+      plugins: [backgroundPlugin(theme.background)],
+    });
+    chart.resize(width, height);
+    const url = chart.toBase64Image('image/png', 1);
+    chart.destroy();
+    return base64ToBytes(url.slice(url.indexOf(',') + 1));
+  } finally {
+    holder.remove();
+  }
+}
+
+export function chartSvg(spec: ChartExportSpec, theme: Theme): string {
+  return svgLineChart({
+    title: spec.title,
+    unit: spec.unit,
+    x: spec.series[0]?.x ?? [],
+    series: spec.series.map((s) => ({ label: s.label, color: s.color, dash: s.dash, values: s.y })),
+    background: theme.background,
+    foreground: theme.foreground,
+  });
+}
+
+/** Every series of one variant, one row per sample (what the workbench holds: downsampled). */
+export function resultCsv(result: RunResultView): string {
+  const { timeNs, names, values, nodeBytes } = result.series;
+  const header = ['time_ns', ...names, ...nodeBytes.map((_, n) => `node${n}_bytes`)];
+  const lines = [header.join(',')];
+  for (let i = 0; i < timeNs.length; i++) {
+    lines.push(
+      [timeNs[i]!, ...values.map((v) => v[i]!), ...nodeBytes.map((v) => v[i]!)]
+        .map((x) => String(x))
+        .join(','),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function resultsJson(results: readonly RunResultView[]): string {
+  return (
+    JSON.stringify(
+      results.map((r) => ({
+        variant: r.variant,
+        summary: r.summary,
+        series: {
+          timeNs: Array.from(r.series.timeNs),
+          values: Object.fromEntries(
+            r.series.names.map((n, i) => [n, Array.from(r.series.values[i]!)]),
+          ),
+          nodeBytes: r.series.nodeBytes.map((a) => Array.from(a)),
+        },
+      })),
+      null,
+      2,
+    ) + '\n'
+  );
+}
+
+/** The summary table as plain text for a mailing-list post. */
+export function summaryText(title: string, results: readonly RunResultView[]): string {
+  const table = summaryTableText(
+    results.map((r) => ({
+      name: r.variant,
+      metrics: r.summary.metrics,
+      latencyNs: r.summary.latencyNs,
+    })),
+    { hideZero: true },
+  );
+  return `${title}\n\n${table}\nUnits: ${[...new Set(METRICS.map((m) => m.unit))].join(', ')}. Produced with gmem-lab.\n`;
+}
+
+export function safeName(name: string): string {
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^[._]+/, '')
+      .slice(0, 80) || 'export'
+  );
+}
+
+export interface ExportBundle {
+  readonly title: string;
+  readonly experimentJson: string;
+  readonly charts: readonly ChartExportSpec[];
+  readonly results: readonly RunResultView[];
+  /** Full-resolution CSV per variant when the Node side still has it. */
+  readonly fullCsv?: ReadonlyMap<string, string>;
+}
+
+/** The whole comparison as one zip: every chart as PNG and SVG, every series as CSV and JSON, the
+ * summary table and the experiment file. */
+export async function comparisonZip(bundle: ExportBundle, theme: Theme): Promise<Uint8Array> {
+  const files: Record<string, Uint8Array> = {};
+  const base = safeName(bundle.title);
+  for (const chart of bundle.charts) {
+    files[`${base}/charts/${chart.id}.png`] = await chartPng(chart, theme);
+    files[`${base}/charts/${chart.id}.svg`] = strToU8(chartSvg(chart, theme));
+  }
+  for (const r of bundle.results) {
+    const csv = bundle.fullCsv?.get(r.variant) ?? resultCsv(r);
+    files[`${base}/series/${safeName(r.variant)}.csv`] = strToU8(csv);
+  }
+  files[`${base}/series.json`] = strToU8(resultsJson(bundle.results));
+  files[`${base}/summary.txt`] = strToU8(summaryText(bundle.title, bundle.results));
+  files[`${base}/experiment.gmemlab.json`] = strToU8(bundle.experimentJson);
+  return zipSync(files, { level: 6 });
+}
+
+/** Hand a file to the user: a save dialog in the desktop app, a download in a browser. */
+export async function deliver(
+  api: GmemLabApi,
+  nativeDialogs: boolean,
+  name: string,
+  data: string | Uint8Array,
+  kind: 'png' | 'svg' | 'csv' | 'json' | 'txt' | 'zip',
+): Promise<void> {
+  if (nativeDialogs) {
+    const payload =
+      typeof data === 'string'
+        ? { data, encoding: 'utf8' as const }
+        : { data: bytesToBase64(data), encoding: 'base64' as const };
+    await api.call('exports.write', { suggestedName: name, kind, ...payload });
+    return;
+  }
+  const mime: Record<typeof kind, string> = {
+    png: 'image/png',
+    svg: 'image/svg+xml',
+    csv: 'text/csv',
+    json: 'application/json',
+    txt: 'text/plain',
+    zip: 'application/zip',
+  };
+  const blob = new Blob([typeof data === 'string' ? data : (data as Uint8Array<ArrayBuffer>)], {
+    type: mime[kind],
+  });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function base64ToBytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}

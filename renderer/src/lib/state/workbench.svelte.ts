@@ -1,0 +1,413 @@
+// The workbench state: the open experiment (an editable JSON document), its validation, the
+// library, the runs and their results. Views read and change it; the API does the rest.
+import type {
+  ApiEvents,
+  AppInfo,
+  ExperimentEntry,
+  GmemLabApi,
+  OpenedExperiment,
+  PresetEntry,
+  RunResultView,
+  Settings,
+} from '../../../../main/api';
+import { ApiError } from '../../../../main/api';
+import {
+  configHash,
+  parseExperimentValue,
+  type LoadProblem,
+} from '../../../../core/experiment/load';
+import { ENGINE_VERSION } from '../../../../core/experiment/run';
+import type { Experiment } from '../../../../core/experiment/schema';
+
+export type View = 'library' | 'setup' | 'runs' | 'compare' | 'reference';
+
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+
+export interface VariantRun {
+  readonly variantIndex: number;
+  readonly name: string;
+  runId: number | null;
+  status: RunStatus;
+  phase: string;
+  fraction: number;
+  message?: string;
+  result?: RunResultView;
+}
+
+export interface Banner {
+  readonly kind: 'error' | 'info';
+  readonly title: string;
+  readonly message: string;
+}
+
+type Doc = Record<string, unknown>;
+
+/** Saved results of a file, turned back into what the charts show. */
+function resultsFromDoc(doc: Doc): RunResultView[] {
+  const results = doc['results'] as Experiment['results'] | undefined;
+  if (!results) return [];
+  return results.variants.flatMap((v, i) => {
+    if (!v.series) return [];
+    const names = Object.keys(v.series.values);
+    const view: RunResultView = {
+      runId: -1 - i,
+      variant: v.name,
+      variantIndex: i,
+      summary: { metrics: v.summary, nodeBytes: v.nodeBytes, latencyNs: {} },
+      endNs: v.series.timeNs.at(-1) ?? 0,
+      series: {
+        timeNs: Float64Array.from(v.series.timeNs),
+        names,
+        values: names.map((n) => Float64Array.from(v.series!.values[n]!)),
+        nodeBytes: [],
+        fullLength: v.series.timeNs.length,
+      },
+    };
+    return [view];
+  });
+}
+
+export class Workbench {
+  api: GmemLabApi | null = $state(null);
+  info: AppInfo | null = $state(null);
+  settings: Settings | null = $state(null);
+  view: View = $state('library');
+  presets: PresetEntry[] = $state([]);
+  library: ExperimentEntry[] = $state([]);
+  doc: Doc | null = $state(null);
+  path: string | null = $state(null);
+  /** The document as last saved or opened, to tell unsaved changes. */
+  savedJson = $state('');
+  runs: VariantRun[] = $state([]);
+  /** Configuration hash the current runs (or saved results) belong to. */
+  resultsHash: string | null = $state(null);
+  resultsFromFile = $state(false);
+  banner: Banner | null = $state(null);
+  busy = $state(false);
+
+  readonly validation = $derived.by(() => {
+    if (!this.doc)
+      return { ok: false as const, problems: [] as LoadProblem[], experiment: null, hash: null };
+    const r = parseExperimentValue($state.snapshot(this.doc));
+    if (!r.ok)
+      return { ok: false as const, problems: [...r.problems], experiment: null, hash: null };
+    return {
+      ok: true as const,
+      problems: [] as LoadProblem[],
+      experiment: r.experiment,
+      hash: configHash(r.experiment),
+    };
+  });
+
+  readonly dirty = $derived(this.doc !== null && JSON.stringify(this.doc) !== this.savedJson);
+
+  readonly results: RunResultView[] = $derived(
+    this.runs
+      .flatMap((r) => (r.result ? [r.result] : []))
+      .sort((a, b) => a.variantIndex - b.variantIndex),
+  );
+
+  /** Results no longer match the configuration being edited. */
+  readonly stale = $derived(
+    this.resultsHash !== null &&
+      this.validation.hash !== null &&
+      this.resultsHash !== this.validation.hash,
+  );
+
+  readonly running = $derived(
+    this.runs.some((r) => r.status === 'queued' || r.status === 'running'),
+  );
+
+  private unsubscribers: Array<() => void> = [];
+
+  async connect(api: GmemLabApi): Promise<void> {
+    this.api = api;
+    this.unsubscribers.push(
+      api.on('run.progress', (e) => this.onProgress(e)),
+      api.on('run.done', (e) => this.onDone(e)),
+      api.on('run.failed', (e) => this.onFailed(e)),
+      api.on('store.changed', () => void this.refreshLibrary()),
+      api.on('settings.changed', (s) => (this.settings = s)),
+    );
+    const [info, presets, settings] = await Promise.all([
+      api.call('app.info', {}),
+      api.call('presets.list', {}),
+      api.call('settings.get', {}),
+    ]);
+    this.info = info;
+    this.presets = [...presets];
+    this.settings = settings;
+    await this.refreshLibrary();
+  }
+
+  disconnect(): void {
+    for (const u of this.unsubscribers.splice(0)) u();
+  }
+
+  private get client(): GmemLabApi {
+    if (!this.api) throw new Error('not connected');
+    return this.api;
+  }
+
+  /** Run an action and show its error where the user looks. */
+  async guard<T>(title: string, action: () => Promise<T>): Promise<T | undefined> {
+    try {
+      this.busy = true;
+      return await action();
+    } catch (err) {
+      this.showError(title, err);
+      return undefined;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  showError(title: string, err: unknown): void {
+    let message = err instanceof Error ? err.message : String(err);
+    if (err instanceof ApiError && Array.isArray(err.details)) {
+      const lines = (err.details as Array<{ path?: string; message?: string }>)
+        .slice(0, 12)
+        .map((d) => `${d.path ? `${d.path}: ` : ''}${d.message ?? ''}`);
+      if (lines.length > 0 && !message.includes(lines[0]!)) message += '\n' + lines.join('\n');
+    }
+    this.banner = { kind: 'error', title, message };
+  }
+
+  async refreshLibrary(): Promise<void> {
+    if (!this.api) return;
+    try {
+      this.library = [...(await this.client.call('experiments.list', {}))];
+    } catch (err) {
+      this.showError('Could not list the workspace', err);
+    }
+  }
+
+  /** Replace the open experiment; refuses to drop unsaved changes unless told to. */
+  load(opened: OpenedExperiment, fromPreset = false): void {
+    const doc = structuredClone(opened.experiment) as Doc;
+    this.doc = doc;
+    this.path = fromPreset ? null : opened.path;
+    this.savedJson = fromPreset ? '' : JSON.stringify(doc);
+    const saved = resultsFromDoc(doc);
+    this.runs = saved.map((r) => ({
+      variantIndex: r.variantIndex,
+      name: r.variant,
+      runId: null,
+      status: 'done' as const,
+      phase: 'saved',
+      fraction: 1,
+      result: r,
+    }));
+    const results = doc['results'] as { configHash?: string } | undefined;
+    this.resultsHash = results?.configHash ?? null;
+    this.resultsFromFile = saved.length > 0;
+    this.banner = null;
+  }
+
+  async openPreset(id: string): Promise<void> {
+    await this.guard('Could not open the preset', async () => {
+      this.load(await this.client.call('presets.load', { id }), true);
+      this.view = 'setup';
+    });
+  }
+
+  async openPath(path: string): Promise<void> {
+    await this.guard(`Could not open ${path.split('/').pop()}`, async () => {
+      this.load(await this.client.call('experiments.open', { path }));
+      this.view = 'setup';
+    });
+  }
+
+  async openDialog(): Promise<void> {
+    await this.guard('Could not open the file', async () => {
+      const opened = await this.client.call('experiments.openDialog', {});
+      if (opened) {
+        this.load(opened);
+        this.view = 'setup';
+      }
+    });
+  }
+
+  async importFile(fileName: string, text: string): Promise<void> {
+    await this.guard(`Could not open ${fileName}`, async () => {
+      this.load(await this.client.call('experiments.import', { fileName, text }));
+      this.view = 'setup';
+      await this.refreshLibrary();
+    });
+  }
+
+  /** The document to write: with the results when they belong to this configuration. */
+  private documentToSave(): Doc {
+    const doc = $state.snapshot(this.doc!) as Doc;
+    const hash = this.validation.hash;
+    const done = this.runs.filter((r) => r.result);
+    if (hash && this.resultsHash === hash && done.length > 0) {
+      doc['results'] = {
+        engineVersion: ENGINE_VERSION,
+        configHash: hash,
+        createdAt: new Date().toISOString(),
+        variants: done.map((r) => {
+          const s = r.result!;
+          return {
+            name: s.variant,
+            summary: { ...s.summary.metrics },
+            nodeBytes: [...s.summary.nodeBytes],
+            series: {
+              timeNs: Array.from(s.series.timeNs),
+              values: Object.fromEntries(
+                s.series.names.map((n, i) => [n, Array.from(s.series.values[i]!)]),
+              ),
+            },
+          };
+        }),
+      };
+    } else if (hash && this.resultsHash !== hash) {
+      delete doc['results'];
+    }
+    return doc;
+  }
+
+  async save(fileName?: string): Promise<boolean> {
+    if (!this.doc) return false;
+    if (!this.validation.ok) {
+      this.banner = {
+        kind: 'error',
+        title: 'Not saved: the experiment has problems',
+        message: this.validation.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
+      };
+      return false;
+    }
+    const result = await this.guard('Could not save', async () => {
+      const doc = this.documentToSave();
+      const name = fileName ?? (String(doc['name'] ?? 'experiment') || 'experiment');
+      const saved = this.path
+        ? await this.client.call('experiments.save', { experiment: doc, path: this.path })
+        : await this.client.call('experiments.save', { experiment: doc, fileName: name });
+      this.doc = doc;
+      this.path = saved.path;
+      this.savedJson = JSON.stringify(doc);
+      await this.refreshLibrary();
+      return true;
+    });
+    return result ?? false;
+  }
+
+  async saveAs(): Promise<void> {
+    if (!this.doc || !this.validation.ok) {
+      await this.save();
+      return;
+    }
+    if (!this.info?.nativeDialogs) {
+      this.path = null;
+      await this.save();
+      return;
+    }
+    await this.guard('Could not save', async () => {
+      const doc = this.documentToSave();
+      const saved = await this.client.call('experiments.saveAs', {
+        experiment: doc,
+        suggestedName: String(doc['name'] ?? ''),
+      });
+      if (!saved) return;
+      this.doc = doc;
+      this.path = saved.path;
+      this.savedJson = JSON.stringify(doc);
+      await this.refreshLibrary();
+    });
+  }
+
+  newFromPreset(): void {
+    this.view = 'library';
+  }
+
+  // Runs ---------------------------------------------------------------------------------------
+
+  async run(): Promise<void> {
+    if (!this.doc) return;
+    if (!this.validation.ok) {
+      this.banner = {
+        kind: 'error',
+        title: 'Cannot run: the experiment has problems',
+        message: this.validation.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
+      };
+      this.view = 'setup';
+      return;
+    }
+    const experiment = this.validation.experiment!;
+    const doc = $state.snapshot(this.doc) as Doc;
+    delete doc['results'];
+    this.runs = experiment.variants.map((v, i) => ({
+      variantIndex: i,
+      name: v.name,
+      runId: null,
+      status: 'queued' as const,
+      phase: 'queued',
+      fraction: 0,
+    }));
+    this.resultsHash = this.validation.hash;
+    this.resultsFromFile = false;
+    this.view = 'runs';
+    const started = await this.guard('Could not start the run', () =>
+      this.client.call('runs.start', {
+        experiment: doc,
+        ...(this.path ? { path: this.path } : {}),
+      }),
+    );
+    if (!started) {
+      for (const r of this.runs) r.status = 'failed';
+      return;
+    }
+    started.runIds.forEach((id, i) => {
+      const run = this.runs[i];
+      if (run && run.runId === null) run.runId = id;
+    });
+  }
+
+  async cancel(variantIndex?: number): Promise<void> {
+    for (const r of this.runs) {
+      if (r.runId === null || (variantIndex !== undefined && r.variantIndex !== variantIndex))
+        continue;
+      if (r.status === 'queued' || r.status === 'running') {
+        await this.guard('Could not cancel', () =>
+          this.client.call('runs.cancel', { runId: r.runId! }),
+        );
+      }
+    }
+  }
+
+  private runFor(runId: number, variantIndex?: number): VariantRun | undefined {
+    return (
+      this.runs.find((r) => r.runId === runId) ??
+      (variantIndex !== undefined
+        ? this.runs.find((r) => r.variantIndex === variantIndex && r.runId === null)
+        : undefined)
+    );
+  }
+
+  private onProgress(e: ApiEvents['run.progress']): void {
+    const run = this.runFor(e.runId, e.variantIndex);
+    if (!run) return;
+    run.runId = e.runId;
+    if (run.status === 'queued') run.status = 'running';
+    run.phase = e.phase;
+    run.fraction = e.fraction;
+  }
+
+  private onDone(e: ApiEvents['run.done']): void {
+    const run = this.runFor(e.runId, e.result.variantIndex);
+    if (!run) return;
+    run.runId = e.runId;
+    run.status = 'done';
+    run.fraction = 1;
+    run.phase = 'done';
+    run.result = e.result;
+  }
+
+  private onFailed(e: ApiEvents['run.failed']): void {
+    const run = this.runFor(e.runId, e.variantIndex);
+    if (!run) return;
+    run.runId = e.runId;
+    run.status = e.status;
+    run.message = e.message;
+  }
+}
