@@ -1,11 +1,51 @@
 import { defineConfig } from 'vitest/config';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { playwright } from '@vitest/browser-playwright';
+
+// Debian's Chromium (installed by .ci/run when missing); never a downloaded browser.
+const CHROMIUM = process.env['GMEMLAB_CHROMIUM'] ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export default defineConfig({
   test: {
-    include: ['core/**/*.test.ts', 'main/**/*.test.ts'],
-    environment: 'node',
     reporters: ['default', './tools/summary-reporter.ts'],
-    pool: 'threads',
     testTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['core/**/*.test.ts', 'main/**/*.test.ts'],
+          environment: 'node',
+          pool: 'threads',
+          testTimeout: 60_000,
+        },
+      },
+      {
+        // Component tests in real Chromium: Chart.js needs a real canvas.
+        plugins: [svelte({ configFile: new URL('./svelte.config.js', import.meta.url).pathname })],
+        test: {
+          name: 'browser',
+          include: ['renderer/**/*.test.ts'],
+          testTimeout: 60_000,
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({
+              launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+    ],
   },
 });

@@ -21,6 +21,7 @@ import {
 import { SimulationHost, type RunOutcome } from '../services/simulation-host.js';
 import { seriesCsv, safeFileName } from './csv.js';
 import { ProgressLine } from './progress.js';
+import { serveWorkbench } from './serve.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;
@@ -33,6 +34,8 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly stderrIsTty: boolean;
   readonly cwd: string;
+  /** Ends `serve` when aborted; default SIGINT or SIGTERM. */
+  readonly stop?: AbortSignal;
 }
 
 const defaultIo: CliIo = {
@@ -46,6 +49,13 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 256)
     throw new InvalidArgumentError('expected a whole number from 1 to 256');
+  return n;
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new InvalidArgumentError('expected a port number from 0 (any free port) to 65535');
   return n;
 }
 
@@ -169,6 +179,64 @@ Exit codes: 0 success, 1 a run failed, 2 bad input.`,
       else for (const p of presets) io.stdout(`preset:${p.name.padEnd(32)} ${p.title}\n`);
     });
 
+  program
+    .command('serve')
+    .description(
+      'serve the workbench and its API to a browser on this machine (HTTP + WebSocket on 127.0.0.1, token required)',
+    )
+    .option('--port <n>', 'port on 127.0.0.1; 0 picks a free one', portNumber, 0)
+    .option(
+      '--workspace <dir>',
+      'folder of experiment files for this session (default: the saved setting, else Documents/gmem-lab)',
+    )
+    .option('--config-dir <dir>', 'folder of settings.json (default: ~/.config/gmem-lab)')
+    .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option('--no-open', 'only print the URL (gmem-lab does not open a browser itself)')
+    .addHelpText(
+      'after',
+      `
+Prints "gmem-lab workbench: http://127.0.0.1:PORT/?token=TOKEN" on stdout and serves until Ctrl+C
+(SIGINT) or SIGTERM. Open that URL in a browser. The token is random for each start and every
+request needs it: anyone who has the URL can use the workbench as you.
+The server listens on 127.0.0.1 only. From another machine, tunnel the port:
+  remote$ gmem-lab serve --port 8080
+  local$  ssh -N -L 8080:127.0.0.1:8080 remote    then open the printed URL locally
+The page is the built workbench (out/renderer): run \`npm run build\` first. Without it, the API
+still works. Scripts: POST /api/METHOD with a JSON body and "Authorization: Bearer TOKEN".`,
+    )
+    .action(
+      async (opts: {
+        port: number;
+        workspace?: string;
+        configDir?: string;
+        workers?: number;
+        open: boolean;
+      }) => {
+        let server: Awaited<ReturnType<typeof serveWorkbench>>;
+        try {
+          server = await serveWorkbench({
+            port: opts.port,
+            ...(opts.workspace !== undefined ? { workspace: resolve(io.cwd, opts.workspace) } : {}),
+            ...(opts.configDir !== undefined ? { configDir: resolve(io.cwd, opts.configDir) } : {}),
+            ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+            log: (line) => io.stderr(`gmem-lab: ${line}\n`),
+          });
+        } catch (err) {
+          throw new UsageError(`serve: ${(err as Error).message}`);
+        }
+        io.stdout(`gmem-lab workbench: ${server.bridge.url}\n`);
+        io.stderr(`gmem-lab: workspace ${server.workspaceDir}\n`);
+        if (!server.servesRenderer)
+          io.stderr(
+            'gmem-lab: the workbench page is not built (out/renderer/index.html is missing): run `npm run build` first. The API works meanwhile (POST /api/METHOD, WebSocket /ws).\n',
+          );
+        io.stderr('gmem-lab: serving until Ctrl+C\n');
+        await stopRequested(io.stop);
+        io.stderr('gmem-lab: shutting down\n');
+        await server.close();
+      },
+    );
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
@@ -189,6 +257,24 @@ Exit codes: 0 success, 1 a run failed, 2 bad input.`,
     io.stderr(`gmem-lab: ${(err as Error).message}\n`);
     return EXIT_RUN_FAILED;
   }
+}
+
+/** Resolves when `signal` aborts, or on the first SIGINT or SIGTERM (a second one then ends the
+ * process at once, as Node does with no listener). */
+function stopRequested(signal: AbortSignal | undefined): Promise<void> {
+  if (signal)
+    return signal.aborted
+      ? Promise.resolve()
+      : new Promise((done) => signal.addEventListener('abort', () => done(), { once: true }));
+  return new Promise((done) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      done();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
 }
 
 async function load(file: string, io: CliIo): Promise<LoadedExperiment> {

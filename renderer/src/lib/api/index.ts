@@ -2,6 +2,7 @@
 // nothing else about it: the Electron preload's `window.gmemlab` when present, else the localhost
 // bridge of `gmem-lab serve` on the page's own origin.
 import type { GmemLabApi } from '../../../../main/api';
+import { withApiErrors } from '../../../../main/api-client';
 import { BridgeClient } from './bridge-client';
 
 export type { GmemLabApi } from '../../../../main/api';
@@ -50,7 +51,9 @@ export function connectApi(): Promise<GmemLabApi> {
 
 async function connect(): Promise<GmemLabApi> {
   const preload = (globalThis as { gmemlab?: unknown }).gmemlab;
-  if (isApi(preload)) return preload;
+  // The preload rejects with plain { code, message } objects (Errors lose their fields crossing
+  // the context bridge): make them ApiError again.
+  if (isApi(preload)) return withApiErrors(preload);
   const location = globalThis.location;
   if (!location || (location.protocol !== 'http:' && location.protocol !== 'https:'))
     throw new Error(

@@ -7,6 +7,8 @@ export class ChartSync {
   crosshair: number | null = null;
   /** Shared x range (ns), or null for the full range. */
   range: { min: number; max: number } | null = null;
+  /** The full range every chart shows when not zoomed. */
+  fullMax: number | undefined = undefined;
   private syncing = false;
 
   register(chart: Chart): () => void {
@@ -34,8 +36,8 @@ export class ChartSync {
   private apply(chart: Chart): void {
     const x = chart.options.scales?.['x'];
     if (!x) return;
-    x.min = this.range?.min;
-    x.max = this.range?.max;
+    x.min = this.range?.min ?? 0;
+    x.max = this.range?.max ?? this.fullMax;
     chart.update('none');
   }
 

@@ -1,0 +1,52 @@
+// Full-resolution results of finished runs, kept in memory for CSV export while the workbench
+// shows the downsampled view. Bounded both ways: the last `maxRuns` runs, and no more than
+// `maxBytes` of series; the least recently used run goes first.
+import type { PackedResult } from '../worker/protocol.js';
+
+export const DEFAULT_KEPT_RUNS = 64;
+export const DEFAULT_KEPT_BYTES = 1024 * 1024 * 1024;
+
+export class RunResults {
+  // A Map iterates in insertion order: re-inserting on use makes the first key the least recent.
+  private readonly runs = new Map<number, { result: PackedResult; bytes: number }>();
+  private totalBytes = 0;
+
+  constructor(
+    private readonly maxRuns: number = DEFAULT_KEPT_RUNS,
+    private readonly maxBytes: number = DEFAULT_KEPT_BYTES,
+  ) {}
+
+  set(runId: number, result: PackedResult): void {
+    this.delete(runId);
+    const bytes = seriesBytes(result);
+    this.runs.set(runId, { result, bytes });
+    this.totalBytes += bytes;
+    // Keep the newest run even when it alone is over the byte bound: it is the one asked for.
+    while (this.runs.size > 1 && (this.runs.size > this.maxRuns || this.totalBytes > this.maxBytes))
+      this.delete(this.runs.keys().next().value!);
+  }
+
+  get(runId: number): PackedResult | undefined {
+    const entry = this.runs.get(runId);
+    if (!entry) return undefined;
+    this.runs.delete(runId);
+    this.runs.set(runId, entry);
+    return entry.result;
+  }
+
+  get size(): number {
+    return this.runs.size;
+  }
+
+  private delete(runId: number): void {
+    const entry = this.runs.get(runId);
+    if (!entry) return;
+    this.runs.delete(runId);
+    this.totalBytes -= entry.bytes;
+  }
+}
+
+function seriesBytes(result: PackedResult): number {
+  const { timeNs, values, nodeBytes } = result.series;
+  return [timeNs, ...values, ...nodeBytes].reduce((sum, a) => sum + a.byteLength, 0);
+}

@@ -1,0 +1,314 @@
+// The user's settings: theme, workspace folder and recent files, in settings.json in the config
+// folder, written with durable atomic writes. A settings file that cannot be read or does not
+// validate is never overwritten: it is kept aside as settings.json.bad-<timestamp>, the defaults
+// are used, and `problem` says what happened. Fields this version does not know (written by a newer
+// gmem-lab) are kept as they are.
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { isAbsolute, join, posix, win32 } from 'node:path';
+import { z } from 'zod';
+import { ApiError, type Settings } from '../api.js';
+import { formatProblems, zodProblems } from '../../core/experiment/load.js';
+import { cleanupTempFiles, writeFileDurable } from './durable-write.js';
+
+export const SETTINGS_FILE = 'settings.json';
+/** Settings are a few hundred bytes; anything much larger is not ours. */
+export const MAX_SETTINGS_BYTES = 1024 * 1024;
+export const MAX_RECENT_FILES = 100;
+
+const AbsolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => isAbsolute(p) && !p.includes('\0'), 'must be an absolute path');
+const Theme = z.enum(['light', 'dark', 'system']);
+
+/** settings.json as stored; workspaceDir may be left out (the default is used). */
+export const SettingsFileSchema = z.looseObject({
+  theme: Theme.default('system'),
+  workspaceDir: AbsolutePath.optional(),
+  recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).default([]),
+});
+
+export const SettingsSchema = z
+  .object({
+    theme: Theme,
+    workspaceDir: AbsolutePath,
+    recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES),
+  })
+  .strict();
+
+export const SettingsPatchSchema = z
+  .object({
+    theme: Theme.optional(),
+    workspaceDir: AbsolutePath.optional(),
+    recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).optional(),
+  })
+  .strict();
+export type SettingsPatch = z.input<typeof SettingsPatchSchema>;
+
+export interface SettingsDefaults {
+  readonly workspaceDir: string;
+}
+
+export class SettingsStore {
+  private current: Settings;
+  /** Fields of the file this version does not know, written back unchanged. */
+  private extra: Record<string, unknown>;
+  private readonly listeners = new Set<(settings: Settings) => void>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly configDir: string,
+    readonly path: string,
+    current: Settings,
+    extra: Record<string, unknown>,
+    /** Why the settings file was not used, when it was not. */
+    readonly problem: string | undefined,
+    /** False when a bad settings file could not be moved aside: it is then never written. */
+    private readonly writable: boolean,
+  ) {
+    this.current = current;
+    this.extra = extra;
+  }
+
+  static async create(configDir: string, defaults: SettingsDefaults): Promise<SettingsStore> {
+    const path = join(configDir, SETTINGS_FILE);
+    const base: Settings = freeze({
+      theme: 'system',
+      workspaceDir: defaults.workspaceDir,
+      recentFiles: [],
+    });
+    // Temp files a crash left behind (older than a minute, of our own pattern only).
+    await cleanupTempFiles(configDir, { forSuffix: SETTINGS_FILE });
+    const loaded = await readSettingsFile(path);
+    if (loaded.kind === 'missing')
+      return new SettingsStore(configDir, path, base, {}, undefined, true);
+    if (loaded.kind === 'ok') {
+      const { theme, workspaceDir, recentFiles, ...extra } = loaded.value;
+      const settings = freeze({
+        theme,
+        workspaceDir: workspaceDir ?? defaults.workspaceDir,
+        recentFiles: dedupe(recentFiles),
+      });
+      return new SettingsStore(configDir, path, settings, extra, undefined, true);
+    }
+    if (loaded.kind === 'unreadable') {
+      return new SettingsStore(
+        configDir,
+        path,
+        base,
+        {},
+        `${path} could not be read (${loaded.reason}); the default settings are used and the file is left as it is`,
+        false,
+      );
+    }
+    // Invalid: keep it aside, never overwrite it.
+    const badPath = `${path}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      await rename(path, badPath);
+    } catch (err) {
+      return new SettingsStore(
+        configDir,
+        path,
+        base,
+        {},
+        `${path} is not valid (${loaded.reason}) and could not be moved aside (${(err as Error).message}); the default settings are used and changes are not saved until the file is fixed or removed`,
+        false,
+      );
+    }
+    return new SettingsStore(
+      configDir,
+      path,
+      base,
+      {},
+      `${path} was not valid (${loaded.reason}); it was kept as ${badPath} and the default settings are used`,
+      true,
+    );
+  }
+
+  get(): Settings {
+    return this.current;
+  }
+
+  /** Change some settings and save them; listeners hear of a change. */
+  set(patch: SettingsPatch): Promise<Settings> {
+    const parsed = SettingsPatchSchema.safeParse(patch);
+    if (!parsed.success) {
+      const problems = zodProblems(parsed.error);
+      return Promise.reject(
+        new ApiError('BAD_REQUEST', `invalid settings: ${formatProblems(problems)}`, problems),
+      );
+    }
+    const run = async (): Promise<Settings> => {
+      const p = parsed.data;
+      const next = freeze({
+        theme: p.theme ?? this.current.theme,
+        workspaceDir: p.workspaceDir ?? this.current.workspaceDir,
+        recentFiles: p.recentFiles ? dedupe(p.recentFiles) : this.current.recentFiles,
+      });
+      if (sameSettings(next, this.current)) return this.current;
+      if (!this.writable) {
+        throw new ApiError(
+          'IO_ERROR',
+          `settings are not saved: ${this.problem ?? `${this.path} cannot be written`}`,
+        );
+      }
+      // Known fields first; `extra` never holds them.
+      const text = `${JSON.stringify({ ...next, ...this.extra }, null, 2)}\n`;
+      try {
+        await mkdir(this.configDir, { recursive: true });
+        await writeFileDurable(this.path, text);
+      } catch (err) {
+        throw new ApiError(
+          'IO_ERROR',
+          `cannot save the settings to ${this.path}: ${(err as Error).message}`,
+        );
+      }
+      this.current = next;
+      for (const listener of this.listeners) {
+        try {
+          listener(next);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+      return next;
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  onChange(listener: (settings: Settings) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+}
+
+type ReadOutcome =
+  | { kind: 'missing' }
+  | { kind: 'unreadable'; reason: string }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'ok'; value: z.output<typeof SettingsFileSchema> };
+
+async function readSettingsFile(path: string): Promise<ReadOutcome> {
+  let text: string;
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) return { kind: 'unreadable', reason: 'not a regular file' };
+      if (st.size > MAX_SETTINGS_BYTES)
+        return { kind: 'invalid', reason: `${st.size} bytes, more than settings ever take` };
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'missing' };
+    return { kind: 'unreadable', reason: (err as Error).message };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    return { kind: 'invalid', reason: `not valid JSON: ${(err as Error).message}` };
+  }
+  const parsed = SettingsFileSchema.safeParse(raw);
+  if (!parsed.success)
+    return {
+      kind: 'invalid',
+      reason: formatProblems(zodProblems(parsed.error)).replace(/\n/g, '; '),
+    };
+  return { kind: 'ok', value: parsed.data };
+}
+
+function freeze(s: Settings): Settings {
+  return Object.freeze({ ...s, recentFiles: Object.freeze([...s.recentFiles]) });
+}
+
+function dedupe(paths: readonly string[]): string[] {
+  return [...new Set(paths)];
+}
+
+function sameSettings(a: Settings, b: Settings): boolean {
+  return (
+    a.theme === b.theme &&
+    a.workspaceDir === b.workspaceDir &&
+    a.recentFiles.length === b.recentFiles.length &&
+    a.recentFiles.every((p, i) => p === b.recentFiles[i])
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Default folders
+
+export interface PlatformInfo {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly home?: string;
+  readonly platform?: NodeJS.Platform;
+}
+
+/** The user's documents folder + `/gmem-lab`: XDG_DOCUMENTS_DIR from user-dirs.dirs when it names
+ * one (Linux and other freedesktop.org systems), else ~/Documents. */
+export function defaultWorkspaceDir(info: PlatformInfo = {}): string {
+  const env = info.env ?? process.env;
+  const home = info.home ?? homedir();
+  const platform = info.platform ?? process.platform;
+  const path = platform === 'win32' ? win32 : posix;
+  let documents = path.join(home, 'Documents');
+  if (platform !== 'win32' && platform !== 'darwin') {
+    const configHome =
+      env['XDG_CONFIG_HOME'] && isAbsolute(env['XDG_CONFIG_HOME'])
+        ? env['XDG_CONFIG_HOME']
+        : path.join(home, '.config');
+    const fromFile = xdgDocumentsDir(path.join(configHome, 'user-dirs.dirs'), home);
+    if (fromFile) documents = fromFile;
+  }
+  return path.join(documents, 'gmem-lab');
+}
+
+/** XDG_DOCUMENTS_DIR from a user-dirs.dirs file, or null when it is missing, unreadable, or set to
+ * the home folder itself (which means "no documents folder"). */
+export function xdgDocumentsDir(file: string, home: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^\s*XDG_DOCUMENTS_DIR\s*=\s*"((?:[^"\\]|\\.)*)"\s*$/.exec(line);
+    if (!m) continue;
+    let value = (m[1] ?? '').replace(/\\(.)/g, '$1');
+    if (value === '$HOME' || value.startsWith('$HOME/')) value = home + value.slice(5);
+    else if (!value.startsWith('/')) return null;
+    value = posix.normalize(value).replace(/\/+$/, '');
+    if (value === '' || value === posix.normalize(home).replace(/\/+$/, '')) return null;
+    return value;
+  }
+  return null;
+}
+
+/** Where settings.json lives: XDG_CONFIG_HOME or ~/.config on Linux, ~/Library/Application Support
+ * on macOS, %APPDATA% on Windows; + `/gmem-lab`. */
+export function defaultConfigDir(info: PlatformInfo = {}): string {
+  const env = info.env ?? process.env;
+  const home = info.home ?? homedir();
+  const platform = info.platform ?? process.platform;
+  if (platform === 'win32') {
+    const appData = env['APPDATA'] || win32.join(home, 'AppData', 'Roaming');
+    return win32.join(appData, 'gmem-lab');
+  }
+  if (platform === 'darwin') return posix.join(home, 'Library', 'Application Support', 'gmem-lab');
+  const configHome =
+    env['XDG_CONFIG_HOME'] && posix.isAbsolute(env['XDG_CONFIG_HOME'])
+      ? env['XDG_CONFIG_HOME']
+      : posix.join(home, '.config');
+  return posix.join(configHome, 'gmem-lab');
+}

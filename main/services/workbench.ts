@@ -1,0 +1,467 @@
+// The workbench's API, transport-free: every method of the contract (main/api.ts) implemented over
+// the experiment store, the settings, the simulation host and, on the desktop, native dialogs.
+// Both transports serve it through createDispatcher: Electron IPC (main/ipc.ts) and the localhost
+// bridge (main/bridge/). Arguments arrive already checked against the contract's schemas; what
+// they name (experiments, paths, run ids) is checked here.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import {
+  ApiError,
+  type ApiParsedArgs,
+  type AppInfo,
+  type ExperimentEntry,
+  type OpenedExperiment,
+  type PresetEntry,
+  type RunResultView,
+  type Settings,
+  type ValidationProblem,
+} from '../api.js';
+import { seriesCsv } from '../cli/csv.js';
+import {
+  configHash,
+  formatProblems,
+  parseExperimentText,
+  parseExperimentValue,
+  type LoadResult,
+} from '../../core/experiment/load.js';
+import { ENGINE_VERSION } from '../../core/experiment/run.js';
+import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
+import type { PackedResult } from '../worker/protocol.js';
+import type { ApiHandlers, EventSink } from './dispatch.js';
+import { DISPLAY_POINTS, downsampleAligned } from './downsample.js';
+import { EXPERIMENT_SUFFIX, sanitizeFileStem } from './experiment-store.js';
+import {
+  ExperimentFileError,
+  loadTraceFor,
+  PRESET_SUFFIX,
+  PRESETS_DIR,
+} from './experiment-files.js';
+import { writeExport } from './export-service.js';
+import { DEFAULT_KEPT_RUNS, RunResults } from './run-results.js';
+import type { RunHandle, SimulationHost } from './simulation-host.js';
+
+/** What the workbench needs of the experiment store (main/services/experiment-store.ts). */
+export interface WorkbenchStore {
+  readonly workspaceDir: string;
+  list(): Promise<readonly ExperimentEntry[]>;
+  open(path: string): Promise<OpenedExperiment>;
+  /** Allow `path` (chosen in a native dialog) although it is outside the workspace. */
+  grant(path: string): void;
+  save(
+    doc: unknown,
+    options: { path?: string; fileName?: string },
+  ): Promise<{ path: string; modifiedMs: number }>;
+  importText(fileName: string, text: string): Promise<OpenedExperiment>;
+  duplicate(path: string): Promise<{ path: string }>;
+  rename(path: string, newName: string): Promise<{ path: string }>;
+  delete(path: string): Promise<{ trashed: true }>;
+  recent(): readonly string[];
+  watch(onChange: (paths: string[]) => void): () => void;
+  setWorkspace(dir: string): Promise<void>;
+}
+
+/** What the workbench needs of the settings store (main/services/settings-store.ts). */
+export interface WorkbenchSettings {
+  get(): Settings;
+  set(patch: Partial<Pick<Settings, 'theme' | 'workspaceDir'>>): Promise<Settings>;
+  onChange(listener: (settings: Settings) => void): () => void;
+}
+
+export type ExportKind = ApiParsedArgs<'exports.write'>['kind'];
+
+/** Native open and save dialogs (Electron only). Each resolves to null when the user cancels. */
+export interface NativeDialogs {
+  openExperiment(): Promise<string | null>;
+  saveExperiment(suggestedName: string): Promise<string | null>;
+  saveFile(suggestedName: string, kind: ExportKind): Promise<string | null>;
+}
+
+export interface WorkbenchOptions {
+  readonly store: WorkbenchStore;
+  readonly settings: WorkbenchSettings;
+  readonly host: Pick<SimulationHost, 'run'>;
+  readonly events: EventSink;
+  readonly dialogs?: NativeDialogs;
+  readonly transport: 'electron' | 'bridge';
+  readonly version: string;
+  /** Folder of the bundled presets; default resources/presets. */
+  readonly presetsDir?: string;
+  /** Points per series sent for display; default DISPLAY_POINTS. */
+  readonly displayPoints?: number;
+  /** Finished runs kept at full resolution for CSV; default DEFAULT_KEPT_RUNS. */
+  readonly keptRuns?: number;
+}
+
+/** The API handlers, plus `dispose` to stop listening to the stores and cancel active runs. */
+export type Workbench = ApiHandlers & { dispose(): void };
+
+/** Presets open as `preset:<id>`: not a file path, so they are never saved over (save them as). */
+export const PRESET_PATH_PREFIX = 'preset:';
+const PRESET_ID = /^[a-z0-9-]{1,80}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function createWorkbench(options: WorkbenchOptions): Workbench {
+  const { store, settings, host, events, transport, version } = options;
+  const dialogs = transport === 'electron' ? options.dialogs : undefined;
+  const presetsDir = options.presetsDir ?? PRESETS_DIR;
+  const displayPoints = options.displayPoints ?? DISPLAY_POINTS;
+  const finished = new RunResults(options.keptRuns ?? DEFAULT_KEPT_RUNS);
+  const active = new Map<number, RunHandle>();
+  // Experiment files outside the workspace that this session opened or saved through the store
+  // (dialogs, grants): runs.start reads traces beside them, and nothing beside other paths.
+  const knownPaths = new Set<string>();
+
+  const unwatchStore = store.watch((paths) => events.emit('store.changed', { paths }));
+  const unwatchSettings = settings.onChange((s) => events.emit('settings.changed', s));
+
+  const remember = <T extends { path: string }>(value: T): T => {
+    knownPaths.add(resolve(value.path));
+    return value;
+  };
+
+  function needDialogs(what: string): NativeDialogs {
+    if (dialogs) return dialogs;
+    throw new ApiError(
+      'UNSUPPORTED',
+      `${what} needs the desktop app's native dialogs; in the browser, ${
+        what === 'exports.write'
+          ? 'the workbench downloads the file itself'
+          : 'use experiments.import and experiments.save'
+      }`,
+    );
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Presets
+
+  async function listPresets(): Promise<PresetEntry[]> {
+    const names = (await readdir(presetsDir)).filter((n) => n.endsWith(PRESET_SUFFIX)).sort();
+    const entries: PresetEntry[] = [];
+    for (const name of names) {
+      const id = name.slice(0, -PRESET_SUFFIX.length);
+      if (!PRESET_ID.test(id)) continue;
+      const parsed = parseExperimentText(await readFile(join(presetsDir, name), 'utf8'));
+      // A bundled preset that does not validate is a packaging bug (the preset tests catch it);
+      // the list shows the ones that can be opened.
+      if (!parsed.ok) continue;
+      const { experiment } = parsed;
+      entries.push({
+        id,
+        name: experiment.name,
+        notes: experiment.notes,
+        variants: experiment.variants.map((v) => v.name),
+      });
+    }
+    return entries;
+  }
+
+  async function loadPreset(id: string): Promise<OpenedExperiment> {
+    const file = join(presetsDir, `${id}${PRESET_SUFFIX}`);
+    let text: string;
+    let modifiedMs: number;
+    try {
+      [text, modifiedMs] = await Promise.all([
+        readFile(file, 'utf8'),
+        stat(file).then((s) => s.mtimeMs),
+      ]);
+    } catch {
+      throw new ApiError('NOT_FOUND', `there is no preset "${id}"; presets.list names them all`);
+    }
+    const experiment = validated(parseExperimentText(text), `preset ${id}`);
+    return {
+      path: `${PRESET_PATH_PREFIX}${id}`,
+      experiment: experiment as unknown as Record<string, unknown>,
+      modifiedMs,
+      configHash: configHash(experiment),
+    };
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // Runs
+
+  /** Where an experiment's relative trace paths start, and the folders its traces may be in. */
+  function traceScope(path: string | undefined): { base: string; roots: string[] } {
+    const workspace = resolve(store.workspaceDir);
+    if (path === undefined) {
+      // Not saved yet: it will be saved into the workspace, so its traces are read from there.
+      return { base: join(workspace, 'untitled.gmemlab.json'), roots: [workspace] };
+    }
+    if (path.startsWith(PRESET_PATH_PREFIX)) {
+      const id = path.slice(PRESET_PATH_PREFIX.length);
+      if (!PRESET_ID.test(id)) throw new ApiError('NOT_FOUND', `there is no preset "${id}"`);
+      // Presets name the sample traces as ../traces/NAME, beside the presets folder.
+      return { base: join(presetsDir, `${id}${PRESET_SUFFIX}`), roots: [dirname(presetsDir)] };
+    }
+    const file = resolve(path);
+    if (!isAbsolute(path))
+      throw new ApiError('FORBIDDEN_PATH', `${path}: expected an absolute experiment path`);
+    if (isInside(file, workspace)) return { base: file, roots: [workspace] };
+    if (knownPaths.has(file)) return { base: file, roots: [workspace, dirname(file)] };
+    throw new ApiError(
+      'FORBIDDEN_PATH',
+      `${path} is neither in the workspace (${workspace}) nor a file opened through a dialog; open it first`,
+    );
+  }
+
+  /** The trace text of each variant that replays a trace (a variant may override the path). */
+  async function tracesFor(
+    experiment: Experiment,
+    indexes: readonly number[],
+    path: string | undefined,
+  ): Promise<Map<number, string>> {
+    const texts = new Map<number, string>();
+    const byFile = new Map<string, Promise<string | undefined>>();
+    let scope: { base: string; roots: string[] } | undefined;
+    for (const index of indexes) {
+      const workload = effectiveWorkload(experiment, experiment.variants[index]!);
+      if (workload.kind !== 'trace') continue;
+      scope ??= traceScope(path);
+      const tracePath = resolve(dirname(scope.base), workload.path);
+      if (!scope.roots.some((root) => isInside(tracePath, root))) {
+        throw new ApiError(
+          'FORBIDDEN_PATH',
+          `the trace ${tracePath} is outside the folders gmem-lab reads traces from (${scope.roots.join(', ')}); copy it beside the experiment file`,
+          [{ path: 'workload.path', message: 'outside the workspace and the experiment folder' }],
+        );
+      }
+      if (!byFile.has(tracePath)) {
+        const forVariant: Experiment = { ...experiment, workload };
+        byFile.set(tracePath, loadTraceFor(scope.base, forVariant).catch(traceError));
+      }
+      const text = await byFile.get(tracePath)!;
+      if (text !== undefined) texts.set(index, text);
+    }
+    return texts;
+  }
+
+  function startRun(experiment: Experiment, variantIndex: number, traceText?: string): number {
+    let handle: RunHandle;
+    try {
+      handle = host.run(
+        { experiment, variantIndex, ...(traceText !== undefined ? { traceText } : {}) },
+        (p) =>
+          events.emit('run.progress', {
+            runId: p.runId,
+            variantIndex,
+            phase: p.phase,
+            fraction: p.fraction,
+          }),
+      );
+    } catch (err) {
+      // The host is closed (the app is quitting): nothing was started for this variant.
+      throw new ApiError('RUN_FAILED', `cannot start a run: ${(err as Error).message}`);
+    }
+    const { runId } = handle;
+    active.set(runId, handle);
+    const failed = (status: 'failed' | 'cancelled', message: string): void =>
+      events.emit('run.failed', { runId, variantIndex, status, message });
+    handle.done.then(
+      (outcome) => {
+        active.delete(runId);
+        if (outcome.status === 'done') {
+          finished.set(runId, outcome.result);
+          const result = resultView(runId, variantIndex, outcome.result, displayPoints);
+          events.emit('run.done', { runId, status: 'done', result });
+        } else if (outcome.status === 'cancelled') {
+          failed('cancelled', `${experiment.variants[variantIndex]!.name}: cancelled`);
+        } else {
+          failed('failed', outcome.message);
+        }
+      },
+      (err: unknown) => {
+        active.delete(runId);
+        failed('failed', `the run could not finish: ${(err as Error)?.message ?? String(err)}`);
+      },
+    );
+    return runId;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // The handlers
+
+  const handlers: ApiHandlers = {
+    'app.info': async (): Promise<AppInfo> => ({
+      version,
+      engineVersion: ENGINE_VERSION,
+      transport,
+      platform: process.platform,
+      nativeDialogs: dialogs !== undefined,
+    }),
+
+    'presets.list': () => listPresets(),
+    'presets.load': ({ id }) => loadPreset(id),
+
+    'experiments.list': async () => store.list(),
+    'experiments.open': async ({ path }) => remember(await store.open(path)),
+    'experiments.validate': async ({ experiment }) => {
+      const parsed = parseExperimentValue(experiment);
+      return parsed.ok
+        ? { ok: true, problems: [], configHash: configHash(parsed.experiment) }
+        : { ok: false, problems: parsed.problems, configHash: null };
+    },
+    'experiments.save': async ({ experiment, path, fileName }) =>
+      remember(
+        await store.save(experiment, {
+          ...(path !== undefined ? { path } : {}),
+          ...(fileName !== undefined ? { fileName } : {}),
+        }),
+      ),
+    'experiments.saveAs': async ({ experiment, suggestedName }) => {
+      const chosen = await needDialogs('experiments.saveAs').saveExperiment(
+        suggestedName ?? suggestedFileName(experiment),
+      );
+      if (chosen === null) return null;
+      store.grant(chosen);
+      return remember(await store.save(experiment, { path: chosen }));
+    },
+    'experiments.openDialog': async () => {
+      const chosen = await needDialogs('experiments.openDialog').openExperiment();
+      if (chosen === null) return null;
+      store.grant(chosen);
+      return remember(await store.open(chosen));
+    },
+    'experiments.import': async ({ fileName, text }) =>
+      remember(await store.importText(fileName, text)),
+    'experiments.duplicate': async ({ path }) => remember(await store.duplicate(path)),
+    'experiments.rename': async ({ path, name }) => {
+      const renamed = await store.rename(path, name);
+      knownPaths.delete(resolve(path));
+      return remember(renamed);
+    },
+    'experiments.delete': async ({ path }) => {
+      const deleted = await store.delete(path);
+      knownPaths.delete(resolve(path));
+      return deleted;
+    },
+    'experiments.recent': async () => store.recent(),
+
+    'runs.start': async ({ experiment: doc, path, variantIndexes }) => {
+      const experiment = validated(parseExperimentValue(doc), 'the experiment');
+      const count = experiment.variants.length;
+      const indexes = [...new Set(variantIndexes ?? experiment.variants.map((_, i) => i))];
+      const missing = indexes.filter((i) => i >= count);
+      if (missing.length > 0) {
+        throw new ApiError(
+          'BAD_REQUEST',
+          `runs.start: variant ${missing.join(', ')} does not exist (the experiment has ${count} variants, 0 to ${count - 1})`,
+        );
+      }
+      const traces = await tracesFor(experiment, indexes, path);
+      return { runIds: indexes.map((i) => startRun(experiment, i, traces.get(i))) };
+    },
+    'runs.cancel': async ({ runId }) => {
+      const handle = active.get(runId);
+      if (!handle) return { cancelled: false };
+      handle.cancel();
+      return { cancelled: true };
+    },
+    'runs.csv': async ({ runId }) => {
+      const result = finished.get(runId);
+      if (result) return seriesCsv(result);
+      if (active.has(runId))
+        throw new ApiError('CONFLICT', `run ${runId} has not finished yet; export it when done`);
+      throw new ApiError(
+        'NOT_FOUND',
+        `run ${runId} is not in memory (the last ${options.keptRuns ?? DEFAULT_KEPT_RUNS} finished runs are kept); run the experiment again`,
+      );
+    },
+
+    'exports.write': async ({ suggestedName, kind, data, encoding }) => {
+      const chosen = await needDialogs('exports.write').saveFile(suggestedName, kind);
+      if (chosen === null) return null;
+      await writeExport(chosen, decodeExport(data, encoding));
+      return { path: chosen };
+    },
+
+    'settings.get': async () => settings.get(),
+    'settings.set': async ({ theme, workspaceDir }) => {
+      if (workspaceDir !== undefined) {
+        if (!isAbsolute(workspaceDir))
+          throw new ApiError('BAD_REQUEST', `settings.set: workspaceDir must be an absolute path`);
+        // The store moves first: a folder it cannot use is refused before the setting is saved.
+        if (resolve(workspaceDir) !== resolve(store.workspaceDir))
+          await store.setWorkspace(workspaceDir);
+      }
+      return settings.set({
+        ...(theme !== undefined ? { theme } : {}),
+        ...(workspaceDir !== undefined ? { workspaceDir: store.workspaceDir } : {}),
+      });
+    },
+  };
+
+  return {
+    ...handlers,
+    dispose() {
+      unwatchStore();
+      unwatchSettings();
+      for (const handle of active.values()) handle.cancel();
+    },
+  };
+}
+
+/** One finished variant as the workbench shows it: series downsampled, same buckets for all. */
+export function resultView(
+  runId: number,
+  variantIndex: number,
+  result: PackedResult,
+  displayPoints: number = DISPLAY_POINTS,
+): RunResultView {
+  const { timeNs, names, values, nodeBytes } = result.series;
+  const shown = downsampleAligned(timeNs, [...values, ...nodeBytes], displayPoints);
+  return {
+    runId,
+    variant: result.name,
+    variantIndex,
+    summary: result.summary,
+    endNs: result.endNs,
+    series: {
+      timeNs: shown.timeNs,
+      names,
+      values: shown.columns.slice(0, values.length),
+      nodeBytes: shown.columns.slice(values.length),
+      fullLength: timeNs.length,
+    },
+  };
+}
+
+function validated(parsed: LoadResult, what: string): Experiment {
+  if (parsed.ok) return parsed.experiment;
+  const problems: ValidationProblem[] = parsed.problems.map((p) => ({
+    path: p.path,
+    message: p.message,
+  }));
+  throw new ApiError(
+    parsed.code === 'NEWER_VERSION' ? 'NEWER_VERSION' : 'INVALID_EXPERIMENT',
+    `${what} is not valid:\n${formatProblems(problems)}`,
+    problems,
+  );
+}
+
+function traceError(err: unknown): never {
+  if (err instanceof ExperimentFileError) {
+    throw new ApiError(
+      'INVALID_EXPERIMENT',
+      formatProblems(err.problems),
+      err.problems.map((p) => ({ path: p.path, message: p.message })),
+    );
+  }
+  throw err;
+}
+
+function decodeExport(data: string, encoding: 'utf8' | 'base64'): string | Uint8Array {
+  if (encoding === 'utf8') return data;
+  const compact = data.replace(/\s+/g, '');
+  if (!BASE64.test(compact) || compact.length % 4 === 1)
+    throw new ApiError('BAD_REQUEST', 'exports.write: data is not valid base64');
+  return Buffer.from(compact, 'base64');
+}
+
+/** `My experiment` -> `My experiment.gmemlab.json`, named as the store names new files. */
+function suggestedFileName(doc: Record<string, unknown>): string {
+  return `${sanitizeFileStem(typeof doc['name'] === 'string' ? doc['name'] : '')}${EXPERIMENT_SUFFIX}`;
+}
+
+function isInside(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { render } from 'vitest-browser-svelte';
+import SummaryTable from './SummaryTable.svelte';
+import type { RunResultView } from '../../../main/api';
+
+function result(variant: string, metrics: Record<string, number>, index = 0): RunResultView {
+  return {
+    runId: index + 1,
+    variant,
+    variantIndex: index,
+    summary: { metrics, nodeBytes: [], latencyNs: {} },
+    endNs: 1e9,
+    series: {
+      timeNs: new Float64Array([0, 1e9]),
+      names: [],
+      values: [],
+      nodeBytes: [],
+      fullLength: 2,
+    },
+  };
+}
+
+describe('SummaryTable', () => {
+  it('shows every non-zero counter for every variant, formatted in its unit, best value marked', async () => {
+    const screen = await render(SummaryTable, {
+      results: [
+        result(
+          'HugeTLB 1 GiB',
+          { host_total_bytes: 16 * 1024 ** 3, splits_1g: 14, pages_2m: 0 },
+          0,
+        ),
+        result(
+          'HugeTLB 2 MiB',
+          { host_total_bytes: 17 * 1024 ** 3, splits_1g: 0, pages_2m: 128 },
+          1,
+        ),
+      ],
+    });
+    const rows = screen.container.querySelectorAll('tbody tr');
+    const byMetric = new Map([...rows].map((r) => [r.querySelector('th')!.textContent!.trim(), r]));
+    expect(byMetric.get('host_total_bytes')!.textContent).toContain('16 GiB');
+    expect(byMetric.get('host_total_bytes')!.textContent).toContain('17 GiB');
+    // Lower memory is better: the first column is marked.
+    const cells = byMetric.get('host_total_bytes')!.querySelectorAll('td.num');
+    expect(cells[0]!.classList.contains('best')).toBe(true);
+    expect(cells[1]!.classList.contains('best')).toBe(false);
+    // Higher is better for 2 MiB mappings.
+    expect(
+      byMetric.get('pages_2m')!.querySelectorAll('td.num')[1]!.classList.contains('best'),
+    ).toBe(true);
+    // Rows that are 0 everywhere are hidden by default.
+    expect(byMetric.has('splits_2m')).toBe(false);
+    // Each metric carries its one-line definition on hover.
+    expect(byMetric.get('splits_1g')!.querySelector('abbr')!.getAttribute('title')).toMatch(
+      /1 GiB folios/,
+    );
+  });
+
+  it('can show only the rows that differ', async () => {
+    const screen = await render(SummaryTable, {
+      results: [
+        result('a', { splits_1g: 3, vm_exits: 10 }, 0),
+        result('b', { splits_1g: 3, vm_exits: 12 }, 1),
+      ],
+    });
+    await screen.getByLabelText('only rows that differ').click();
+    const names = [...screen.container.querySelectorAll('tbody th')].map((th) =>
+      th.textContent!.trim(),
+    );
+    expect(names).toEqual(['vm_exits']);
+  });
+});
