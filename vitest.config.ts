@@ -23,7 +23,8 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['core/**/*.test.ts', 'main/**/*.test.ts'],
+          // The Electron smoke test skips itself (and says why) where no Electron binary exists.
+          include: ['core/**/*.test.ts', 'main/**/*.test.ts', 'e2e/electron.smoke.test.ts'],
           environment: 'node',
           pool: 'threads',
           testTimeout: 60_000,
@@ -44,6 +45,21 @@ export default defineConfig({
             }),
             instances: [{ browser: 'chromium' }],
           },
+        },
+      },
+      {
+        // End to end: the built renderer in Debian's Chromium (playwright-core) against the real
+        // services of `gmem-lab serve`. One file, one worker, after the other projects (it starts
+        // a server with worker threads and a browser: it wants the cores to itself).
+        test: {
+          name: 'e2e',
+          include: ['e2e/**/*.e2e.test.ts'],
+          environment: 'node',
+          globalSetup: ['e2e/global-setup.ts'],
+          testTimeout: 90_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -20,9 +20,9 @@ export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
 
 export const CmaAreaSchema = z
   .object({
-    sizeBytes: bytes(
-      'Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.',
-    ),
+    sizeBytes: bytes('Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.')
+      .min(GiB, 'a CMA area holds at least one 1 GiB range')
+      .multipleOf(GiB, 'a CMA area is made of whole 1 GiB ranges: use a multiple of 1 GiB'),
     movableOccupiedFraction: z.number().min(0).max(1).default(0).meta({
       unit: 'ratio',
       description:

@@ -6,6 +6,7 @@ import type { ApiEvent, ApiMethod } from './api.js';
 
 export const API_METHOD_NAMES = [
   'app.info',
+  'app.setDocumentState',
   'presets.list',
   'presets.load',
   'experiments.list',
@@ -33,6 +34,7 @@ export const API_EVENT_NAMES = [
   'run.failed',
   'store.changed',
   'settings.changed',
+  'menu.command',
 ] as const satisfies readonly ApiEvent[];
 
 /** Every method is invoked on its own channel, `gmemlab:<method>`. */

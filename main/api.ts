@@ -94,11 +94,44 @@ export interface AppInfo {
   readonly nativeDialogs: boolean;
 }
 
+/** What the workbench reports of its open document (app.setDocumentState). */
+export interface DocumentState {
+  readonly dirty: boolean;
+  readonly title: string;
+}
+
+/** Commands the desktop app's menu sends to the workbench ('menu.command'). */
+export const MENU_COMMANDS = [
+  /** New experiment: the library, to pick a preset. */
+  'new',
+  /** Open: the file in `path` (recent files, files from the system), else the open dialog. */
+  'open',
+  'save',
+  'save-as',
+  /** Export the comparison as one zip. */
+  'export',
+  /** Save, then report the document state (the app closes the window once it is clean). */
+  'save-then-close',
+] as const;
+export type MenuCommand = (typeof MENU_COMMANDS)[number];
+
+export interface MenuCommandEvent {
+  readonly command: string;
+  readonly path?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Methods
 
 export const API_METHODS = {
   'app.info': { args: z.object({}).strict(), result: {} as AppInfo },
+  /** The workbench reports its open document: whether it has unsaved changes and its name. The
+   * desktop app shows both in the window title and asks before closing a window with unsaved
+   * changes; the first report also tells it the workbench is ready for 'menu.command' events. */
+  'app.setDocumentState': {
+    args: z.object({ dirty: z.boolean(), title: z.string().max(200) }).strict(),
+    result: null as null,
+  },
   'presets.list': { args: z.object({}).strict(), result: [] as readonly PresetEntry[] },
   'presets.load': {
     args: z.object({ id: z.string().regex(/^[a-z0-9-]{1,80}$/) }).strict(),
@@ -228,6 +261,9 @@ export interface ApiEvents {
   };
   'store.changed': { readonly paths: readonly string[] };
   'settings.changed': Settings;
+  /** A command from the desktop app's menu, or a file the system asked the app to open
+   * (command 'open' with its path). The renderer ignores commands it does not know. */
+  'menu.command': MenuCommandEvent;
 }
 export type ApiEvent = keyof ApiEvents;
 export const API_EVENTS: readonly ApiEvent[] = [
@@ -236,6 +272,7 @@ export const API_EVENTS: readonly ApiEvent[] = [
   'run.failed',
   'store.changed',
   'settings.changed',
+  'menu.command',
 ];
 
 // ---------------------------------------------------------------------------------------------

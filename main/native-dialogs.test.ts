@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { BrowserWindow, Dialog } from 'electron';
-import { createNativeDialogs, withExperimentSuffix } from './native-dialogs.js';
+import {
+  createNativeDialogs,
+  createSavePrompt,
+  showNotAnExperiment,
+  withExperimentSuffix,
+} from './native-dialogs.js';
 
 function fakeDialog(answer: { canceled: boolean; filePath?: string; filePaths?: string[] }) {
   const calls: unknown[][] = [];
@@ -70,5 +75,48 @@ describe('native dialogs', () => {
     expect(withExperimentSuffix('/a/b')).toBe('/a/b.gmemlab.json');
     expect(withExperimentSuffix('/a/b.JSON')).toBe('/a/b.gmemlab.json');
     expect(withExperimentSuffix('/a/b.gmemlab.json')).toBe('/a/b.gmemlab.json');
+  });
+
+  it('save prompt: Save, Discard, Cancel, modal to the window; Escape cancels', async () => {
+    const calls: unknown[][] = [];
+    let response = 0;
+    const dialog = {
+      showMessageBox: async (...args: unknown[]) => {
+        calls.push(args);
+        return { response, checkboxChecked: false };
+      },
+    } as unknown as Pick<Dialog, 'showMessageBox'>;
+    const ask = createSavePrompt(dialog, () => win);
+    expect(await ask('a.gmemlab.json')).toBe('save');
+    response = 1;
+    expect(await ask('a.gmemlab.json')).toBe('discard');
+    response = 2;
+    expect(await ask('a.gmemlab.json')).toBe('cancel');
+    expect(calls[0]![0]).toBe(win);
+    expect(calls[0]![1]).toMatchObject({
+      buttons: ['Save', 'Discard', 'Cancel'],
+      defaultId: 0,
+      cancelId: 2,
+      message: 'Save the changes to a.gmemlab.json?',
+    });
+    const noParent = createSavePrompt(dialog, () => null);
+    response = 1;
+    expect(await noParent('x')).toBe('discard');
+    expect(calls.at(-1)![0]).toMatchObject({ buttons: ['Save', 'Discard', 'Cancel'] });
+  });
+
+  it('not an experiment: names the file and the suffix gmem-lab opens', async () => {
+    const calls: unknown[][] = [];
+    const dialog = {
+      showMessageBox: async (...args: unknown[]) => {
+        calls.push(args);
+        return { response: 0, checkboxChecked: false };
+      },
+    } as unknown as Pick<Dialog, 'showMessageBox'>;
+    await showNotAnExperiment(dialog, null, '/x/data.json');
+    expect(calls[0]![0]).toMatchObject({
+      message: 'data.json is not a gmem-lab experiment file',
+      detail: expect.stringContaining('*.gmemlab.json'),
+    });
   });
 });

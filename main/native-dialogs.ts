@@ -1,8 +1,10 @@
-// Native open and save dialogs of the desktop app (NativeDialogs of the workbench), over
-// Electron's dialog module passed in, so they are tested without Electron. They only ask the
-// user for a path; the workbench then grants it to the store and reads or writes through it.
+// Native dialogs of the desktop app, over Electron's dialog module passed in, so they are tested
+// without Electron: open and save (NativeDialogs of the workbench; they only ask the user for a
+// path, the workbench then grants it to the store and reads or writes through it), the question
+// before closing with unsaved changes, and the message for a file that is not an experiment.
 import type { BrowserWindow, Dialog, FileFilter } from 'electron';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { SaveChoice } from './document-window.js';
 import type { ExportKind, NativeDialogs } from './services/workbench.js';
 
 const EXPERIMENT_SUFFIX = '.gmemlab.json';
@@ -71,4 +73,46 @@ export function createNativeDialogs(
 export function withExperimentSuffix(path: string): string {
   if (path.endsWith(EXPERIMENT_SUFFIX)) return path;
   return `${path.replace(/\.json$/i, '')}${EXPERIMENT_SUFFIX}`;
+}
+
+/** The question before closing a window with unsaved changes: Save, Discard or Cancel (Escape
+ * and closing the box cancel). */
+export function createSavePrompt(
+  dialog: Pick<Dialog, 'showMessageBox'>,
+  parentWindow: () => BrowserWindow | null,
+): (title: string) => Promise<SaveChoice> {
+  return async (title) => {
+    const options: Electron.MessageBoxOptions = {
+      type: 'warning',
+      buttons: ['Save', 'Discard', 'Cancel'],
+      defaultId: 0,
+      cancelId: 2,
+      noLink: true,
+      title: 'Unsaved changes',
+      message: `Save the changes to ${title}?`,
+      detail: 'Your changes are lost if you close without saving them.',
+    };
+    const parent = parentWindow();
+    const { response } = parent
+      ? await dialog.showMessageBox(parent, options)
+      : await dialog.showMessageBox(options);
+    return response === 0 ? 'save' : response === 1 ? 'discard' : 'cancel';
+  };
+}
+
+/** Tell the user a file the system handed over is not an experiment file. */
+export async function showNotAnExperiment(
+  dialog: Pick<Dialog, 'showMessageBox'>,
+  parent: BrowserWindow | null,
+  path: string,
+): Promise<void> {
+  const options: Electron.MessageBoxOptions = {
+    type: 'info',
+    buttons: ['OK'],
+    title: 'Not an experiment file',
+    message: `${basename(path)} is not a gmem-lab experiment file`,
+    detail: `gmem-lab opens experiment files named *${EXPERIMENT_SUFFIX}.\n${path}`,
+  };
+  if (parent) await dialog.showMessageBox(parent, options);
+  else await dialog.showMessageBox(options);
 }

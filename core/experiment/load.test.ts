@@ -105,6 +105,22 @@ describe('loading experiment files', () => {
     expect(r.problems[0]!.path).toBe('variants[1].workloadOverrides.pattern');
   });
 
+  it('refuses a CMA variant on a host without a CMA area, and CMA areas that are not whole 1 GiB ranges', () => {
+    const doc = base();
+    (doc['variants'] as Record<string, unknown>[])[1]!['allocator'] = 'cma';
+    (doc['variants'] as Record<string, unknown>[])[1]!['pageSize'] = '1g';
+    const r = problemsOf(doc);
+    expect(r.problems.find((p) => p.path === 'variants[1].allocator')?.message).toMatch(
+      /needs a CMA area/,
+    );
+    (doc['host'] as { nodes: Record<string, unknown>[] }).nodes[0]!['cma'] = {
+      sizeBytes: 1.5 * GiB,
+    };
+    expect(problemsOf(doc).problems.map((p) => p.path)).toContain('host.nodes[0].cma.sizeBytes');
+    (doc['host'] as { nodes: Record<string, unknown>[] }).nodes[0]!['cma'] = { sizeBytes: 2 * GiB };
+    expect(parseExperimentValue(doc).ok).toBe(true);
+  });
+
   it('refuses oversize text before parsing it', () => {
     const r = parseExperimentText(' '.repeat(17 * 1024 * 1024));
     expect(r.ok).toBe(false);

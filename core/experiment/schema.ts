@@ -184,6 +184,18 @@ export const ExperimentSchema = z
   })
   .strict()
   .superRefine((experiment, ctx) => {
+    // A CMA variant needs a CMA area somewhere on the host (hugetlb_cma=), or every allocation fails.
+    const cmaNodes = experiment.host.nodes.flatMap((n, i) => (n.cma ? [i] : []));
+    experiment.variants.forEach((variant, i) => {
+      if (variant.allocator === 'cma' && cmaNodes.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'allocator'],
+          message:
+            'CMA backing needs a CMA area on the host: add one under host.nodes[0].cma (hugetlb_cma= style)',
+        });
+      }
+    });
     experiment.variants.forEach((variant, i) => {
       for (const [path, value] of Object.entries(variant.workloadOverrides)) {
         const at = ['variants', i, 'workloadOverrides', path];

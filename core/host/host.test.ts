@@ -82,11 +82,24 @@ describe('Host', () => {
     expect(
       configError({ nodes: [{ memoryBytes: GiB, cpus: '0', hostReservedBytes: 2 * GiB }] }).path,
     ).toBe('host.nodes[0].hostReservedBytes');
-    expect(
-      configError({
-        nodes: [{ memoryBytes: 8 * GiB, cpus: '0', cma: { sizeBytes: GiB + 2 * MiB } }],
-      }).path,
-    ).toBe('host.nodes[0].cma.sizeBytes');
+    // The schema refuses a CMA area that is not whole 1 GiB ranges...
+    const odd = { nodes: [{ memoryBytes: 8 * GiB, cpus: '0', cma: { sizeBytes: GiB + 2 * MiB } }] };
+    const parsed = HostSchema.safeParse(odd);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0]!.path).toEqual(['nodes', 0, 'cma', 'sizeBytes']);
+    // ...and the host checks it again for configurations built without the schema.
+    const raw = HostSchema.parse({
+      nodes: [{ memoryBytes: 8 * GiB, cpus: '0', cma: { sizeBytes: GiB } }],
+    });
+    raw.nodes[0]!.cma!.sizeBytes = GiB + 2 * MiB;
+    let caught: unknown;
+    try {
+      new Host(raw, DEFAULT_COSTS, new Rng(1));
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).path).toBe('host.nodes[0].cma.sizeBytes');
     const e = configError({
       nodes: [
         { memoryBytes: 8 * GiB, cpus: '0', cma: { sizeBytes: 2 * GiB, unmovableRanges: [0, 2] } },

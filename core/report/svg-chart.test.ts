@@ -30,6 +30,25 @@ describe('svgLineChart', () => {
     expect(svg.match(/<text/g)!.length).toBeGreaterThan(8);
   });
 
+  it('stacks series as filled bands when asked, as the workbench draws parts of a whole', () => {
+    const svg = svgLineChart({
+      title: 'stacked',
+      unit: 'count',
+      stacked: true,
+      x: [0, 1, 2],
+      series: [
+        { label: 'a', color: '#0072B2', values: [1, 1, 1] },
+        { label: 'b', color: '#E69F00', values: [2, 2, 2] },
+      ],
+    });
+    expect(svg.match(/<polygon/g)).toHaveLength(2);
+    // The top of the second band is the sum (3): higher on the page (smaller y) than the first (1).
+    const tops = [...svg.matchAll(/<polyline[^>]*points="([^"]*)"/g)].map((m) =>
+      Number(m[1]!.split(' ')[0]!.split(',')[1]),
+    );
+    expect(tops[1]!).toBeLessThan(tops[0]!);
+  });
+
   it('copes with empty and flat series', () => {
     expect(svgLineChart({ title: 't', unit: 'count', x: [], series: [] })).toContain('</svg>');
     expect(

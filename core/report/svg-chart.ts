@@ -20,6 +20,8 @@ export interface SvgChartSpec {
   readonly height?: number;
   readonly background?: string;
   readonly foreground?: string;
+  /** Stack the series as filled areas (parts of a whole), as the workbench draws them. */
+  readonly stacked?: boolean;
 }
 
 export function svgLineChart(spec: SvgChartSpec): string {
@@ -31,13 +33,27 @@ export function svgLineChart(spec: SvgChartSpec): string {
   const pw = width - m.left - m.right;
   const ph = height - m.top - m.bottom;
   const xs = Array.from(spec.x);
+  // Stacked: each series is drawn at the running sum of the ones before it.
+  const drawn: Array<ArrayLike<number>> = [];
+  if (spec.stacked) {
+    const base = new Float64Array(xs.length);
+    for (const s of spec.series) {
+      const top = new Float64Array(xs.length);
+      for (let i = 0; i < xs.length; i++)
+        top[i] = base[i]! + (Number.isFinite(s.values[i]!) ? s.values[i]! : 0);
+      drawn.push(top);
+      base.set(top);
+    }
+  } else {
+    for (const s of spec.series) drawn.push(s.values);
+  }
   const xMin = xs.length ? Math.min(...xs) : 0;
   const xMax = xs.length ? Math.max(...xs) : 1;
   let yMin = 0;
   let yMax = 0;
-  for (const s of spec.series) {
-    for (let i = 0; i < s.values.length; i++) {
-      const v = s.values[i]!;
+  for (const values of drawn) {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
       if (Number.isFinite(v)) {
         yMin = Math.min(yMin, v);
         yMax = Math.max(yMax, v);
@@ -73,19 +89,29 @@ export function svgLineChart(spec: SvgChartSpec): string {
   parts.push(
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="${esc(fg)}" stroke-opacity="0.6"/>`,
   );
-  // Series.
-  for (const s of spec.series) {
+  // Series (stacked: filled bands between each running sum and the one below, topmost last).
+  spec.series.forEach((s, k) => {
+    const values = drawn[k]!;
     const points: string[] = [];
-    const n = Math.min(xs.length, s.values.length);
+    const n = Math.min(xs.length, values.length);
     for (let i = 0; i < n; i++) {
-      const v = s.values[i]!;
+      const v = values[i]!;
       if (Number.isFinite(v)) points.push(`${f(sx(xs[i]!))},${f(sy(v))}`);
+    }
+    if (spec.stacked && n > 0) {
+      const below = k > 0 ? drawn[k - 1]! : null;
+      const lower: string[] = [];
+      for (let i = n - 1; i >= 0; i--)
+        lower.push(`${f(sx(xs[i]!))},${f(sy(below ? below[i]! : 0))}`);
+      parts.push(
+        `<polygon fill="${esc(s.color)}" fill-opacity="0.33" stroke="none" points="${[...points, ...lower].join(' ')}"/>`,
+      );
     }
     const dash = s.dash && s.dash.length ? ` stroke-dasharray="${s.dash.join(' ')}"` : '';
     parts.push(
       `<polyline fill="none" stroke="${esc(s.color)}" stroke-width="1.6"${dash} points="${points.join(' ')}"><title>${esc(s.label)}</title></polyline>`,
     );
-  }
+  });
   // Legend.
   spec.series.forEach((s, i) => {
     const lx = m.left + (i % 3) * (pw / 3);

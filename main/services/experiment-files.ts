@@ -2,7 +2,6 @@
 // field and what to do. Reading never modifies a file.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   formatProblems,
   MAX_EXPERIMENT_BYTES,
@@ -10,8 +9,11 @@ import {
   type LoadProblem,
 } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
+import { resourcesDir } from './resources-dir.js';
 
-export const PRESETS_DIR = fileURLToPath(new URL('../../resources/presets/', import.meta.url));
+/** The bundled presets: resources/presets in a checkout or beside out/, the packaged app's
+ * resources folder otherwise (resources-dir.ts). */
+export const PRESETS_DIR = join(resourcesDir(), 'presets');
 export const PRESET_SUFFIX = '.gmemlab.json';
 /** Trace files are read whole; bound them like experiment files. */
 export const MAX_TRACE_BYTES = 256 * 1024 * 1024;

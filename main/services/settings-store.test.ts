@@ -104,6 +104,47 @@ describe('settings store', () => {
     });
   });
 
+  it('keeps the window state apart from the API settings, across instances and other changes', async () => {
+    const store = await SettingsStore.create(configDir, defaults);
+    expect(store.windowState()).toBeUndefined();
+    const heard: Settings[] = [];
+    store.onChange((s) => heard.push(s));
+    const bounds = { x: 10, y: -20, width: 1200, height: 800, maximized: true };
+    await store.setWindowState(bounds);
+    await store.set({ theme: 'dark' });
+    expect(store.get()).toEqual({ ...defaults, theme: 'dark', recentFiles: [] });
+    expect(store.windowState()).toEqual(bounds);
+    expect(heard.map((s) => Object.keys(s).sort())).toEqual([
+      ['recentFiles', 'theme', 'workspaceDir'],
+    ]);
+    const again = await SettingsStore.create(configDir, defaults);
+    expect(again.windowState()).toEqual(bounds);
+    expect(again.get()).not.toHaveProperty('window');
+    expect(JSON.parse(await readFile(join(configDir, SETTINGS_FILE), 'utf8'))).toEqual({
+      theme: 'dark',
+      workspaceDir: defaults.workspaceDir,
+      recentFiles: [],
+      window: bounds,
+    });
+    // settings.set never takes the window: it is not part of the patch.
+    const err = await rejection(store.set({ window: bounds } as never));
+    expect((err as ApiError).code).toBe('BAD_REQUEST');
+    const bad = await rejection(store.setWindowState({ ...bounds, width: 0 }));
+    expect((bad as ApiError).code).toBe('BAD_REQUEST');
+  });
+
+  it('drops a window state that does not validate and keeps the rest of the file', async () => {
+    await mkdir(configDir, { recursive: true });
+    await writeFile(
+      join(configDir, SETTINGS_FILE),
+      JSON.stringify({ theme: 'dark', window: { x: 'left', width: -1 } }),
+    );
+    const store = await SettingsStore.create(configDir, defaults);
+    expect(store.problem).toBeUndefined();
+    expect(store.get().theme).toBe('dark');
+    expect(store.windowState()).toBeUndefined();
+  });
+
   for (const [what, text] of [
     ['corrupt (not JSON)', '{"theme": "dark", "workspaceDir": '],
     ['invalid (wrong types)', JSON.stringify({ theme: 'pink', recentFiles: 'none' })],

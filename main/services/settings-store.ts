@@ -1,5 +1,7 @@
 // The user's settings: theme, workspace folder and recent files, in settings.json in the config
-// folder, written with durable atomic writes. A settings file that cannot be read or does not
+// folder, written with durable atomic writes. The desktop app also keeps the window's size and
+// position there (`window`); that field is the main process's own: it is not part of the API's
+// Settings, so the workbench can neither read nor set it. A settings file that cannot be read or does not
 // validate is never overwritten: it is kept aside as settings.json.bad-<timestamp>, the defaults
 // are used, and `problem` says what happened. Fields this version does not know (written by a newer
 // gmem-lab) are kept as they are.
@@ -24,11 +26,28 @@ const AbsolutePath = z
   .refine((p) => isAbsolute(p) && !p.includes('\0'), 'must be an absolute path');
 const Theme = z.enum(['light', 'dark', 'system']);
 
-/** settings.json as stored; workspaceDir may be left out (the default is used). */
+const Coordinate = z.number().int().min(-1_000_000).max(1_000_000);
+const Extent = z.number().int().min(1).max(1_000_000);
+
+/** The desktop window's last normal (not maximized) bounds, and whether it was maximized. */
+export const WindowStateSchema = z
+  .object({
+    x: Coordinate,
+    y: Coordinate,
+    width: Extent,
+    height: Extent,
+    maximized: z.boolean(),
+  })
+  .strict();
+export type WindowState = z.output<typeof WindowStateSchema>;
+
+/** settings.json as stored; workspaceDir may be left out (the default is used). A `window` that
+ * does not validate is dropped (the window opens at its default size), never the whole file. */
 export const SettingsFileSchema = z.looseObject({
   theme: Theme.default('system'),
   workspaceDir: AbsolutePath.optional(),
   recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).default([]),
+  window: WindowStateSchema.optional().catch(undefined),
 });
 
 export const SettingsSchema = z
@@ -54,6 +73,7 @@ export interface SettingsDefaults {
 
 export class SettingsStore {
   private current: Settings;
+  private window: WindowState | undefined;
   /** Fields of the file this version does not know, written back unchanged. */
   private extra: Record<string, unknown>;
   private readonly listeners = new Set<(settings: Settings) => void>();
@@ -68,9 +88,11 @@ export class SettingsStore {
     readonly problem: string | undefined,
     /** False when a bad settings file could not be moved aside: it is then never written. */
     private readonly writable: boolean,
+    window?: WindowState,
   ) {
     this.current = current;
     this.extra = extra;
+    this.window = window;
   }
 
   static async create(configDir: string, defaults: SettingsDefaults): Promise<SettingsStore> {
@@ -86,13 +108,13 @@ export class SettingsStore {
     if (loaded.kind === 'missing')
       return new SettingsStore(configDir, path, base, {}, undefined, true);
     if (loaded.kind === 'ok') {
-      const { theme, workspaceDir, recentFiles, ...extra } = loaded.value;
+      const { theme, workspaceDir, recentFiles, window, ...extra } = loaded.value;
       const settings = freeze({
         theme,
         workspaceDir: workspaceDir ?? defaults.workspaceDir,
         recentFiles: dedupe(recentFiles),
       });
-      return new SettingsStore(configDir, path, settings, extra, undefined, true);
+      return new SettingsStore(configDir, path, settings, extra, undefined, true, window);
     }
     if (loaded.kind === 'unreadable') {
       return new SettingsStore(
@@ -149,23 +171,7 @@ export class SettingsStore {
         recentFiles: p.recentFiles ? dedupe(p.recentFiles) : this.current.recentFiles,
       });
       if (sameSettings(next, this.current)) return this.current;
-      if (!this.writable) {
-        throw new ApiError(
-          'IO_ERROR',
-          `settings are not saved: ${this.problem ?? `${this.path} cannot be written`}`,
-        );
-      }
-      // Known fields first; `extra` never holds them.
-      const text = `${JSON.stringify({ ...next, ...this.extra }, null, 2)}\n`;
-      try {
-        await mkdir(this.configDir, { recursive: true });
-        await writeFileDurable(this.path, text);
-      } catch (err) {
-        throw new ApiError(
-          'IO_ERROR',
-          `cannot save the settings to ${this.path}: ${(err as Error).message}`,
-        );
-      }
+      await this.write(next, this.window);
       this.current = next;
       for (const listener of this.listeners) {
         try {
@@ -176,6 +182,54 @@ export class SettingsStore {
       }
       return next;
     };
+    return this.enqueue(run);
+  }
+
+  /** The desktop window's last bounds, when the app saved them. */
+  windowState(): WindowState | undefined {
+    return this.window;
+  }
+
+  /** Save the desktop window's bounds (main process only; settings listeners do not hear it). */
+  setWindowState(state: WindowState): Promise<WindowState> {
+    const parsed = WindowStateSchema.safeParse(state);
+    if (!parsed.success) {
+      const problems = zodProblems(parsed.error);
+      return Promise.reject(
+        new ApiError('BAD_REQUEST', `invalid window state: ${formatProblems(problems)}`, problems),
+      );
+    }
+    const next = Object.freeze({ ...parsed.data });
+    return this.enqueue(async () => {
+      if (this.window && sameWindow(this.window, next)) return this.window;
+      await this.write(this.current, next);
+      this.window = next;
+      return next;
+    });
+  }
+
+  /** Write the file: known fields first, then the window, then fields of newer versions. */
+  private async write(settings: Settings, window: WindowState | undefined): Promise<void> {
+    if (!this.writable) {
+      throw new ApiError(
+        'IO_ERROR',
+        `settings are not saved: ${this.problem ?? `${this.path} cannot be written`}`,
+      );
+    }
+    const text = `${JSON.stringify({ ...settings, ...(window ? { window } : {}), ...this.extra }, null, 2)}\n`;
+    try {
+      await mkdir(this.configDir, { recursive: true });
+      await writeFileDurable(this.path, text);
+    } catch (err) {
+      throw new ApiError(
+        'IO_ERROR',
+        `cannot save the settings to ${this.path}: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** Changes are applied one at a time, in the order they were asked for. */
+  private enqueue<T>(run: () => Promise<T>): Promise<T> {
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
@@ -234,6 +288,16 @@ function freeze(s: Settings): Settings {
 
 function dedupe(paths: readonly string[]): string[] {
   return [...new Set(paths)];
+}
+
+function sameWindow(a: WindowState, b: WindowState): boolean {
+  return (
+    a.x === b.x &&
+    a.y === b.y &&
+    a.width === b.width &&
+    a.height === b.height &&
+    a.maximized === b.maximized
+  );
 }
 
 function sameSettings(a: Settings, b: Settings): boolean {

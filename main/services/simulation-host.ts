@@ -57,7 +57,11 @@ interface Slot {
   ready: boolean;
 }
 
-const DEFAULT_ENTRY = new URL('../worker/simulation-worker.ts', import.meta.url);
+/** The worker beside this module: the TypeScript source when this is the source (tsx, tests), the
+ * worker bundle beside the CLI bundle when this is out/cli/gmem-lab.mjs (tools/build-cli.ts). */
+const DEFAULT_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('../worker/simulation-worker.ts', import.meta.url)
+  : new URL('./simulation-worker.mjs', import.meta.url);
 
 export class SimulationHost {
   readonly size: number;

@@ -196,6 +196,28 @@ describe('workbench: app and presets', () => {
     });
   });
 
+  it('app.setDocumentState keeps the last report and tells each listener, even when unchanged', async () => {
+    const b = await bench({ transport: 'electron' });
+    expect(b.workbench.documentState()).toBeNull();
+    const heard: unknown[] = [];
+    const stop = b.workbench.onDocumentState((s) => heard.push(s));
+    expect(await b.value('app.setDocumentState', { dirty: true, title: 'a.gmemlab.json' })).toBe(
+      null,
+    );
+    await b.value('app.setDocumentState', { dirty: true, title: 'a.gmemlab.json' });
+    stop();
+    await b.value('app.setDocumentState', { dirty: false, title: 'a.gmemlab.json' });
+    expect(heard).toEqual([
+      { dirty: true, title: 'a.gmemlab.json' },
+      { dirty: true, title: 'a.gmemlab.json' },
+    ]);
+    expect(b.workbench.documentState()).toEqual({ dirty: false, title: 'a.gmemlab.json' });
+    const bad = await b.call('app.setDocumentState', { dirty: 'yes', title: 'x' });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    const extra = await b.call('app.setDocumentState', { dirty: true, title: 'x', path: '/etc' });
+    expect(extra).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+  });
+
   it('presets.list lists every bundled preset, validated, with its variants', async () => {
     const b = await bench();
     const presets = await b.value<Array<{ id: string; name: string; variants: string[] }>>(

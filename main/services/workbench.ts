@@ -9,6 +9,7 @@ import {
   ApiError,
   type ApiParsedArgs,
   type AppInfo,
+  type DocumentState,
   type ExperimentEntry,
   type OpenedExperiment,
   type PresetEntry,
@@ -92,8 +93,15 @@ export interface WorkbenchOptions {
   readonly keptRuns?: number;
 }
 
-/** The API handlers, plus `dispose` to stop listening to the stores and cancel active runs. */
-export type Workbench = ApiHandlers & { dispose(): void };
+/** The API handlers, plus `dispose` to stop listening to the stores and cancel active runs, and
+ * the document state the workbench last reported (app.setDocumentState) for the desktop window. */
+export type Workbench = ApiHandlers & {
+  dispose(): void;
+  /** The last reported state, or null before the first report (the page is not ready yet). */
+  documentState(): DocumentState | null;
+  /** Hear each report, changed or not (a repeated report answers a 'save-then-close'). */
+  onDocumentState(listener: (state: DocumentState) => void): () => void;
+};
 
 /** Presets open as `preset:<id>`: not a file path, so they are never saved over (save them as). */
 export const PRESET_PATH_PREFIX = 'preset:';
@@ -110,6 +118,9 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
   // Experiment files outside the workspace that this session opened or saved through the store
   // (dialogs, grants): runs.start reads traces beside them, and nothing beside other paths.
   const knownPaths = new Set<string>();
+
+  let documentState: DocumentState | null = null;
+  const documentListeners = new Set<(state: DocumentState) => void>();
 
   const unwatchStore = store.watch((paths) => events.emit('store.changed', { paths }));
   const unwatchSettings = settings.onChange((s) => events.emit('settings.changed', s));
@@ -287,6 +298,18 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       platform: process.platform,
       nativeDialogs: dialogs !== undefined,
     }),
+    'app.setDocumentState': async ({ dirty, title }) => {
+      const state: DocumentState = Object.freeze({ dirty, title });
+      documentState = state;
+      for (const listener of documentListeners) {
+        try {
+          listener(state);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+      return null;
+    },
 
     'presets.list': () => listPresets(),
     'presets.load': ({ id }) => loadPreset(id),
@@ -394,7 +417,15 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     dispose() {
       unwatchStore();
       unwatchSettings();
+      documentListeners.clear();
       for (const handle of active.values()) handle.cancel();
+    },
+    documentState: () => documentState,
+    onDocumentState(listener) {
+      documentListeners.add(listener);
+      return () => {
+        documentListeners.delete(listener);
+      };
     },
   };
 }

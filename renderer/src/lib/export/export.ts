@@ -106,6 +106,7 @@ export function chartSvg(spec: ChartExportSpec, theme: Theme): string {
     series: spec.series.map((s) => ({ label: s.label, color: s.color, dash: s.dash, values: s.y })),
     background: theme.background,
     foreground: theme.foreground,
+    stacked: !!spec.stacked,
   });
 }
 

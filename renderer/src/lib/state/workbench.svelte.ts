@@ -187,7 +187,9 @@ export class Workbench {
     const doc = structuredClone(opened.experiment) as Doc;
     this.doc = doc;
     this.path = fromPreset ? null : opened.path;
-    this.savedJson = fromPreset ? '' : JSON.stringify(doc);
+    // A preset as bundled has nothing to lose yet: only edits make it unsaved (else opening
+    // anything after the default preset would ask to discard changes nobody made).
+    this.savedJson = JSON.stringify(doc);
     const saved = resultsFromDoc(doc);
     this.runs = saved.map((r) => ({
       variantIndex: r.variantIndex,
