@@ -1,11 +1,10 @@
 // The CLI end to end, in process, with real worker threads and real temporary folders.
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT_BAD_INPUT, EXIT_OK, main, type CliIo } from './index.js';
+import { smallExperiment, tempDir } from './test-helpers.js';
 
-const GiB = 1024 ** 3;
 
 async function cli(args: string[], cwd = process.cwd()) {
   let stdout = '';
@@ -18,25 +17,6 @@ async function cli(args: string[], cwd = process.cwd()) {
   };
   const code = await main(args, io);
   return { code, stdout, stderr };
-}
-
-function smallExperiment(): Record<string, unknown> {
-  return {
-    format: 'gmem-lab-experiment',
-    version: 1,
-    name: 'small',
-    host: { nodes: [{ memoryBytes: 32 * GiB, cpus: '0-7', hugetlb2m: 1024, hugetlb1g: 2 }] },
-    guest: { memoryBytes: 2 * GiB, vendor: 'snp', vcpus: 2 },
-    workload: { kind: 'lifecycle', runtime: { durationNs: 50_000_000 }, teardown: false },
-    variants: [
-      { name: 'HugeTLB 2 MiB', pageSize: '2m', allocator: 'hugetlb' },
-      { name: 'HugeTLB 1 GiB', pageSize: '1g', allocator: 'hugetlb' },
-    ],
-  };
-}
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'gmem-lab-cli-'));
 }
 
 function writeExperiment(dir: string, doc: unknown, name = 'exp.gmemlab.json'): string {
@@ -69,8 +49,8 @@ describe('gmem-lab CLI', () => {
   });
 
   it('validate names the file and the field of every problem', async () => {
-    const dir = tempDir();
-    const doc = smallExperiment();
+    const dir = tempDir('gmem-lab-cli-');
+    const doc = smallExperiment('small');
     (doc['variants'] as Record<string, unknown>[])[1]!['pageSize'] = '3m';
     (doc['guest'] as Record<string, unknown>)['vcpus'] = -1;
     const path = writeExperiment(dir, doc);
@@ -84,11 +64,11 @@ describe('gmem-lab CLI', () => {
   });
 
   it('validate reports missing files, truncated JSON and newer versions', async () => {
-    const dir = tempDir();
+    const dir = tempDir('gmem-lab-cli-');
     const missing = await cli(['validate', join(dir, 'nope.gmemlab.json')]);
     expect(missing.code).toBe(EXIT_BAD_INPUT);
     expect(missing.stderr).toMatch(/cannot read the file/);
-    const text = JSON.stringify(smallExperiment(), null, 2);
+    const text = JSON.stringify(smallExperiment('small'), null, 2);
     const truncated = await cli([
       'validate',
       writeExperiment(dir, text.slice(0, 200), 't.gmemlab.json'),
@@ -96,7 +76,7 @@ describe('gmem-lab CLI', () => {
     expect(truncated.stderr).toMatch(/not valid JSON/);
     const newer = await cli([
       'validate',
-      writeExperiment(dir, { ...smallExperiment(), version: 99 }, 'n.gmemlab.json'),
+      writeExperiment(dir, { ...smallExperiment('small'), version: 99 }, 'n.gmemlab.json'),
     ]);
     expect(newer.stderr).toMatch(/newer than this build/);
   });
@@ -110,8 +90,8 @@ describe('gmem-lab CLI', () => {
   });
 
   it('run prints a table, writes CSV of every series and the event log', async () => {
-    const dir = tempDir();
-    const path = writeExperiment(dir, smallExperiment());
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
     const r = await cli(['run', path, '--csv', 'csv', '--events', 'events.jsonl'], dir);
     expect(r.code).toBe(EXIT_OK);
     expect(r.stdout).toMatch(/^metric\s+HugeTLB 2 MiB\s+HugeTLB 1 GiB/m);
@@ -138,8 +118,8 @@ describe('gmem-lab CLI', () => {
   });
 
   it('run --json gives the full summary keyed by metric names', async () => {
-    const dir = tempDir();
-    const r = await cli(['run', writeExperiment(dir, smallExperiment()), '--json']);
+    const dir = tempDir('gmem-lab-cli-');
+    const r = await cli(['run', writeExperiment(dir, smallExperiment('small')), '--json']);
     const json = JSON.parse(r.stdout) as {
       variants: Array<{ name: string; summary: Record<string, number> }>;
     };
@@ -149,8 +129,8 @@ describe('gmem-lab CLI', () => {
   });
 
   it('sweep runs every combination and validates the values', async () => {
-    const dir = tempDir();
-    const path = writeExperiment(dir, smallExperiment());
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
     const r = await cli([
       'sweep',
       path,

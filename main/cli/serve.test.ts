@@ -2,8 +2,6 @@
 // behind the real bridge on 127.0.0.1, driven by the browser-side client (with `ws` injected), and
 // the real command in a child process stopped by SIGTERM.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -14,29 +12,10 @@ import { startBridge } from '../bridge/server.js';
 import { EventHub } from '../services/dispatch.js';
 import { smallDispatcher, waitFor } from '../bridge/test-helpers.js';
 import { EXIT_BAD_INPUT, EXIT_OK, main, type CliIo } from './index.js';
+import { smallExperiment, tempDir } from './test-helpers.js';
 
-const GiB = 1024 ** 3;
 const BIN = fileURLToPath(new URL('../../bin/gmem-lab.mjs', import.meta.url));
 const URL_LINE = /^gmem-lab workbench: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=([0-9a-f]{64}))$/m;
-
-function smallExperiment(): Record<string, unknown> {
-  return {
-    format: 'gmem-lab-experiment',
-    version: 1,
-    name: 'served',
-    host: { nodes: [{ memoryBytes: 32 * GiB, cpus: '0-7', hugetlb2m: 1024, hugetlb1g: 2 }] },
-    guest: { memoryBytes: 2 * GiB, vendor: 'snp', vcpus: 2 },
-    workload: { kind: 'lifecycle', runtime: { durationNs: 50_000_000 }, teardown: false },
-    variants: [
-      { name: 'HugeTLB 2 MiB', pageSize: '2m', allocator: 'hugetlb' },
-      { name: 'HugeTLB 1 GiB', pageSize: '1g', allocator: 'hugetlb' },
-    ],
-  };
-}
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'gmem-lab-serve-'));
-}
 
 function browserWs(origin: string) {
   return class extends WebSocket {
@@ -79,7 +58,7 @@ describe('gmem-lab serve', () => {
     const busy = await startBridge({ dispatch: smallDispatcher(), hub: new EventHub() });
     try {
       stderr = '';
-      const dir = tempDir();
+      const dir = tempDir('gmem-lab-serve-');
       const code = await main(
         [
           'serve',
@@ -102,7 +81,7 @@ describe('gmem-lab serve', () => {
   });
 
   it('serves the real workbench: calls, runs with streamed results, invalid payloads', async () => {
-    const dir = tempDir();
+    const dir = tempDir('gmem-lab-serve-');
     let stdout = '';
     let stderr = '';
     const stop = new AbortController();
@@ -142,7 +121,7 @@ describe('gmem-lab serve', () => {
       expect((bad as ApiError).code).toBe('BAD_REQUEST');
 
       const saved = await client.call('experiments.save', {
-        experiment: smallExperiment(),
+        experiment: smallExperiment('served'),
         fileName: 'served',
       });
       expect(saved.path.startsWith(join(dir, 'ws'))).toBe(true);
@@ -154,7 +133,7 @@ describe('gmem-lab serve', () => {
       client.on('run.done', (p) => done.push(p));
       client.on('run.failed', (p) => failed.push(p));
       const { runIds } = await client.call('runs.start', {
-        experiment: smallExperiment(),
+        experiment: smallExperiment('served'),
         path: saved.path,
       });
       expect(runIds).toHaveLength(2);
@@ -194,7 +173,7 @@ describe('gmem-lab serve', () => {
   });
 
   it('runs as a command until SIGTERM, then exits 0', async () => {
-    const dir = tempDir();
+    const dir = tempDir('gmem-lab-serve-');
     const child = spawn(
       process.execPath,
       [

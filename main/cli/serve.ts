@@ -52,6 +52,8 @@ export async function serveWorkbench(options: ServeOptions): Promise<RunningServ
   });
   const host = new SimulationHost({
     size: options.workers ?? Math.max(1, availableParallelism() - 1),
+    // The server outlives many runs: its workers warm up while the page loads.
+    warmUp: true,
   });
   const hub = new EventHub();
   const workbench = createWorkbench({
