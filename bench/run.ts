@@ -1,101 +1,78 @@
 // `npm run bench`: speed and footprint figures of gmem-lab, printed as a table and written as JSON
-// (bench/results/latest.json) with the machine's core count and the Node version. Benchmarks are
-// separate from tests: nothing here fails a build.
+// (bench/results/latest.json) with the machine's core count, load and the Node version. Benchmarks
+// are separate from tests: nothing here fails a build.
+//
+//   npm run bench                          everything
+//   npm run bench -- core,memory           only those sections
+// Sections: core, memory, pool, cli, sweep, payload, renderer. The pool, cli and sweep sections
+// use the built CLI and worker (npm run build:cli) when they are up to date; renderer needs the
+// built renderer (npx electron-vite build) and Chromium.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Simulation } from '../core/sim/simulation.js';
-import { GiB, TiB } from '../core/units.js';
+import { benchCli } from './cli.js';
+import { benchConversions, benchMemory } from './core.js';
+import type { Figure } from './figures.js';
+import { benchPayload } from './payload.js';
+import { benchPresetPool, benchSweep } from './pool.js';
+import { benchRenderer, rendererSkipReason } from './renderer.js';
 
-interface Figure {
-  readonly name: string;
-  readonly value: number;
-  readonly unit: string;
-  readonly target?: string;
-}
-
-const figures: Figure[] = [];
-
-function hugeHost(guestBytes: number) {
-  return {
-    nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
-  };
-}
-
-/** Random 4 KiB conversions alternating to-shared and to-private over a 1 TiB guest on 1 GiB
- * HugeTLB pages with eager merge: every pair splits and merges one 1 GiB folio. */
-function benchConversions(): void {
-  const sim = new Simulation({
-    host: hugeHost(TiB),
-    variant: { name: 'bench', guestBytes: TiB, pageSize: '1g', allocator: 'hugetlb' },
-    seed: 1,
-  });
-  sim.fallocate(0, TiB);
-  const pages = TiB / 4096;
-  let x = 1;
-  const run = (n: number) => {
-    for (let i = 0; i < n; i++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      const offset = ((x * 64) % pages) * 4096;
-      sim.convert(offset, 4096, 'shared');
-      sim.convert(offset, 4096, 'private');
+const SECTIONS: Record<string, (figures: Figure[]) => void | Promise<void>> = {
+  core: benchConversions,
+  memory: benchMemory,
+  pool: benchPresetPool,
+  cli: benchCli,
+  sweep: benchSweep,
+  payload: benchPayload,
+  renderer: async (figures) => {
+    const skip = rendererSkipReason();
+    if (skip) {
+      figures.push({ name: 'renderer', value: NaN, unit: '', note: `skipped: ${skip}` });
+      return;
     }
-  };
-  run(20_000); // warm up
-  const n = 200_000;
+    await benchRenderer(figures);
+  },
+};
+
+const asked = (process.argv[2] ?? Object.keys(SECTIONS).join(',')).split(',').filter(Boolean);
+for (const s of asked) if (!SECTIONS[s]) throw new Error(`unknown section ${s}`);
+
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  node: process.version,
+  loadavgAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+};
+const figures: Figure[] = [];
+for (const s of asked) {
   const t0 = performance.now();
-  run(n);
-  const seconds = (performance.now() - t0) / 1000;
-  figures.push({
-    name: 'conversions per second (1 TiB, 1 GiB HugeTLB, eager merge)',
-    value: Math.round((2 * n) / seconds),
-    unit: '1/s',
-    target: '>= 10,000,000',
-  });
+  await SECTIONS[s]!(figures);
+  process.stderr.write(`bench: ${s} took ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
-function benchFootprint(guestBytes: number, label: string, target?: string): void {
-  globalThis.gc?.();
-  const before = process.memoryUsage().rss;
-  const sim = new Simulation({
-    host: hugeHost(guestBytes),
-    variant: { name: 'bench', guestBytes, pageSize: '1g', allocator: 'hugetlb' },
-    seed: 1,
-  });
-  sim.fallocate(0, guestBytes);
-  const pages = guestBytes / 4096;
-  for (let i = 0; i < 100_000; i++)
-    sim.convert(((i * 2654435761) % pages) * 4096, 4096, i % 3 === 0 ? 'private' : 'shared');
-  sim.sample();
-  const after = process.memoryUsage().rss;
-  figures.push({
-    name: `model state of a ${label} guest`,
-    value: Math.round(sim.gmem.modelStorageBytes() / 2 ** 20),
-    unit: 'MiB',
-  });
-  figures.push({
-    name: `RSS growth running a ${label} guest`,
-    value: Math.round((after - before) / 2 ** 20),
-    unit: 'MiB',
-    ...(target ? { target } : {}),
-  });
-}
-
-benchConversions();
-benchFootprint(TiB, '1 TiB', '< 512');
-benchFootprint(4 * TiB, '4 TiB', 'runs at all');
-
-const machine = { cores: cpus().length, node: process.version };
 const width = Math.max(...figures.map((f) => f.name.length));
-console.log(`gmem-lab bench (${machine.cores} cores, Node ${machine.node})`);
+const fmt = (v: number) => (Number.isNaN(v) ? '-' : v.toLocaleString('en-US'));
+console.log(
+  `gmem-lab bench (${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, load ${machine.loadavgAtStart.join(' ')})`,
+);
 for (const f of figures) {
   console.log(
-    `${f.name.padEnd(width)}  ${f.value.toLocaleString('en-US').padStart(14)} ${f.unit.padEnd(4)} ${f.target ? `target ${f.target}` : ''}`,
+    `${f.name.padEnd(width)}  ${fmt(f.value).padStart(12)} ${f.unit.padEnd(4)} ${f.target ? `target ${f.target}` : ''}`.trimEnd(),
   );
+  if (f.note) console.log(`${''.padEnd(width)}    ${f.note}`);
 }
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(
   join(dir, 'latest.json'),
-  JSON.stringify({ machine, date: new Date().toISOString(), figures }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      machine: { ...machine, loadavgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+      date: new Date().toISOString(),
+      sections: asked,
+      figures,
+    },
+    null,
+    2,
+  ) + '\n',
 );

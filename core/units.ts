@@ -38,11 +38,12 @@ export function pageSizeName(order: PageOrder): PageSizeName {
 
 /** Number of 4 KiB pages in a folio of this order. */
 export function nrPages(order: number): number {
-  return 2 ** order;
+  // A shift for the orders in use (exact for 0..30), the power otherwise.
+  return order >= 0 && order <= 30 && (order | 0) === order ? 1 << order : 2 ** order;
 }
 
 export function bytesOfOrder(order: number): number {
-  return PAGE_SIZE * 2 ** order;
+  return PAGE_SIZE * nrPages(order);
 }
 
 /** Human-readable byte size with binary units, as the kernel prints them (kB/MB/GB are KiB/MiB/GiB). */

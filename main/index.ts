@@ -216,7 +216,11 @@ async function start(): Promise<void> {
     trashItem: (path) => shell.trashItem(path),
   });
   // In the packaged app the worker bundle is unpacked from app.asar (electron-builder.yml).
-  const host = new SimulationHost({ workerEntry: pathToFileURL(unpackedPath(workerPath)) });
+  // Workers warm up before the first run, so the first comparison is as quick as later ones.
+  const host = new SimulationHost({
+    workerEntry: pathToFileURL(unpackedPath(workerPath)),
+    warmUp: true,
+  });
   const hub = new EventHub();
   const workbench: Workbench = createWorkbench({
     store,

@@ -78,6 +78,13 @@ export interface AllocatorStats {
   readonly memoryErrors: number;
 }
 
+/** What allocateBaseRun() handed out: `count` order-0 folios on `node`, `cycles` each. */
+export interface BaseRun {
+  readonly node: number;
+  readonly count: number;
+  readonly cycles: number;
+}
+
 export interface Allocator {
   readonly kind: AllocatorKind;
   /** Reserve memory for a file. HugeTLB: take `count` pages from the pools into a subpool, or fail
@@ -85,6 +92,10 @@ export interface Allocator {
   reserve(request: ReserveRequest): Outcome<{ readonly handle: AllocatorHandle }>;
   /** One folio of `order` on the first node of `choice` that can provide it. */
   allocate(handle: AllocatorHandle, choice: NodeChoice, order: PageOrder): AllocOutcome;
+  /** Optional bulk form of allocate(handle, choice, ORDER_4K) repeated up to `count` times: the
+   * folios those calls would have placed on the first node of `choice`, up to the first call that
+   * would not. Ledger and host end as after those calls. null when it hands out nothing. */
+  allocateBaseRun?(handle: AllocatorHandle, choice: NodeChoice, count: number): BaseRun | null;
   /** Split `folio` into folios of `targetOrder`: restores HVO'd vmemmap first (allocates memory,
    * can fail with ENOMEM). */
   split(handle: AllocatorHandle, folio: FolioRef, targetOrder: PageOrder): VmemmapOutcome;

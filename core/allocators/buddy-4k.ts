@@ -13,6 +13,7 @@ import type {
   Allocator,
   AllocatorHandle,
   AllocatorStats,
+  BaseRun,
   FolioRef,
   NodeChoice,
   Outcome,
@@ -100,6 +101,20 @@ export class Buddy4kAllocator implements Allocator {
       );
     }
     return allocBasePage(this.host, this.costs, this.ledger, nodes.nodes);
+  }
+
+  allocateBaseRun(handle: AllocatorHandle, choice: NodeChoice, count: number): BaseRun | null {
+    this.check(handle);
+    const nodes = this.host.nodeOrder(choice);
+    if (!nodes.ok || nodes.nodes.length === 0 || count <= 0) return null;
+    // allocBasePage() takes each page from the first node with free memory: while the first
+    // node has some, that is the first node.
+    const node = nodes.nodes[0]!;
+    const n = this.host.buddy(node).allocBasePagesUpTo(count);
+    if (n === 0) return null;
+    this.ledger.addFolios({ node, order: ORDER_4K, hvo: false }, n);
+    this.ledger.allocations += n;
+    return { node, count: n, cycles: this.costs.buddyAlloc4KCycles };
   }
 
   split(handle: AllocatorHandle, folio: FolioRef, _targetOrder: PageOrder): VmemmapOutcome {

@@ -11,10 +11,10 @@ import type { CostModel } from '../constants.js';
 import { usToCycles } from '../constants.js';
 import type { Errno } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { GuestLedger, folioAfterSplit, vmemmapPagesOf } from '../host/host.js';
+import { GuestLedger, vmemmapPagesOf } from '../host/host.js';
 import { HugetlbSubpool } from '../host/hugetlb-pool.js';
 import type { PageOrder } from '../units.js';
-import { ORDER_1G, ORDER_2M, bytesOfOrder, formatBytes, nrPages } from '../units.js';
+import { ORDER_1G, ORDER_2M, ORDER_4K, bytesOfOrder, formatBytes, nrPages } from '../units.js';
 import type {
   AllocOutcome,
   Allocator,
@@ -107,10 +107,11 @@ export function splitHugeFolio(
       `cannot split a ${sizeOf(folio.order)} folio into ${sizeOf(targetOrder)} folios (file of ${sizeOf(handleOrder)} folios)`,
     );
   }
-  const piece = folioAfterSplit(folio, targetOrder);
+  // The pieces are folioAfterSplit(folio, targetOrder): huge pieces of a HVO'd folio keep HVO.
+  const pieceHvo = folio.hvo && targetOrder !== ORDER_4K;
   const pieces = nrPages(folio.order - targetOrder);
   const restore =
-    pieces * vmemmapPagesOf(ctx.costs, piece.order, piece.hvo) -
+    pieces * vmemmapPagesOf(ctx.costs, targetOrder, pieceHvo) -
     vmemmapPagesOf(ctx.costs, folio.order, folio.hvo);
   if (restore <= 0) return vmemmapDone(0, 0);
   const result = ctx.host.restoreVmemmap(folio.node, restore, ctx.costs);

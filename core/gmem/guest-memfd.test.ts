@@ -136,6 +136,35 @@ describe('converting the page back to private under each merge policy', () => {
     expectInvariants(sim);
   });
 
+  it('deferred: a range cancelled and queued again does not hold back merges due before it', () => {
+    const delay = 10_000_000;
+    const sim = simOf(
+      { hugetlb2m: 4 },
+      {
+        pageSize: '2m',
+        allocator: 'hugetlb',
+        guestBytes: 4 * MiB,
+        policies: { merge: 'deferred', mergeDelayNs: delay },
+      },
+    );
+    sim.fallocate(0, 4 * MiB);
+    const flip = (offset: number) => {
+      sim.convert(offset, 4 * KiB, 'shared');
+      sim.convert(offset, 4 * KiB, 'private');
+    };
+    flip(0); // unit 0 queued, due at about t0 + delay
+    sim.advanceBy(delay / 4);
+    flip(2 * MiB); // unit 1 queued behind it, due at about t0 + 1.25 delay
+    sim.advanceBy(delay / 4);
+    flip(0); // unit 0 cancelled and queued again at the back, due at about t0 + 1.5 delay
+    expect(m(sim, 'merges_cancelled')).toBe(1);
+    sim.advanceBy(delay * 0.85); // now about t0 + 1.35 delay: only unit 1 is due
+    expect(m(sim, 'merges_2m')).toBe(1);
+    sim.advanceBy(delay / 4); // past unit 0's new due time
+    expect(m(sim, 'merges_2m')).toBe(2);
+    expect(sim.log.ofType('merge').map((e) => e.offset)).toEqual([2 * MiB, 0]);
+  });
+
   it('never: the range stays split (the December 2025 work-in-progress behaviour)', () => {
     const sim = oneGigHugetlb({ merge: 'never' });
     sim.convert(8 * KiB, 4 * KiB, 'shared');

@@ -3,13 +3,19 @@
 // guest and host faults, prefault, acceptance). The rules follow virt/kvm/guest_memfd.c and the
 // in-place conversion / HugeTLB series (Ackerley Tng, "1G page support for guest_memfd" RFC v1/v2);
 // where those are silent, comments name the mechanism modelled.
-import type { Allocator, AllocatorHandle, FolioRef, NodeChoice } from '../allocators/allocator.js';
+import type {
+  Allocator,
+  AllocatorHandle,
+  BaseRun,
+  FolioRef,
+  NodeChoice,
+} from '../allocators/allocator.js';
 import type { GmemVariantConfig } from '../config.js';
 import type { CostModel } from '../constants.js';
 import { usToCycles } from '../constants.js';
 import { KernelError, type Errno } from '../errors.js';
 import type { EventLog } from '../events/event-log.js';
-import type { LatencyOp } from '../metrics/definitions.js';
+import { LATENCY_INDEX, METRIC_INDEX } from '../metrics/definitions.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { maxMappingLevel, NOT_MAPPED, TdpMmu, vendorMaxLevel } from '../kvm/mmu.js';
 import {
@@ -21,7 +27,7 @@ import {
   orderOfPageSize,
   type PageOrder,
 } from '../units.js';
-import { classifyMemory } from './accounting.js';
+import { MemoryClassifier } from './accounting.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
@@ -54,25 +60,47 @@ export interface GmemDeps {
   readonly hvo: boolean;
 }
 
-type CycleCategory =
-  'conversion' | 'split' | 'merge' | 'vmemmap' | 'allocation' | 'migration' | 'zeroing' | 'fault';
+// Metric positions (METRIC_INDEX), resolved once: the hot paths add by index, not by name.
+const M_ALLOC_FAILURES = METRIC_INDEX.alloc_failures;
+const M_CYCLES_TOTAL = METRIC_INDEX.cycles_total;
+const M_EAGAIN_FAILURES = METRIC_INDEX.eagain_failures;
+const M_FAILED_OPERATIONS = METRIC_INDEX.failed_operations;
+const M_FREED_BYTES = METRIC_INDEX.freed_bytes;
+const M_INVALIDATIONS = METRIC_INDEX.invalidations;
+const M_MERGES_CANCELLED = METRIC_INDEX.merges_cancelled;
+const M_MERGES_DEFERRED = METRIC_INDEX.merges_deferred;
+const M_MMU_LOCK_WRITE = METRIC_INDEX.mmu_lock_write;
+const M_PUNCHED_BYTES = METRIC_INDEX.punched_bytes;
+const M_REFUSED_CONVERSIONS = METRIC_INDEX.refused_conversions;
+const M_TDP_FAULTS = METRIC_INDEX.tdp_faults;
+const M_THP_FALLBACKS = METRIC_INDEX.thp_fallbacks;
+const M_VM_EXITS = METRIC_INDEX.vm_exits;
+const M_CONVERSIONS_TO_SHARED = METRIC_INDEX.conversions_to_shared;
+const M_CONVERSIONS_TO_PRIVATE = METRIC_INDEX.conversions_to_private;
+const M_CONVERTED_TO_SHARED_BYTES = METRIC_INDEX.converted_to_shared_bytes;
+const M_CONVERTED_TO_PRIVATE_BYTES = METRIC_INDEX.converted_to_private_bytes;
+const M_SPLITS_1G = METRIC_INDEX.splits_1g;
+const M_SPLITS_2M = METRIC_INDEX.splits_2m;
+const M_MERGES_1G = METRIC_INDEX.merges_1g;
+const M_MERGES_2M = METRIC_INDEX.merges_2m;
 
-const CYCLE_METRIC = {
-  conversion: 'cycles_conversion',
-  split: 'cycles_split',
-  merge: 'cycles_merge',
-  vmemmap: 'cycles_vmemmap',
-  allocation: 'cycles_allocation',
-  migration: 'cycles_migration',
-  zeroing: 'cycles_zeroing',
-  fault: 'cycles_fault',
-} as const;
+/** Cycle categories: the metric each one is charged to. */
+const C_CONVERSION = METRIC_INDEX.cycles_conversion;
+const C_SPLIT = METRIC_INDEX.cycles_split;
+const C_MERGE = METRIC_INDEX.cycles_merge;
+const C_VMEMMAP = METRIC_INDEX.cycles_vmemmap;
+const C_ALLOCATION = METRIC_INDEX.cycles_allocation;
+const C_MIGRATION = METRIC_INDEX.cycles_migration;
+const C_ZEROING = METRIC_INDEX.cycles_zeroing;
+const C_FAULT = METRIC_INDEX.cycles_fault;
 
-interface SplitRecord {
-  readonly index: number;
-  readonly from: PageOrder;
-  readonly to: PageOrder;
-}
+/** Latency distributions (LATENCY_INDEX); -1: the operation records none. */
+const L_NONE = -1;
+const L_CONVERT = LATENCY_INDEX.convert;
+const L_FALLOCATE = LATENCY_INDEX.fallocate;
+const L_PUNCH_HOLE = LATENCY_INDEX.punch_hole;
+const L_FAULT = LATENCY_INDEX.fault;
+const L_ALLOCATE = LATENCY_INDEX.allocate;
 
 export class GuestMemfd {
   readonly nrPages: number;
@@ -88,7 +116,8 @@ export class GuestMemfd {
   readonly poisoned: PagedBitmap;
   /** Pages with an elevated refcount (pins beyond the safe refcount). */
   readonly pinned: PagedBitmap;
-  private readonly pinCounts = new Map<number, number>();
+  /** Pins beyond the first, per page (`pinned` marks the pages with one pin or more). */
+  private readonly extraPins = new Map<number, number>();
   /** Legacy model: pages allocated in the VMM's shared backend. */
   readonly backend: PagedBitmap | null;
   readonly backendOrder: PageOrder;
@@ -100,6 +129,8 @@ export class GuestMemfd {
   /** Deferred merges: unit -> due time (ns); queue in due order (the delay is constant). */
   private readonly pendingMerges = new Map<number, number>();
   private readonly mergeQueue: number[] = [];
+  /** Due time of each queue entry: an entry whose unit was cancelled and queued again is stale. */
+  private readonly mergeQueueDue: number[] = [];
   private mergeQueueHead = 0;
   /** LPC 2024 "disallow splitting shared huge pages": ranges converted to shared as one unit. */
   private readonly sharedUnits = new Map<number, number>();
@@ -109,9 +140,32 @@ export class GuestMemfd {
   private opCycles = 0;
   private inConversion = false;
   private destroyed = false;
+  private readonly metrics: MetricsRecorder;
+  private readonly costs: CostModel;
+  /** The event log keeps events: when it does not, no event object is built. */
+  private readonly logging: boolean;
+  /** Work list of the conversion in progress: [start, end) pairs, flat, in the first workLength
+   * entries (the array is reused). */
+  private readonly work: number[] = [];
+  private workLength = 0;
+  /** Memory classes by 1 GiB range, counted again only where the bitmaps changed. */
+  private readonly classifier = new MemoryClassifier();
+  private readonly policies: GmemVariantConfig['policies'];
+  /** Legacy model: VM-wide attributes, shared memory in the VMM's backend. */
+  private readonly legacy: boolean;
+  /** Struct-page-less private memory (policy, HugeTLB and CMA only). */
+  private readonly structPageless: boolean;
 
   constructor(private readonly deps: GmemDeps) {
     const { config } = deps;
+    this.metrics = deps.metrics;
+    this.costs = deps.costs;
+    this.logging = deps.log.enabled;
+    this.policies = config.policies;
+    this.legacy = config.conversionModel === 'legacy';
+    this.structPageless =
+      config.policies.structPageless &&
+      (config.allocator === 'hugetlb' || config.allocator === 'cma');
     this.hugeOrder = orderOfPageSize(config.pageSize);
     this.unitPages = 2 ** this.hugeOrder;
     const unitBytes = this.unitPages * PAGE_SIZE;
@@ -142,8 +196,7 @@ export class GuestMemfd {
     this.punched = new PagedBitmap(this.nrPages);
     this.pinned = new PagedBitmap(this.nrPages);
     this.poisoned = new PagedBitmap(this.nrPages);
-    const legacy = config.conversionModel === 'legacy';
-    this.backend = legacy ? new PagedBitmap(this.nrPages) : null;
+    this.backend = this.legacy ? new PagedBitmap(this.nrPages) : null;
     this.backendOrder =
       config.sharedBackend === 'hugetlbfs-1g'
         ? ORDER_1G
@@ -167,19 +220,11 @@ export class GuestMemfd {
       throw new KernelError(reserved.errno, `guest_memfd creation failed: ${reserved.message}`);
     }
     this.handle = reserved.handle;
-    this.charge('allocation', reserved.cycles);
+    this.charge(C_ALLOCATION, reserved.cycles);
   }
 
   get config(): GmemVariantConfig {
     return this.deps.config;
-  }
-
-  private get policies() {
-    return this.deps.config.policies;
-  }
-
-  private get legacy(): boolean {
-    return this.backend !== null;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -187,37 +232,52 @@ export class GuestMemfd {
 
   /** Convert [offset, offset + size) to `to` (KVM_SET_MEMORY_ATTRIBUTES2 / guest_memfd ioctl). */
   convert(offset: number, size: number, to: Shareability): OpResult {
-    return this.operation('convert', offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      const toShared = to === 'shared';
-      this.deps.metrics.add(toShared ? 'conversions_to_shared' : 'conversions_to_private', 1);
-      this.charge('conversion', this.deps.costs.conversionOpCycles);
-      // 1. Work list: only sub-ranges whose shareability differs; converting to the current
-      //    state is free.
-      const work = this.workList(start, end, toShared);
-      if (work.length === 0) {
-        this.log({ type: 'convert', offset, size, to, changedBytes: 0 });
-        return null;
-      }
-      const refusal = this.policyRefusal(start, end, toShared);
-      if (refusal) {
-        this.deps.metrics.add('refused_conversions', 1);
-        this.log({ type: 'convert_refused', offset, size, to, reason: refusal });
-        return { errno: 'EPERM', message: refusal, offset };
-      }
-      this.inConversion = true;
-      let failure: Failure | null;
-      try {
-        failure = this.legacy
-          ? this.convertLegacy(work, toShared)
-          : toShared
-            ? this.convertToSharedInPlace(work)
-            : this.convertToPrivateInPlace(work);
-      } finally {
-        this.inConversion = false;
-      }
-      if (failure) {
-        if (failure.errno === 'EAGAIN') this.deps.metrics.add('eagain_failures', 1);
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.convertOp(offset, size, to);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_CONVERT, outer, failure);
+  }
+
+  private convertOp(offset: number, size: number, to: Shareability): Failure | null {
+    this.checkRange(offset, size);
+    const start = offset / PAGE_SIZE;
+    const end = (offset + size) / PAGE_SIZE;
+    const toShared = to === 'shared';
+    const m = this.metrics;
+    m.addAt(toShared ? M_CONVERSIONS_TO_SHARED : M_CONVERSIONS_TO_PRIVATE, 1);
+    this.charge(C_CONVERSION, this.costs.conversionOpCycles);
+    // 1. Work list: only sub-ranges whose shareability differs; converting to the current
+    //    state is free.
+    const work = this.workList(start, end, toShared);
+    const n = this.workLength;
+    if (n === 0) {
+      if (this.logging) this.log({ type: 'convert', offset, size, to, changedBytes: 0 });
+      return null;
+    }
+    const refusal = this.policyRefusal(start, end, toShared);
+    if (refusal) {
+      m.addAt(M_REFUSED_CONVERSIONS, 1);
+      if (this.logging) this.log({ type: 'convert_refused', offset, size, to, reason: refusal });
+      return { errno: 'EPERM', message: refusal, offset };
+    }
+    this.inConversion = true;
+    let failure: Failure | null;
+    try {
+      failure = this.legacy
+        ? this.convertLegacy(work, n, toShared)
+        : toShared
+          ? this.convertToSharedInPlace(work, n)
+          : this.convertToPrivateInPlace(work, n);
+    } finally {
+      this.inConversion = false;
+    }
+    if (failure) {
+      if (failure.errno === 'EAGAIN') m.addAt(M_EAGAIN_FAILURES, 1);
+      if (this.logging)
         this.log({
           type: 'convert_failed',
           offset,
@@ -227,37 +287,43 @@ export class GuestMemfd {
           failedOffset: failure.offset,
           reason: failure.message,
         });
-        return failure;
-      }
-      let changed = 0;
-      for (const [s, e] of work) changed += e - s;
-      const bytes = changed * PAGE_SIZE;
-      this.deps.metrics.add(
-        toShared ? 'converted_to_shared_bytes' : 'converted_to_private_bytes',
-        bytes,
-      );
-      // Each work-list entry is one operation of the conversion bookkeeping.
-      this.charge('conversion', this.deps.costs.conversionOpCycles * (work.length - 1));
-      this.recordSharedUnit(start, end, toShared);
-      this.log({ type: 'convert', offset, size, to, changedBytes: bytes });
-      return null;
-    });
+      return failure;
+    }
+    let changed = 0;
+    for (let k = 0; k < n; k += 2) changed += work[k + 1]! - work[k]!;
+    const bytes = changed * PAGE_SIZE;
+    m.addAt(toShared ? M_CONVERTED_TO_SHARED_BYTES : M_CONVERTED_TO_PRIVATE_BYTES, bytes);
+    // Each work-list entry is one operation of the conversion bookkeeping.
+    this.charge(C_CONVERSION, this.costs.conversionOpCycles * (n / 2 - 1));
+    this.recordSharedUnit(start, end, toShared);
+    if (this.logging) this.log({ type: 'convert', offset, size, to, changedBytes: bytes });
+    return null;
   }
 
-  private workList(start: number, end: number, toShared: boolean): Array<[number, number]> {
-    const work: Array<[number, number]> = [];
+  /** Sub-ranges of [start, end) not `toShared` yet, as flat [start, end) pairs in the first
+   * workLength entries of the returned array, which the next conversion reuses. */
+  private workList(start: number, end: number, toShared: boolean): number[] {
+    const work = this.work;
+    let n = 0;
     let i = this.shared.find(start, end, !toShared);
     while (i < end) {
       const j = this.shared.find(i, end, toShared);
-      work.push([i, j]);
+      if (n < work.length) {
+        work[n] = i;
+        work[n + 1] = j;
+      } else work.push(i, j);
+      n += 2;
       i = j < end ? this.shared.find(j, end, !toShared) : end;
     }
+    this.workLength = n;
     return work;
   }
 
-  private convertToSharedInPlace(work: Array<[number, number]>): Failure | null {
-    const splits: SplitRecord[] = [];
-    for (const [s, e] of work) {
+  private convertToSharedInPlace(work: readonly number[], n: number): Failure | null {
+    const splits: number[] = [];
+    for (let k = 0; k < n; k += 2) {
+      const s = work[k]!;
+      const e = work[k + 1]!;
       // 2. Invalidate over the range rounded out to the huge page size, 3. zap private mappings.
       this.invalidateRounded(s, e, 'to_shared');
       this.cancelDeferredMerges(s, e);
@@ -269,12 +335,14 @@ export class GuestMemfd {
         return failure;
       }
     }
-    for (const [s, e] of work) this.setShared(s, e, true);
+    for (let k = 0; k < n; k += 2) this.setShared(work[k]!, work[k + 1]!, true);
     return null;
   }
 
-  private convertToPrivateInPlace(work: Array<[number, number]>): Failure | null {
-    for (const [s, e] of work) {
+  private convertToPrivateInPlace(work: readonly number[], n: number): Failure | null {
+    for (let k = 0; k < n; k += 2) {
+      const s = work[k]!;
+      const e = work[k + 1]!;
       // Unmap host mappings (the host's shared mmap of the range), then check safe refcounts:
       // any reference beyond nr_pages + 1 fails the conversion with -EAGAIN and its offset.
       this.invalidateRounded(s, e, 'to_private');
@@ -282,14 +350,14 @@ export class GuestMemfd {
       if (pinnedAt < e) {
         return {
           errno: 'EAGAIN',
-          message: `page at offset 0x${(pinnedAt * PAGE_SIZE).toString(16)} has an elevated refcount (pinned ${this.pinCounts.get(pinnedAt) ?? 0}x); the VMM may retry after unpinning`,
+          message: `page at offset 0x${(pinnedAt * PAGE_SIZE).toString(16)} has an elevated refcount (pinned ${this.pinCount(pinnedAt)}x); the VMM may retry after unpinning`,
           offset: pinnedAt * PAGE_SIZE,
         };
       }
     }
-    for (const [s, e] of work) this.setShared(s, e, false);
+    for (let k = 0; k < n; k += 2) this.setShared(work[k]!, work[k + 1]!, false);
     // Merge every huge-aligned range that has no shared page left (per merge policy).
-    for (const [s, e] of work) this.mergeAfterPrivate(s, e);
+    for (let k = 0; k < n; k += 2) this.mergeAfterPrivate(work[k]!, work[k + 1]!);
     return null;
   }
 
@@ -299,8 +367,10 @@ export class GuestMemfd {
    * huge page is only zeroed) and backs it with shared memory. To-private: the VMM discards the
    * shared backing (hugetlbfs cannot discard sub-ranges).
    */
-  private convertLegacy(work: Array<[number, number]>, toShared: boolean): Failure | null {
-    for (const [s, e] of work) {
+  private convertLegacy(work: readonly number[], n: number, toShared: boolean): Failure | null {
+    for (let k = 0; k < n; k += 2) {
+      const s = work[k]!;
+      const e = work[k + 1]!;
       this.invalidateRounded(s, e, toShared ? 'to_shared' : 'to_private');
       this.setShared(s, e, toShared);
       if (toShared) {
@@ -377,7 +447,7 @@ export class GuestMemfd {
   // ---------------------------------------------------------------------------------------------
   // Splits and merges
 
-  private splitForShared(start: number, end: number, splits: SplitRecord[] | null): Failure | null {
+  private splitForShared(start: number, end: number, splits: number[] | null): Failure | null {
     const b0 = start >>> 9;
     const b1 = (end - 1) >>> 9;
     for (let b = b0; b <= b1; b++) {
@@ -388,8 +458,8 @@ export class GuestMemfd {
   }
 
   /** Make the folios covering 2 MiB block `b` order 0, per split policy. */
-  private splitBlockToBase(b: number, splits: SplitRecord[] | null): Failure | null {
-    let order = this.layout.blockOrder[b]!;
+  private splitBlockToBase(b: number, splits: number[] | null): Failure | null {
+    let order = this.layout.blockOrderOf(b);
     if (order === ORDER_1G) {
       const gigStart = (b >>> 9) << 18;
       const to = this.policies.split === 'staged' ? ORDER_2M : ORDER_4K;
@@ -406,7 +476,7 @@ export class GuestMemfd {
     index: number,
     from: PageOrder,
     to: PageOrder,
-    splits: SplitRecord[] | null,
+    splits: number[] | null,
   ): Failure | null {
     const folio = this.folioAt(index, from);
     let hvoAfter: boolean;
@@ -414,37 +484,35 @@ export class GuestMemfd {
     if (this.structPageless) {
       // Struct-page-less private memory: a split is a PFN-range update (page-table work only);
       // the allocator's view of the folio (and its vmemmap) does not change.
-      this.charge('split', this.deps.costs.conversionOpCycles);
+      this.charge(C_SPLIT, this.costs.conversionOpCycles);
       hvoAfter = folio.hvo;
     } else {
       const r = this.deps.allocator.split(this.handle, folio, to);
-      this.charge('vmemmap', r.ok ? r.vmemmapCycles : r.cycles);
+      this.charge(C_VMEMMAP, r.ok ? r.vmemmapCycles : r.cycles);
       if (!r.ok) {
-        this.deps.metrics.add('alloc_failures', 1);
+        this.metrics.addAt(M_ALLOC_FAILURES, 1);
         return {
           errno: r.errno,
           message: `split of the ${from === ORDER_1G ? '1 GiB' : '2 MiB'} folio at offset 0x${(index * PAGE_SIZE).toString(16)} failed: ${r.message}`,
           offset: index * PAGE_SIZE,
         };
       }
-      this.charge('allocation', r.cycles - r.vmemmapCycles);
+      this.charge(C_ALLOCATION, r.cycles - r.vmemmapCycles);
       vmemmapPages = r.vmemmapPages;
       hvoAfter = folio.hvo && to === ORDER_2M;
-      this.charge(
-        'split',
-        from === ORDER_1G ? this.deps.costs.split1GCycles : this.deps.costs.split2MCycles,
-      );
+      this.charge(C_SPLIT, from === ORDER_1G ? this.costs.split1GCycles : this.costs.split2MCycles);
     }
     this.layout.split(index, from, to, hvoAfter);
-    this.deps.metrics.add(from === ORDER_1G ? 'splits_1g' : 'splits_2m', 1);
-    this.log({
-      type: 'split',
-      offset: index * PAGE_SIZE,
-      fromOrder: from,
-      toOrder: to,
-      vmemmapPages,
-    });
-    splits?.push({ index, from, to });
+    this.metrics.addAt(from === ORDER_1G ? M_SPLITS_1G : M_SPLITS_2M, 1);
+    if (this.logging)
+      this.log({
+        type: 'split',
+        offset: index * PAGE_SIZE,
+        fromOrder: from,
+        toOrder: to,
+        vmemmapPages,
+      });
+    splits?.push(index, from, to);
     return null;
   }
 
@@ -458,39 +526,38 @@ export class GuestMemfd {
   ): Failure | null {
     let hvoAfter: boolean;
     let vmemmapPages = 0;
-    const charge = (category: CycleCategory, cycles: number) => {
-      if (!accountingOnly) this.charge(category, cycles);
-    };
+    const charged = !accountingOnly;
     if (this.structPageless) {
-      charge('merge', this.deps.costs.conversionOpCycles);
+      if (charged) this.charge(C_MERGE, this.costs.conversionOpCycles);
       hvoAfter = this.layout.hvoAt(index);
     } else {
       const first = this.folioAt(index, from);
       const r = this.deps.allocator.reconstruct(this.handle, first, to);
       if (!r.ok) {
-        charge('vmemmap', r.cycles);
+        if (charged) this.charge(C_VMEMMAP, r.cycles);
         return { errno: r.errno, message: r.message, offset: index * PAGE_SIZE };
       }
-      charge('vmemmap', r.vmemmapCycles);
-      charge('allocation', r.cycles - r.vmemmapCycles);
+      if (charged) {
+        this.charge(C_VMEMMAP, r.vmemmapCycles);
+        this.charge(C_ALLOCATION, r.cycles - r.vmemmapCycles);
+      }
       vmemmapPages = r.vmemmapPages;
       hvoAfter = this.allocatorHvo(to);
-      charge(
-        'merge',
-        to === ORDER_1G ? this.deps.costs.merge1GCycles : this.deps.costs.merge2MCycles,
-      );
+      if (charged)
+        this.charge(C_MERGE, to === ORDER_1G ? this.costs.merge1GCycles : this.costs.merge2MCycles);
     }
     this.layout.merge(index, from, to, hvoAfter);
     if (accountingOnly) return null;
-    this.deps.metrics.add(to === ORDER_1G ? 'merges_1g' : 'merges_2m', 1);
-    this.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
+    this.metrics.addAt(to === ORDER_1G ? M_MERGES_1G : M_MERGES_2M, 1);
+    if (this.logging)
+      this.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
     return null;
   }
 
-  private rollbackSplits(splits: SplitRecord[]): void {
-    for (let i = splits.length - 1; i >= 0; i--) {
-      const s = splits[i]!;
-      this.mergeFolio(s.index, s.to, s.from);
+  /** Undo `splits`, (index, from, to) triples, last first. */
+  private rollbackSplits(splits: readonly number[]): void {
+    for (let i = splits.length - 3; i >= 0; i -= 3) {
+      this.mergeFolio(splits[i]!, splits[i + 2] as PageOrder, splits[i + 1] as PageOrder);
     }
   }
 
@@ -520,8 +587,10 @@ export class GuestMemfd {
       const due = this.deps.now() + this.policies.mergeDelayNs;
       this.pendingMerges.set(unit, due);
       this.mergeQueue.push(unit);
-      this.deps.metrics.add('merges_deferred', 1);
-      this.log({ type: 'merge_deferred', offset: unit * this.unitPages * PAGE_SIZE, dueNs: due });
+      this.mergeQueueDue.push(due);
+      this.metrics.addAt(M_MERGES_DEFERRED, 1);
+      if (this.logging)
+        this.log({ type: 'merge_deferred', offset: unit * this.unitPages * PAGE_SIZE, dueNs: due });
     }
   }
 
@@ -529,8 +598,9 @@ export class GuestMemfd {
   runDeferredMerges(now: number): void {
     while (this.mergeQueueHead < this.mergeQueue.length) {
       const unit = this.mergeQueue[this.mergeQueueHead]!;
-      const due = this.pendingMerges.get(unit);
-      if (due === undefined) {
+      const due = this.mergeQueueDue[this.mergeQueueHead]!;
+      if (this.pendingMerges.get(unit) !== due) {
+        // Cancelled, or cancelled and queued again further back: this entry is stale.
         this.mergeQueueHead++;
         continue;
       }
@@ -541,15 +611,19 @@ export class GuestMemfd {
     }
     if (this.mergeQueueHead > 1024 && this.mergeQueueHead * 2 > this.mergeQueue.length) {
       this.mergeQueue.splice(0, this.mergeQueueHead);
+      this.mergeQueueDue.splice(0, this.mergeQueueHead);
       this.mergeQueueHead = 0;
     }
   }
 
   /** Time of the next deferred merge, or Infinity. */
   nextDeferredMergeNs(): number {
+    // Every operation asks (Simulation.advanceTo); with nothing pending, the queue holds only
+    // entries that were cancelled or done.
+    if (this.pendingMerges.size === 0) return Infinity;
     for (let i = this.mergeQueueHead; i < this.mergeQueue.length; i++) {
-      const due = this.pendingMerges.get(this.mergeQueue[i]!);
-      if (due !== undefined) return due;
+      const due = this.mergeQueueDue[i]!;
+      if (this.pendingMerges.get(this.mergeQueue[i]!) === due) return due;
     }
     return Infinity;
   }
@@ -560,8 +634,9 @@ export class GuestMemfd {
     const u1 = Math.floor((end - 1) / this.unitPages);
     for (let u = u0; u <= u1; u++) {
       if (this.pendingMerges.delete(u)) {
-        this.deps.metrics.add('merges_cancelled', 1);
-        this.log({ type: 'merge_cancelled', offset: u * this.unitPages * PAGE_SIZE });
+        this.metrics.addAt(M_MERGES_CANCELLED, 1);
+        if (this.logging)
+          this.log({ type: 'merge_cancelled', offset: u * this.unitPages * PAGE_SIZE });
       }
     }
   }
@@ -571,7 +646,7 @@ export class GuestMemfd {
     const start = u * this.unitPages;
     if (this.hugeOrder === ORDER_1G && this.policies.split === 'staged') {
       for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
-        if (this.layout.blockOrder[b] === ORDER_4K && this.mergeable(b << 9, 512)) {
+        if (this.layout.blockOrderOf(b) === ORDER_4K && this.mergeable(b << 9, 512)) {
           this.zapForMerge(b << 9, 512);
           if (this.mergeFolio(b << 9, ORDER_4K, ORDER_2M)) return;
         }
@@ -579,7 +654,7 @@ export class GuestMemfd {
       if (blocksOnly) return;
       if (!this.mergeable(start, this.unitPages, true)) return;
       for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
-        if (this.layout.blockOrder[b] !== ORDER_2M) return;
+        if (this.layout.blockOrderOf(b) !== ORDER_2M) return;
       }
       this.zapForMerge(start, this.unitPages);
       this.mergeFolio(start, ORDER_2M, ORDER_1G);
@@ -601,13 +676,14 @@ export class GuestMemfd {
     if (this.pinned.countRange(start, end) !== 0) {
       if (report) {
         const at = this.pinned.find(start, end, true);
-        this.deps.metrics.add('eagain_failures', 1);
-        this.log({
-          type: 'merge_failed',
-          offset: start * PAGE_SIZE,
-          errno: 'EAGAIN',
-          reason: `page at offset 0x${(at * PAGE_SIZE).toString(16)} has an elevated refcount`,
-        });
+        this.metrics.addAt(M_EAGAIN_FAILURES, 1);
+        if (this.logging)
+          this.log({
+            type: 'merge_failed',
+            offset: start * PAGE_SIZE,
+            errno: 'EAGAIN',
+            reason: `page at offset 0x${(at * PAGE_SIZE).toString(16)} has an elevated refcount`,
+          });
       }
       return false;
     }
@@ -626,23 +702,39 @@ export class GuestMemfd {
 
   /** fallocate(mode 0): allocate [offset, offset + size), rounded out to huge page boundaries. */
   fallocate(offset: number, size: number): OpResult {
-    return this.operation('fallocate', offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      const s = Math.floor(start / this.unitPages) * this.unitPages;
-      const e = Math.ceil(end / this.unitPages) * this.unitPages;
-      const before = this.layout.allocated.total;
-      for (let u = s; u < e; u += this.unitPages) {
-        const failure = this.allocateUnit(u);
-        if (failure) return failure;
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.fallocateOp(offset, size);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_FALLOCATE, outer, failure);
+  }
+
+  private fallocateOp(offset: number, size: number): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    const s = Math.floor(start / this.unitPages) * this.unitPages;
+    const e = Math.ceil(end / this.unitPages) * this.unitPages;
+    const before = this.layout.allocated.total;
+    for (let u = s; u < e;) {
+      const run = this.hugeOrder === ORDER_4K ? this.allocateBaseRun(u, e) : 0;
+      if (run > 0) {
+        u += run;
+        continue;
       }
+      const failure = this.allocateUnit(u);
+      if (failure) return failure;
+      u += this.unitPages;
+    }
+    if (this.logging)
       this.log({
         type: 'fallocate',
         offset,
         size,
         allocatedBytes: (this.layout.allocated.total - before) * PAGE_SIZE,
       });
-      return null;
-    });
+    return null;
   }
 
   /** Fill the allocation unit at `start` with folios. */
@@ -673,10 +765,10 @@ export class GuestMemfd {
     const r = this.deps.allocator.allocate(this.handle, choice, this.hugeOrder);
     this.recordAllocLatency(r.cycles);
     if (!r.ok) {
-      this.charge('allocation', r.cycles);
+      this.charge(C_ALLOCATION, r.cycles);
       if (this.config.allocator === 'thp') {
         // Best-effort THP: fall back to 4 KiB pages.
-        this.deps.metrics.add('thp_fallbacks', 1);
+        this.metrics.addAt(M_THP_FALLBACKS, 1);
         for (let i = start; i < start + this.unitPages; i++) {
           const failure = this.allocateBase(i);
           if (failure) return failure;
@@ -685,18 +777,19 @@ export class GuestMemfd {
       }
       return this.allocFailure(start, this.hugeOrder, r.errno, r.message);
     }
-    this.charge('migration', r.migrationCycles);
-    this.charge('allocation', r.cycles - r.migrationCycles);
+    this.charge(C_MIGRATION, r.migrationCycles);
+    this.charge(C_ALLOCATION, r.cycles - r.migrationCycles);
     // A fresh folio is zeroed before it is handed to the guest (clear_huge_page).
-    this.charge('zeroing', this.deps.costs.zeroPage4KCycles * this.unitPages);
+    this.charge(C_ZEROING, this.costs.zeroPage4KCycles * this.unitPages);
     this.layout.addHugeFolio(start, this.hugeOrder, r.folio.node, r.folio.hvo);
     this.punched.assignRange(start, start + this.unitPages, false);
-    this.log({
-      type: 'allocate',
-      offset: start * PAGE_SIZE,
-      order: this.hugeOrder,
-      node: r.folio.node,
-    });
+    if (this.logging)
+      this.log({
+        type: 'allocate',
+        offset: start * PAGE_SIZE,
+        order: this.hugeOrder,
+        node: r.folio.node,
+      });
     if (this.policies.split === 'always-split') {
       // RFC v1: split before use, so every page can be refcounted and converted on its own.
       return this.splitForAllocation(start);
@@ -726,11 +819,11 @@ export class GuestMemfd {
     const r = this.deps.allocator.allocate(this.handle, choice, ORDER_4K);
     this.recordAllocLatency(r.cycles);
     if (!r.ok) {
-      this.charge('allocation', r.cycles);
+      this.charge(C_ALLOCATION, r.cycles);
       return this.allocFailure(index, ORDER_4K, r.errno, r.message);
     }
-    this.charge('allocation', r.cycles);
-    this.charge('zeroing', this.deps.costs.zeroPage4KCycles);
+    this.charge(C_ALLOCATION, r.cycles);
+    this.charge(C_ZEROING, this.costs.zeroPage4KCycles);
     this.layout.addBaseFolio(index, r.folio.node);
     this.punched.assign(index, false);
     return null;
@@ -738,22 +831,32 @@ export class GuestMemfd {
 
   /** Latency of one allocator call (CMA migration, pool dequeue, buddy), failed ones included. */
   private recordAllocLatency(cycles: number): void {
-    if (cycles > 0) this.deps.metrics.recordLatency('allocate', cycles / this.deps.costs.cpuGhz);
+    if (cycles > 0) this.metrics.recordLatencyAt(L_ALLOCATE, cycles / this.costs.cpuGhz);
   }
 
   private allocFailure(index: number, order: PageOrder, errno: Errno, message: string): Failure {
-    this.deps.metrics.add('alloc_failures', 1);
-    this.log({ type: 'alloc_failed', offset: index * PAGE_SIZE, order, errno, reason: message });
+    this.metrics.addAt(M_ALLOC_FAILURES, 1);
+    if (this.logging)
+      this.log({ type: 'alloc_failed', offset: index * PAGE_SIZE, order, errno, reason: message });
     return { errno, message, offset: index * PAGE_SIZE };
   }
 
   /** fallocate(PUNCH_HOLE | KEEP_SIZE) on [offset, offset + size). */
   punchHole(offset: number, size: number): OpResult {
-    return this.operation('punch_hole', offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      this.deps.metrics.add('punched_bytes', size);
-      return this.punchRange(start, end);
-    });
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.punchHoleOp(offset, size);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_PUNCH_HOLE, outer, failure);
+  }
+
+  private punchHoleOp(offset: number, size: number): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    this.metrics.addAt(M_PUNCHED_BYTES, size);
+    return this.punchRange(start, end);
   }
 
   private punchRange(start: number, end: number): Failure | null {
@@ -761,7 +864,7 @@ export class GuestMemfd {
     this.invalidate(start, end, 'punch_hole');
     // Truncation drops a poisoned folio from the file: the range can be allocated again.
     this.poisoned.assignRange(start, end, false);
-    const freedBefore = this.deps.metrics.get('freed_bytes');
+    const freedBefore = this.metrics.getAt(M_FREED_BYTES);
     let zeroed = 0;
     let failure: Failure | null = null;
     const u0 = Math.floor(start / this.unitPages);
@@ -787,13 +890,14 @@ export class GuestMemfd {
         failure = this.freeBasePages(s, e) ?? failure;
       }
     }
-    this.log({
-      type: 'punch_hole',
-      offset: start * PAGE_SIZE,
-      size: (end - start) * PAGE_SIZE,
-      freedBytes: this.deps.metrics.get('freed_bytes') - freedBefore,
-      zeroedBytes: zeroed * PAGE_SIZE,
-    });
+    if (this.logging)
+      this.log({
+        type: 'punch_hole',
+        offset: start * PAGE_SIZE,
+        size: (end - start) * PAGE_SIZE,
+        freedBytes: this.metrics.getAt(M_FREED_BYTES) - freedBefore,
+        zeroedBytes: zeroed * PAGE_SIZE,
+      });
     return failure;
   }
 
@@ -805,7 +909,7 @@ export class GuestMemfd {
       n += this.punched.assignRange(i, j, true);
       i = j < end ? this.layout.allocated.find(j, end, true) : end;
     }
-    this.charge('zeroing', n * this.deps.costs.zeroPage4KCycles);
+    this.charge(C_ZEROING, n * this.costs.zeroPage4KCycles);
     return n;
   }
 
@@ -815,7 +919,7 @@ export class GuestMemfd {
     const end = start + this.unitPages;
     const pinnedAt = this.pinned.find(start, end, true);
     if (pinnedAt < end) {
-      this.deps.metrics.add('eagain_failures', 1);
+      this.metrics.addAt(M_EAGAIN_FAILURES, 1);
       return {
         errno: 'EAGAIN',
         message: `cannot free the folio at offset 0x${(start * PAGE_SIZE).toString(16)}: page at 0x${(pinnedAt * PAGE_SIZE).toString(16)} is pinned`,
@@ -828,10 +932,10 @@ export class GuestMemfd {
     if (!this.isUnitHugeFolio(u)) this.rebuildUnit(u, false);
     const folio = this.folioAt(start, this.hugeOrder);
     const r = this.deps.allocator.free(this.handle, folio);
-    this.charge('allocation', r.cycles);
+    this.charge(C_ALLOCATION, r.cycles);
     if (!r.ok) {
       // e.g. CMA with HVO: the vmemmap must be restored before release and memory ran out.
-      this.deps.metrics.add('alloc_failures', 1);
+      this.metrics.addAt(M_ALLOC_FAILURES, 1);
       return {
         errno: r.errno,
         message: `free of the folio at offset 0x${(start * PAGE_SIZE).toString(16)} failed: ${r.message}`,
@@ -841,8 +945,8 @@ export class GuestMemfd {
     this.layout.removeHugeFolio(start, this.hugeOrder);
     this.punched.assignRange(start, end, false);
     this.noReconstruct[u] = 0;
-    this.deps.metrics.add('freed_bytes', this.unitPages * PAGE_SIZE);
-    this.log({ type: 'free', offset: start * PAGE_SIZE, order: this.hugeOrder });
+    this.metrics.addAt(M_FREED_BYTES, this.unitPages * PAGE_SIZE);
+    if (this.logging) this.log({ type: 'free', offset: start * PAGE_SIZE, order: this.hugeOrder });
     return null;
   }
 
@@ -856,14 +960,14 @@ export class GuestMemfd {
     }
     let staged = false;
     for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
-      if (this.layout.blockOrder[b] === ORDER_2M) staged = true;
+      if (this.layout.blockOrderOf(b) === ORDER_2M) staged = true;
     }
     if (!staged) {
       this.mergeFolio(start, ORDER_4K, ORDER_1G, accountingOnly);
       return;
     }
     for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
-      if (this.layout.blockOrder[b] === ORDER_4K)
+      if (this.layout.blockOrderOf(b) === ORDER_4K)
         this.mergeFolio(b << 9, ORDER_4K, ORDER_2M, accountingOnly);
     }
     this.mergeFolio(start, ORDER_2M, ORDER_1G, accountingOnly);
@@ -875,17 +979,17 @@ export class GuestMemfd {
       this.config.allocator === 'thp' &&
       (start & 511) === 0 &&
       end - start === 512 &&
-      this.layout.blockOrder[start >>> 9] === ORDER_2M
+      this.layout.blockOrderOf(start >>> 9) === ORDER_2M
     ) {
       const r = this.deps.allocator.free(this.handle, this.folioAt(start, ORDER_2M));
-      this.charge('allocation', r.cycles);
+      this.charge(C_ALLOCATION, r.cycles);
       this.layout.removeHugeFolio(start, ORDER_2M);
       this.punched.assignRange(start, end, false);
-      this.deps.metrics.add('freed_bytes', 512 * PAGE_SIZE);
-      this.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
+      this.metrics.addAt(M_FREED_BYTES, 512 * PAGE_SIZE);
+      if (this.logging) this.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
       return null;
     }
-    if (this.config.allocator === 'thp' && this.layout.blockOrder[start >>> 9] === ORDER_2M) {
+    if (this.config.allocator === 'thp' && this.layout.blockOrderOf(start >>> 9) === ORDER_2M) {
       // Partial punch of an unsplit THP: zeroed, not freed.
       this.zeroPages(start, end);
       return null;
@@ -896,7 +1000,7 @@ export class GuestMemfd {
       i = this.layout.allocated.find(i + 1, end, true)
     ) {
       if (this.pinned.get(i)) {
-        this.deps.metrics.add('eagain_failures', 1);
+        this.metrics.addAt(M_EAGAIN_FAILURES, 1);
         return {
           errno: 'EAGAIN',
           message: `page at offset 0x${(i * PAGE_SIZE).toString(16)} is pinned`,
@@ -904,10 +1008,10 @@ export class GuestMemfd {
         };
       }
       const r = this.deps.allocator.free(this.handle, this.folioAt(i, ORDER_4K));
-      this.charge('allocation', r.cycles);
+      this.charge(C_ALLOCATION, r.cycles);
       this.layout.removeBaseFolio(i);
       this.punched.assign(i, false);
-      this.deps.metrics.add('freed_bytes', PAGE_SIZE);
+      this.metrics.addAt(M_FREED_BYTES, PAGE_SIZE);
     }
     return null;
   }
@@ -922,13 +1026,13 @@ export class GuestMemfd {
     const e = Math.min(this.nrPages, Math.ceil(end / unit) * unit);
     const added = backend.assignRange(s, e, true);
     if (added === 0) return;
-    const costs = this.deps.costs;
+    const costs = this.costs;
     const perUnit =
       this.backendOrder === ORDER_4K
         ? costs.buddyAlloc4KCycles
         : usToCycles(costs, costs.hugetlbAlloc2MNoHvoUs) * (unit / 512);
-    this.charge('allocation', (added / unit) * perUnit);
-    this.charge('zeroing', added * costs.zeroPage4KCycles);
+    this.charge(C_ALLOCATION, (added / unit) * perUnit);
+    this.charge(C_ZEROING, added * costs.zeroPage4KCycles);
   }
 
   private discardBackend(start: number, end: number): void {
@@ -957,51 +1061,79 @@ export class GuestMemfd {
 
   /** Take an extra reference (GUP, IOMMU/VFIO mapping, vhost) on each page of the range. */
   pin(offset: number, size: number): OpResult {
-    return this.operation(null, offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      for (let i = start; i < end; i++) {
-        if (!this.pageHeld(i)) {
-          return {
-            errno: 'EFAULT',
-            message: `cannot pin offset 0x${(i * PAGE_SIZE).toString(16)}: no page is allocated there`,
-            offset: i * PAGE_SIZE,
-          };
-        }
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.pinOp(offset, size);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_NONE, outer, failure);
+  }
+
+  private pinOp(offset: number, size: number): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    // In place, a page is held when it is allocated: the first page that is not, if any.
+    let i = this.legacy ? start : this.layout.allocated.find(start, end, false);
+    for (; i < end; i++) {
+      if (!this.pageHeld(i)) {
+        return {
+          errno: 'EFAULT',
+          message: `cannot pin offset 0x${(i * PAGE_SIZE).toString(16)}: no page is allocated there`,
+          offset: i * PAGE_SIZE,
+        };
       }
-      for (let i = start; i < end; i++) {
-        this.pinCounts.set(i, (this.pinCounts.get(i) ?? 0) + 1);
-        this.pinned.assign(i, true);
+    }
+    if (this.pinned.find(start, end, true) >= end) {
+      // No page of the range is pinned yet: one pin each.
+      this.pinned.assignRange(start, end, true);
+    } else {
+      for (let p = start; p < end; p++) {
+        if (this.pinned.assign(p, true)) continue;
+        this.extraPins.set(p, (this.extraPins.get(p) ?? 0) + 1);
       }
-      this.log({ type: 'pin', offset, size });
-      return null;
-    });
+    }
+    if (this.logging) this.log({ type: 'pin', offset, size });
+    return null;
   }
 
   unpin(offset: number, size: number): OpResult {
-    return this.operation(null, offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      for (let i = start; i < end; i++) {
-        if (!this.pinCounts.has(i)) {
-          return {
-            errno: 'EINVAL',
-            message: `unpin of offset 0x${(i * PAGE_SIZE).toString(16)}, which holds no pin`,
-            offset: i * PAGE_SIZE,
-          };
-        }
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.unpinOp(offset, size);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_NONE, outer, failure);
+  }
+
+  private unpinOp(offset: number, size: number): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    const unpinned = this.pinned.find(start, end, false);
+    if (unpinned < end) {
+      return {
+        errno: 'EINVAL',
+        message: `unpin of offset 0x${(unpinned * PAGE_SIZE).toString(16)}, which holds no pin`,
+        offset: unpinned * PAGE_SIZE,
+      };
+    }
+    if (this.extraPins.size === 0) {
+      // Every page of the range holds exactly one pin.
+      this.pinned.assignRange(start, end, false);
+    } else {
+      for (let p = start; p < end; p++) {
+        const extra = this.extraPins.get(p);
+        if (extra === undefined) this.pinned.assign(p, false);
+        else if (extra === 1) this.extraPins.delete(p);
+        else this.extraPins.set(p, extra - 1);
       }
-      for (let i = start; i < end; i++) {
-        const n = this.pinCounts.get(i)! - 1;
-        if (n === 0) {
-          this.pinCounts.delete(i);
-          this.pinned.assign(i, false);
-        } else this.pinCounts.set(i, n);
-      }
-      this.log({ type: 'unpin', offset, size });
-      // Ranges that could not merge because of the pin may merge now (the deferred worker or the
-      // next conversion retries; eager merging retries here).
-      if (!this.legacy) this.retryMergesAfterUnpin(start, end);
-      return null;
-    });
+    }
+    if (this.logging) this.log({ type: 'unpin', offset, size });
+    // Ranges that could not merge because of the pin may merge now (the deferred worker or the
+    // next conversion retries; eager merging retries here).
+    if (!this.legacy) this.retryMergesAfterUnpin(start, end);
+    return null;
   }
 
   private retryMergesAfterUnpin(start: number, end: number): void {
@@ -1026,7 +1158,7 @@ export class GuestMemfd {
   }
 
   pinCount(index: number): number {
-    return this.pinCounts.get(index) ?? 0;
+    return this.pinned.get(index) ? 1 + (this.extraPins.get(index) ?? 0) : 0;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1039,28 +1171,42 @@ export class GuestMemfd {
    * host's mmap of the file, which needs a shared, order-0 folio.
    */
   fault(index: number, who: Who, access: Access, opts: { exit?: boolean } = {}): OpResult {
-    return this.operation('fault', index * PAGE_SIZE, () => {
-      if (!Number.isInteger(index) || index < 0 || index >= this.nrPages) {
-        return {
-          errno: 'EINVAL',
-          message: `gfn index ${index} outside the memslot (0-${this.nrPages - 1})`,
-          offset: index * PAGE_SIZE,
-        };
-      }
-      return who === 'guest'
-        ? this.guestFault(index, access, opts.exit ?? true)
-        : this.hostFault(index, access);
-    });
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.faultOp(index, who, access, opts);
+    } catch (err) {
+      return this.opThrew(err, outer, index * PAGE_SIZE);
+    }
+    return this.endOp(L_FAULT, outer, failure);
+  }
+
+  private faultOp(
+    index: number,
+    who: Who,
+    access: Access,
+    opts: { exit?: boolean },
+  ): Failure | null {
+    if (!Number.isInteger(index) || index < 0 || index >= this.nrPages) {
+      return {
+        errno: 'EINVAL',
+        message: `gfn index ${index} outside the memslot (0-${this.nrPages - 1})`,
+        offset: index * PAGE_SIZE,
+      };
+    }
+    return who === 'guest'
+      ? this.guestFault(index, access, opts.exit ?? true)
+      : this.hostFault(index, access);
   }
 
   private guestFault(index: number, access: Access, exit: boolean): Failure | null {
-    const costs = this.deps.costs;
+    const costs = this.costs;
     if (exit) {
-      this.deps.metrics.add('vm_exits', 1);
-      this.charge('fault', costs.vmExitCycles);
+      this.metrics.addAt(M_VM_EXITS, 1);
+      this.charge(C_FAULT, costs.vmExitCycles);
     }
-    this.deps.metrics.add('tdp_faults', 1);
-    this.charge('fault', costs.tdpFaultCycles);
+    this.metrics.addAt(M_TDP_FAULTS, 1);
+    this.charge(C_FAULT, costs.tdpFaultCycles);
     if (this.mmu.levelAt(index) !== NOT_MAPPED) return null; // spurious: another vCPU mapped it
     const isShared = this.shared.get(index);
     let folioOrder: PageOrder;
@@ -1094,15 +1240,149 @@ export class GuestMemfd {
     // Installing a huge SPTE replaces any smaller mappings below it.
     if (level !== ORDER_4K) this.mmu.zapRange(start, start + pages);
     this.mmu.map(start, level);
-    this.log({
-      type: 'fault',
-      gfn: index,
-      who: 'guest',
-      access,
-      level,
-      reason: this.levelReason(index, folioOrder, level),
-    });
+    if (this.logging)
+      this.log({
+        type: 'fault',
+        gfn: index,
+        who: 'guest',
+        access,
+        level,
+        reason: this.levelReason(index, folioOrder, level),
+      });
     return null;
+  }
+
+  /**
+   * guestFault(i, 'write', exit) for each page of the run from `start` that the per-page path
+   * would handle alike, in one step: pages of one 2 MiB block held by 4 KiB folios (or none),
+   * unmapped, private in the legacy model, and either all allocated (they are mapped at 4 KiB) or
+   * all unallocated (4 KiB backing: allocated from one node, the mempolicy naming the same nodes
+   * for every index). Only without an event log, which would get one event per fault. Counters,
+   * costs, allocator, layout and mappings end exactly as after those calls. Returns the pages
+   * done; 0 leaves `start` to guestFault().
+   */
+  private guestFaultRun(start: number, end: number, exit: boolean): number {
+    if (this.logging || this.layout.blockOrderOf(start >>> 9) !== ORDER_4K) return 0;
+    let stop = Math.min(end, ((start >>> 9) + 1) * 512);
+    stop = this.mmu.next4kMapped(start, stop);
+    if (this.legacy) stop = this.shared.find(start, stop, true);
+    if (stop <= start) return 0;
+    const allocated = this.layout.allocated;
+    if (allocated.get(start)) {
+      // Allocated order-0 folios: allocateBase() / allocateUnit() find nothing to do, unless the
+      // unit is poisoned or partly unallocated (then the per-page path reports or refills).
+      stop = allocated.find(start, stop, false);
+      if (this.hugeOrder !== ORDER_4K) {
+        const us = Math.floor(start / this.unitPages) * this.unitPages;
+        const ue = us + this.unitPages;
+        if (
+          allocated.countRange(us, ue) !== this.unitPages ||
+          this.poisoned.find(us, ue, true) < ue
+        )
+          return 0;
+      }
+      const n = stop - start;
+      this.chargeFaults(n, exit, -1);
+      this.punched.assignRange(start, stop, false);
+      this.mmu.mapBaseRun(start, stop);
+      return n;
+    }
+    if (this.hugeOrder !== ORDER_4K) return 0;
+    const run = this.newBaseFolios(start, stop);
+    if (!run) return 0;
+    const n = run.count;
+    this.chargeFaults(n, exit, run.cycles);
+    this.mmu.mapBaseRun(start, start + n);
+    return n;
+  }
+
+  /**
+   * allocateUnit(i) of 4 KiB backing for each i of [start, end) that it would handle alike, in
+   * one step: a run of unallocated, unpoisoned pages in one block gets folios from one node
+   * (allocations, costs, latencies as those calls), and a run of allocated, unpoisoned pages needs
+   * nothing. Returns the pages done; 0 leaves `start` to allocateUnit().
+   */
+  private allocateBaseRun(start: number, end: number): number {
+    const stop = this.poisoned.find(start, Math.min(end, ((start >>> 9) + 1) * 512), true);
+    if (stop <= start) return 0;
+    const allocated = this.layout.allocated;
+    if (allocated.get(start)) return allocated.find(start, stop, false) - start;
+    const run = this.newBaseFolios(start, stop);
+    if (!run) return 0;
+    this.chargeFaults(run.count, false, run.cycles, false);
+    return run.count;
+  }
+
+  /**
+   * allocateBase(i) for i = start, start + 1, ... up to `end` (one block, every page unallocated
+   * and unpoisoned) while they all get their folio from the first node of the mempolicy, without
+   * charging the cycles (the caller charges them in order with its own). Null when the allocator
+   * or the mempolicy cannot do it in one step.
+   */
+  private newBaseFolios(start: number, end: number): BaseRun | null {
+    const allocator = this.deps.allocator;
+    if (!allocator.allocateBaseRun || !this.mempolicy.uniform) return null;
+    end = this.layout.allocated.find(start, end, true);
+    end = this.poisoned.find(start, end, true);
+    if (end <= start) return null;
+    const run = allocator.allocateBaseRun(
+      this.handle,
+      this.mempolicy.choose(start, ORDER_4K),
+      end - start,
+    );
+    if (!run) return null;
+    const n = run.count;
+    if (run.cycles > 0) this.metrics.recordLatencyAt(L_ALLOCATE, run.cycles / this.costs.cpuGhz, n);
+    this.layout.addBaseFolios(start, start + n, run.node);
+    this.punched.assignRange(start, start + n, false);
+    return run;
+  }
+
+  /** What `n` guest faults charge: the exit (if `exit`) and the TDP fault (if `fault`), then,
+   * when `allocCycles` >= 0, the allocation of a 4 KiB folio and its zeroing; the same sums as n
+   * rounds of those charge() calls. */
+  private chargeFaults(n: number, exit: boolean, allocCycles: number, fault = true): void {
+    const costs = this.costs;
+    const m = this.metrics;
+    const allocating = allocCycles >= 0;
+    if (exit) m.addRepeatedAt(M_VM_EXITS, 1, n);
+    if (fault) m.addRepeatedAt(M_TDP_FAULTS, 1, n);
+    // charge() skips amounts <= 0.
+    const fault1 = exit && costs.vmExitCycles > 0 ? costs.vmExitCycles : 0;
+    const fault2 = fault && costs.tdpFaultCycles > 0 ? costs.tdpFaultCycles : 0;
+    const alloc = allocating && allocCycles > 0 ? allocCycles : 0;
+    const zero = allocating && costs.zeroPage4KCycles > 0 ? costs.zeroPage4KCycles : 0;
+    const perPage = fault1 + fault2 + alloc + zero;
+    const exactAfter = (now: number, delta: number) =>
+      Number.isSafeInteger(now) &&
+      Number.isSafeInteger(delta) &&
+      Number.isSafeInteger(delta * n) &&
+      Number.isSafeInteger(now + delta * n);
+    if (
+      Number.isSafeInteger(fault1) &&
+      Number.isSafeInteger(fault2) &&
+      exactAfter(m.getAt(C_FAULT), fault1 + fault2) &&
+      exactAfter(m.getAt(C_ALLOCATION), alloc) &&
+      exactAfter(m.getAt(C_ZEROING), zero) &&
+      exactAfter(m.getAt(M_CYCLES_TOTAL), perPage) &&
+      exactAfter(this.opCycles, perPage)
+    ) {
+      // Integer costs: every partial sum is exact, so n pages add up the same in one step.
+      m.addRepeatedAt(C_FAULT, fault1 + fault2, n);
+      m.addRepeatedAt(C_ALLOCATION, alloc, n);
+      m.addRepeatedAt(C_ZEROING, zero, n);
+      m.addRepeatedAt(M_CYCLES_TOTAL, perPage, n);
+      this.opCycles += perPage * n;
+      return;
+    }
+    for (let p = 0; p < n; p++) {
+      if (exit) this.charge(C_FAULT, costs.vmExitCycles);
+      if (fault) this.charge(C_FAULT, costs.tdpFaultCycles);
+      if (allocating) {
+        this.charge(C_ALLOCATION, allocCycles);
+        this.charge(C_ZEROING, costs.zeroPage4KCycles);
+      }
+    }
   }
 
   private hostFault(index: number, access: Access): Failure | null {
@@ -1115,14 +1395,15 @@ export class GuestMemfd {
         };
       }
       this.allocateBackend(index, index + 1);
-      this.log({
-        type: 'fault',
-        gfn: index,
-        who: 'host',
-        access,
-        level: this.backendOrder,
-        reason: 'backend',
-      });
+      if (this.logging)
+        this.log({
+          type: 'fault',
+          gfn: index,
+          who: 'host',
+          access,
+          level: this.backendOrder,
+          reason: 'backend',
+        });
       return null;
     }
     if (!this.config.mmap) {
@@ -1154,14 +1435,15 @@ export class GuestMemfd {
       if (f) return f;
     }
     this.punched.assign(index, false);
-    this.log({
-      type: 'fault',
-      gfn: index,
-      who: 'host',
-      access,
-      level: ORDER_4K,
-      reason: 'shared page, order-0 folio',
-    });
+    if (this.logging)
+      this.log({
+        type: 'fault',
+        gfn: index,
+        who: 'host',
+        access,
+        level: ORDER_4K,
+        reason: 'shared page, order-0 folio',
+      });
     return null;
   }
 
@@ -1197,29 +1479,44 @@ export class GuestMemfd {
 
   /** KVM_PRE_FAULT_MEMORY over [offset, offset + size): map without VM exits. */
   prefault(offset: number, size: number): OpResult {
-    return this.operation('fault', offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      const before = this.mappedPages();
-      let i = start;
-      while (i < end) {
-        const level = this.mmu.levelAt(i);
-        if (level !== NOT_MAPPED) {
-          i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;
-          continue;
-        }
-        const failure = this.guestFault(i, 'write', false);
-        if (failure) return failure;
-        const mapped = this.mmu.levelAt(i);
-        i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.prefaultOp(offset, size);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_FAULT, outer, failure);
+  }
+
+  private prefaultOp(offset: number, size: number): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    const before = this.mappedPages();
+    let i = start;
+    while (i < end) {
+      const level = this.mmu.levelAt(i);
+      if (level !== NOT_MAPPED) {
+        i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;
+        continue;
       }
+      const run = this.guestFaultRun(i, end, false);
+      if (run > 0) {
+        i += run;
+        continue;
+      }
+      const failure = this.guestFault(i, 'write', false);
+      if (failure) return failure;
+      const mapped = this.mmu.levelAt(i);
+      i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+    }
+    if (this.logging)
       this.log({
         type: 'prefault',
         offset,
         size,
         mappedBytes: (this.mappedPages() - before) * PAGE_SIZE,
       });
-      return null;
-    });
+    return null;
   }
 
   /**
@@ -1229,39 +1526,54 @@ export class GuestMemfd {
    * accept size: TDX 4 KiB accepts block 2 MiB mappings of that range one-way.
    */
   accept(offset: number, size: number, level: PageOrder = ORDER_4K): OpResult {
-    return this.operation('fault', offset, () => {
-      const [start, end] = this.pageRange(offset, size);
-      const exitsBefore = this.deps.metrics.get('vm_exits');
-      if (this.config.vendor === 'tdx' && level === ORDER_4K) {
-        for (let b = start >>> 9; b <= (end - 1) >>> 9; b++) {
-          if (!this.accepted4k[b]) {
-            this.accepted4k[b] = 1;
-            // A 2 MiB mapping already there is demoted on the 4 KiB accept.
-            if (this.mmu.levelAt(b << 9) >= ORDER_2M)
-              this.issueInvalidations(b << 9, (b + 1) << 9, 'tdx_accept_4k');
-          }
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.acceptOp(offset, size, level);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_FAULT, outer, failure);
+  }
+
+  private acceptOp(offset: number, size: number, level: PageOrder): Failure | null {
+    const [start, end] = this.pageRange(offset, size);
+    const exitsBefore = this.metrics.getAt(M_VM_EXITS);
+    if (this.config.vendor === 'tdx' && level === ORDER_4K) {
+      for (let b = start >>> 9; b <= (end - 1) >>> 9; b++) {
+        if (!this.accepted4k[b]) {
+          this.accepted4k[b] = 1;
+          // A 2 MiB mapping already there is demoted on the 4 KiB accept.
+          if (this.mmu.levelAt(b << 9) >= ORDER_2M)
+            this.issueInvalidations(b << 9, (b + 1) << 9, 'tdx_accept_4k');
         }
       }
-      let i = start;
-      while (i < end) {
-        const mapped = this.mmu.levelAt(i);
-        if (mapped !== NOT_MAPPED) {
-          i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
-          continue;
-        }
-        const failure = this.guestFault(i, 'write', true);
-        if (failure) return failure;
-        const now = this.mmu.levelAt(i);
-        i = (Math.floor(i / 2 ** now) + 1) * 2 ** now;
+    }
+    let i = start;
+    while (i < end) {
+      const mapped = this.mmu.levelAt(i);
+      if (mapped !== NOT_MAPPED) {
+        i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+        continue;
       }
+      const run = this.guestFaultRun(i, end, true);
+      if (run > 0) {
+        i += run;
+        continue;
+      }
+      const failure = this.guestFault(i, 'write', true);
+      if (failure) return failure;
+      const now = this.mmu.levelAt(i);
+      i = (Math.floor(i / 2 ** now) + 1) * 2 ** now;
+    }
+    if (this.logging)
       this.log({
         type: 'accept',
         gfn: start,
         size: (end - start) * PAGE_SIZE,
-        exits: this.deps.metrics.get('vm_exits') - exitsBefore,
+        exits: this.metrics.getAt(M_VM_EXITS) - exitsBefore,
       });
-      return null;
-    });
+    return null;
   }
 
   /**
@@ -1270,35 +1582,44 @@ export class GuestMemfd {
    * (kvm_gmem_error_folio) and the range answers -EHWPOISON until it is punched (truncated).
    */
   memoryError(offset: number): OpResult {
-    return this.operation(null, offset, () => {
-      const [index] = this.pageRange(offset, PAGE_SIZE);
-      if (!this.layout.isAllocated(index)) {
-        return { errno: 'EINVAL', message: `no folio at offset 0x${offset.toString(16)}`, offset };
-      }
-      const unit = Math.floor(index / this.unitPages);
-      const huge = this.isHugeAllocation(unit * this.unitPages);
-      let order: PageOrder = this.layout.orderAt(index);
-      let start = Math.floor(index / 2 ** order) * 2 ** order;
-      if (huge) {
-        // The allocator takes the whole huge page out of service; a split one is first put back
-        // together as far as the accounting goes.
-        start = unit * this.unitPages;
-        order = this.hugeOrder;
-        this.issueInvalidations(start, start + this.unitPages, 'memory_error');
-        if (!this.isUnitHugeFolio(unit)) this.rebuildUnit(unit, true);
-      } else {
-        this.issueInvalidations(start, start + 2 ** order, 'memory_error');
-      }
-      const end = start + 2 ** order;
-      this.deps.allocator.error(this.handle, this.folioAt(start, order));
-      if (order === ORDER_4K) this.layout.removeBaseFolio(start);
-      else this.layout.removeHugeFolio(start, order);
-      this.punched.assignRange(start, end, false);
-      this.pendingMerges.delete(unit);
-      this.poisoned.assignRange(start, end, true);
-      this.log({ type: 'memory_error', offset: start * PAGE_SIZE, order });
-      return null;
-    });
+    const outer = this.beginOp();
+    let failure: Failure | null;
+    try {
+      failure = this.memoryErrorOp(offset);
+    } catch (err) {
+      return this.opThrew(err, outer, offset);
+    }
+    return this.endOp(L_NONE, outer, failure);
+  }
+
+  private memoryErrorOp(offset: number): Failure | null {
+    const [index] = this.pageRange(offset, PAGE_SIZE);
+    if (!this.layout.isAllocated(index)) {
+      return { errno: 'EINVAL', message: `no folio at offset 0x${offset.toString(16)}`, offset };
+    }
+    const unit = Math.floor(index / this.unitPages);
+    const huge = this.isHugeAllocation(unit * this.unitPages);
+    let order: PageOrder = this.layout.orderAt(index);
+    let start = Math.floor(index / 2 ** order) * 2 ** order;
+    if (huge) {
+      // The allocator takes the whole huge page out of service; a split one is first put back
+      // together as far as the accounting goes.
+      start = unit * this.unitPages;
+      order = this.hugeOrder;
+      this.issueInvalidations(start, start + this.unitPages, 'memory_error');
+      if (!this.isUnitHugeFolio(unit)) this.rebuildUnit(unit, true);
+    } else {
+      this.issueInvalidations(start, start + 2 ** order, 'memory_error');
+    }
+    const end = start + 2 ** order;
+    this.deps.allocator.error(this.handle, this.folioAt(start, order));
+    if (order === ORDER_4K) this.layout.removeBaseFolio(start);
+    else this.layout.removeHugeFolio(start, order);
+    this.punched.assignRange(start, end, false);
+    this.pendingMerges.delete(unit);
+    this.poisoned.assignRange(start, end, true);
+    if (this.logging) this.log({ type: 'memory_error', offset: start * PAGE_SIZE, order });
+    return null;
   }
 
   /**
@@ -1315,10 +1636,8 @@ export class GuestMemfd {
   /** Release everything: the file is closed and its memory goes back (teardown). */
   destroy(): void {
     if (this.destroyed) return;
-    for (const [i] of [...this.pinCounts]) {
-      this.pinCounts.delete(i);
-      this.pinned.assign(i, false);
-    }
+    this.extraPins.clear();
+    this.pinned.assignRange(0, this.nrPages, false);
     this.pendingMerges.clear();
     this.mmu.zapRange(0, this.nrPages);
     const units = this.nrPages / this.unitPages;
@@ -1343,8 +1662,8 @@ export class GuestMemfd {
 
   private invalidate(start: number, end: number, reason: string): void {
     // kvm_gmem_invalidate_begin / _end: kvm->mmu_lock taken for write once each.
-    this.deps.metrics.add('mmu_lock_write', 2);
-    this.charge('fault', 2 * this.deps.costs.mmuLockWriteCycles);
+    this.metrics.addAt(M_MMU_LOCK_WRITE, 2);
+    this.charge(C_FAULT, 2 * this.costs.mmuLockWriteCycles);
     this.issueInvalidations(start, end, reason);
   }
 
@@ -1356,24 +1675,69 @@ export class GuestMemfd {
       const order = this.layout.orderAt(i);
       let next: number;
       if (order !== ORDER_4K) {
-        next = Math.min(end, (Math.floor(i / 2 ** order) + 1) * 2 ** order);
+        const size = 2 ** order;
+        next = Math.min(end, (Math.floor(i / size) + 1) * size);
+        if (!this.logging && next < end) {
+          // Without an event log the folios of this order that follow need no iteration each:
+          // one invalidation per folio, counted and charged as the loop would.
+          const bEnd = Math.ceil(end / 512);
+          const stop = Math.min(end, this.layout.blockRunEnd(next >>> 9, bEnd, order) * 512);
+          if (stop > next) {
+            this.chargeInvalidations(Math.ceil((stop - next) / size));
+            next = stop;
+          }
+        }
       } else {
+        // The run of order-0 blocks: whole 1 GiB ranges without huge blocks at once.
+        const layout = this.layout;
+        const hugeBlocks = layout.hugeBlocks;
         next = i + 1;
-        while (next < end && this.layout.orderAt(next) === ORDER_4K)
-          next = Math.min(end, ((next >>> 9) + 1) << 9);
+        while (next < end) {
+          if (hugeBlocks[next >>> 18] === 0) {
+            next = Math.min(end, ((next >>> 18) + 1) * 262144);
+          } else if (layout.blockOrderOf(next >>> 9) === ORDER_4K) {
+            next = Math.min(end, ((next >>> 9) + 1) * 512);
+          } else break;
+        }
       }
-      this.deps.metrics.add('invalidations', 1);
-      this.charge('fault', this.deps.costs.invalidateCycles);
-      this.log({
-        type: 'invalidate',
-        start: i * PAGE_SIZE,
-        end: next * PAGE_SIZE,
-        orderHint: order,
-        reason,
-      });
+      this.metrics.addAt(M_INVALIDATIONS, 1);
+      this.charge(C_FAULT, this.costs.invalidateCycles);
+      if (this.logging)
+        this.log({
+          type: 'invalidate',
+          start: i * PAGE_SIZE,
+          end: next * PAGE_SIZE,
+          orderHint: order,
+          reason,
+        });
       i = next;
     }
     this.mmu.zapRange(start, end);
+  }
+
+  /** `n` invalidations: the counter and charge() of each, in one step when exact. */
+  private chargeInvalidations(n: number): void {
+    const m = this.metrics;
+    m.addRepeatedAt(M_INVALIDATIONS, 1, n);
+    const c = this.costs.invalidateCycles;
+    if (c <= 0) return;
+    const total = c * n;
+    if (
+      Number.isSafeInteger(c) &&
+      Number.isSafeInteger(total) &&
+      Number.isSafeInteger(m.getAt(C_FAULT) + total) &&
+      Number.isSafeInteger(m.getAt(C_FAULT)) &&
+      Number.isSafeInteger(m.getAt(M_CYCLES_TOTAL)) &&
+      Number.isSafeInteger(m.getAt(M_CYCLES_TOTAL) + total) &&
+      Number.isSafeInteger(this.opCycles) &&
+      Number.isSafeInteger(this.opCycles + total)
+    ) {
+      m.addAt(C_FAULT, total);
+      m.addAt(M_CYCLES_TOTAL, total);
+      this.opCycles += total;
+      return;
+    }
+    for (let k = 0; k < n; k++) this.charge(C_FAULT, c);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1383,7 +1747,7 @@ export class GuestMemfd {
   refreshGauges(): void {
     const m = this.deps.metrics;
     const stats = this.deps.allocator.stats();
-    const classes = classifyMemory({
+    const classes = this.classifier.classify({
       allocated: this.layout.allocated,
       shared: this.shared,
       punched: this.punched,
@@ -1394,7 +1758,7 @@ export class GuestMemfd {
     let hvoSavedPages = sum(stats.hvoSavedPagesByNode);
     if (this.structPageless) {
       // Only shared pages have struct pages: the vmemmap of each 2 MiB block holding one.
-      vmemmapPages = this.blocksWithShared() * this.deps.costs.vmemmapPagesPer2M;
+      vmemmapPages = this.blocksWithShared() * this.costs.vmemmapPagesPer2M;
       hvoSavedPages = 0;
     }
     const vmemmapBytes = vmemmapPages * PAGE_SIZE;
@@ -1450,12 +1814,8 @@ export class GuestMemfd {
 
   private blocksWithShared(): number {
     let n = 0;
-    const per = this.shared.perBlock;
-    for (let g = 0; g < this.shared.perGig.length; g++) {
-      if (this.shared.perGig[g] === 0) continue;
-      const end = Math.min(per.length, (g + 1) * 512);
-      for (let b = g * 512; b < end; b++) if (per[b] !== 0) n++;
-    }
+    const used = this.shared.usedBlocks;
+    for (let g = 0; g < used.length; g++) n += used[g]!;
     return n;
   }
 
@@ -1464,16 +1824,11 @@ export class GuestMemfd {
   private metadataBytes(): number {
     let mixed = 0;
     let punchedBlocks = 0;
-    for (let g = 0; g < this.shared.perGig.length; g++) {
-      const sg = this.shared.perGig[g]!;
-      const pg = this.punched.perGig[g]!;
-      if ((sg === 0 || sg === 262144) && pg === 0) continue;
-      const end = Math.min(this.shared.perBlock.length, (g + 1) * 512);
-      for (let b = g * 512; b < end; b++) {
-        const s = this.shared.perBlock[b]!;
-        if (s !== 0 && s !== 512) mixed++;
-        if (this.punched.perBlock[b] !== 0) punchedBlocks++;
-      }
+    const partial = this.shared.partialBlocks;
+    const punched = this.punched.usedBlocks;
+    for (let g = 0; g < partial.length; g++) {
+      mixed += partial[g]!;
+      punchedBlocks += punched[g]!;
     }
     const bitmap = this.policies.deferredPunch ? punchedBlocks * 64 : 0;
     return mixed * 64 + bitmap;
@@ -1495,7 +1850,8 @@ export class GuestMemfd {
       this.noReconstruct.byteLength +
       this.mmu.storageBytes;
     for (const b of bitmaps) if (b && b !== this.layout.allocated) n += b.storageBytes;
-    return n + this.pinCounts.size * 16;
+    // One 16 B map entry per pinned page.
+    return n + this.pinned.total * 16;
   }
 
   mappedPages(): number {
@@ -1504,13 +1860,6 @@ export class GuestMemfd {
 
   // ---------------------------------------------------------------------------------------------
   // Helpers
-
-  private get structPageless(): boolean {
-    return (
-      this.policies.structPageless &&
-      (this.config.allocator === 'hugetlb' || this.config.allocator === 'cma')
-    );
-  }
 
   /** Whether the allocator optimises the vmemmap of a rebuilt folio of this order (HugeTLB with
    * HVO on; CMA only with "HVO ported to CMA"). */
@@ -1538,18 +1887,24 @@ export class GuestMemfd {
 
   private isUnitHugeFolio(u: number): boolean {
     const start = u * this.unitPages;
-    return this.layout.blockOrder[start >>> 9] === this.hugeOrder && this.hugeOrder !== ORDER_4K;
+    return this.layout.blockOrderOf(start >>> 9) === this.hugeOrder && this.hugeOrder !== ORDER_4K;
   }
 
   /** HugeTLB and CMA hand out whole huge pages; a split THP's 4 KiB folios are independent. */
   private isHugeAllocation(unitStart: number): boolean {
     const kind = this.config.allocator;
     if (kind === 'hugetlb' || kind === 'cma') return true;
-    if (kind === 'thp') return this.layout.blockOrder[unitStart >>> 9] === ORDER_2M;
+    if (kind === 'thp') return this.layout.blockOrderOf(unitStart >>> 9) === ORDER_2M;
     return false;
   }
 
   private pageRange(offset: number, size: number): [number, number] {
+    this.checkRange(offset, size);
+    return [offset / PAGE_SIZE, (offset + size) / PAGE_SIZE];
+  }
+
+  /** Throws EINVAL unless [offset, offset + size) is a non-empty, 4 KiB aligned range of the file. */
+  private checkRange(offset: number, size: number): void {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size <= 0) {
       throw new KernelError(
         'EINVAL',
@@ -1571,54 +1926,55 @@ export class GuestMemfd {
         offset,
       );
     }
-    return [offset / PAGE_SIZE, (offset + size) / PAGE_SIZE];
   }
 
-  private charge(category: CycleCategory, cycles: number): void {
+  private charge(category: number, cycles: number): void {
     if (cycles <= 0) return;
-    this.deps.metrics.add(CYCLE_METRIC[category], cycles);
-    this.deps.metrics.add('cycles_total', cycles);
+    const m = this.metrics;
+    m.addAt(category, cycles);
+    m.addAt(M_CYCLES_TOTAL, cycles);
     this.opCycles += cycles;
   }
 
+  /** Callers check `this.logging` first, so a run without an event log builds no event. */
   private log(event: Parameters<EventLog['push']>[1]): void {
     this.deps.log.push(this.deps.now(), event);
   }
 
-  /** Run one operation: catch argument errors, measure its cycles, record its latency. */
-  private operation(
-    latencyOp: LatencyOp | null,
-    offset: number,
-    body: () => Failure | null,
-  ): OpResult {
+  // One operation: beginOp(), the body (returns a Failure or null; argument errors throw
+  // KernelError), then endOp() measures its cycles and records its latency, or opThrew().
+
+  private beginOp(): number {
     if (this.destroyed) throw new Error('guest_memfd used after destroy()');
     const outer = this.opCycles;
     this.opCycles = 0;
-    let failure: Failure | null;
-    try {
-      failure = body();
-    } catch (err) {
-      this.opCycles += outer;
-      if (err instanceof KernelError) {
-        this.deps.metrics.add('failed_operations', 1);
-        return {
-          ok: false,
-          errno: err.errno,
-          message: err.message,
-          offset: err.offset ?? offset,
-          cycles: 0,
-        };
-      }
-      throw err;
-    }
+    return outer;
+  }
+
+  private endOp(latency: number, outer: number, failure: Failure | null): OpResult {
     const cycles = this.opCycles;
     this.opCycles += outer;
-    if (latencyOp) this.deps.metrics.recordLatency(latencyOp, cycles / this.deps.costs.cpuGhz);
+    if (latency !== L_NONE) this.metrics.recordLatencyAt(latency, cycles / this.costs.cpuGhz);
     if (failure) {
-      this.deps.metrics.add('failed_operations', 1);
+      this.metrics.addAt(M_FAILED_OPERATIONS, 1);
       return { ok: false, ...failure, cycles };
     }
     return { ok: true, cycles };
+  }
+
+  private opThrew(err: unknown, outer: number, offset: number): OpResult {
+    this.opCycles += outer;
+    if (err instanceof KernelError) {
+      this.metrics.addAt(M_FAILED_OPERATIONS, 1);
+      return {
+        ok: false,
+        errno: err.errno,
+        message: err.message,
+        offset: err.offset ?? offset,
+        cycles: 0,
+      };
+    }
+    throw err;
   }
 }
 

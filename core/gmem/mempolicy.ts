@@ -8,6 +8,10 @@ import { ConfigError } from '../errors.js';
 export class Mempolicy {
   private readonly allNodes: number[];
   private readonly weighted: number[];
+  /** choose() of default, bind and preferred. */
+  private readonly fixed: NodeChoice;
+  /** choose() of (weighted) interleave, per interleave slot. */
+  private readonly slots: readonly NodeChoice[];
 
   constructor(
     readonly config: MempolicyConfig,
@@ -44,30 +48,42 @@ export class Mempolicy {
         for (let w = 0; w < config.weights[i]!; w++) this.weighted.push(n);
       });
     }
+    const frozen = (nodes: number[], strict: boolean): NodeChoice =>
+      Object.freeze({ nodes: Object.freeze(nodes), strict });
+    const { mode, nodes } = config;
+    this.fixed =
+      mode === 'bind'
+        ? frozen([...nodes], true)
+        : frozen(this.withFallback([mode === 'preferred' ? nodes[0]! : homeNode]), false);
+    const slotNodes =
+      mode === 'interleave' ? nodes : mode === 'weighted-interleave' ? this.weighted : [];
+    this.slots = slotNodes.map((n) => frozen(this.withFallback([n]), false));
   }
 
-  /** Nodes to try for the folio of `order` at file `index`. */
+  /** Nodes to try for the folio of `order` at file `index`. The answers are frozen and shared:
+   * a policy has only a handful of distinct ones, built once. */
   choose(index: number, order: number): NodeChoice {
-    const { mode, nodes } = this.config;
+    const { mode } = this.config;
     switch (mode) {
       case 'default':
-        return { nodes: this.withFallback([this.homeNode]), strict: false };
       case 'bind':
-        return { nodes, strict: true };
       case 'preferred':
-        return { nodes: this.withFallback([nodes[0]!]), strict: false };
+        return this.fixed;
       case 'interleave': {
         const ilx = Math.floor(index / 2 ** order);
-        return { nodes: this.withFallback([nodes[ilx % nodes.length]!]), strict: false };
+        return this.slots[ilx % this.slots.length]!;
       }
       case 'weighted-interleave': {
         const ilx = Math.floor(index / 2 ** order);
-        return {
-          nodes: this.withFallback([this.weighted[ilx % this.weighted.length]!]),
-          strict: false,
-        };
+        return this.slots[ilx % this.slots.length]!;
       }
     }
+  }
+
+  /** The policy gives every index the same nodes (default, bind, preferred). */
+  get uniform(): boolean {
+    const { mode } = this.config;
+    return mode === 'default' || mode === 'bind' || mode === 'preferred';
   }
 
   /** Nodes a reservation is spread over: the policy's own nodes (shares split evenly over them),

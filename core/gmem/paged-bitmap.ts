@@ -21,6 +21,12 @@ export class PagedBitmap {
   readonly perBlock: Uint16Array;
   /** Set bits per 1 GiB range. */
   readonly perGig: Uint32Array;
+  /** Per 1 GiB range: blocks with a set bit. */
+  readonly usedBlocks: Uint16Array;
+  /** Per 1 GiB range: blocks with a set bit and a clear one (count neither 0 nor 512). */
+  readonly partialBlocks: Uint16Array;
+  /** Per 1 GiB range: changes so far (a range whose version is unchanged holds the same bits). */
+  readonly gigVersion: Float64Array;
   private count = 0;
 
   constructor(readonly nrBits: number) {
@@ -29,6 +35,9 @@ export class PagedBitmap {
     this.chunks = new Array<Uint32Array | undefined>(nrChunks).fill(undefined);
     this.perBlock = new Uint16Array(Math.ceil(nrBits / 512));
     this.perGig = new Uint32Array(nrChunks);
+    this.usedBlocks = new Uint16Array(nrChunks);
+    this.partialBlocks = new Uint16Array(nrChunks);
+    this.gigVersion = new Float64Array(nrChunks);
   }
 
   get total(): number {
@@ -37,12 +46,21 @@ export class PagedBitmap {
 
   /** Bytes of typed-array storage in use (for the model's own memory figures). */
   get storageBytes(): number {
-    let n = this.perBlock.byteLength + this.perGig.byteLength;
+    let n =
+      this.perBlock.byteLength +
+      this.perGig.byteLength +
+      this.usedBlocks.byteLength +
+      this.partialBlocks.byteLength +
+      this.gigVersion.byteLength;
     for (const c of this.chunks) if (c) n += c.byteLength;
     return n;
   }
 
   get(i: number): boolean {
+    // Empty and full 2 MiB blocks answer from their counter (one small array, no word read).
+    const blk = this.perBlock[i >>> BLOCK_SHIFT];
+    if (blk === 0) return false;
+    if (blk === 512) return true;
     const chunk = this.chunks[i >>> CHUNK_SHIFT];
     if (!chunk) return false;
     const bit = i & (BITS_PER_CHUNK - 1);
@@ -70,7 +88,7 @@ export class PagedBitmap {
     if (was === value) return false;
     const delta = value ? 1 : -1;
     chunk[w] = value ? chunk[w]! | mask : chunk[w]! & ~mask;
-    this.perBlock[i >>> BLOCK_SHIFT]! += delta;
+    this.addToBlock(i >>> BLOCK_SHIFT, c, delta);
     this.perGig[c]! += delta;
     this.count += delta;
     return true;
@@ -88,6 +106,7 @@ export class PagedBitmap {
     onChange?: (wordIndex: number, changedMask: number) => void,
   ): number {
     this.checkRange(start, end);
+    if (end - start === 1 && !onChange) return this.assign(start, value) ? 1 : 0;
     let changed = 0;
     let i = start;
     while (i < end) {
@@ -103,6 +122,21 @@ export class PagedBitmap {
       }
       while (i < chunkEnd) {
         const bit = i & (BITS_PER_CHUNK - 1);
+        if ((i & 511) === 0 && i + 512 <= chunkEnd && !onChange) {
+          // A whole 2 MiB block: 16 words at once, its counter says how many bits change.
+          const b = i >>> BLOCK_SHIFT;
+          const before = this.perBlock[b]!;
+          const delta = value ? 512 - before : -before;
+          if (delta !== 0) {
+            chunk.fill(value ? 0xffffffff : 0, bit >>> 5, (bit >>> 5) + 16);
+            this.addToBlock(b, c, delta);
+            this.perGig[c]! += delta;
+            this.count += delta;
+            changed += value ? delta : -delta;
+          }
+          i += 512;
+          continue;
+        }
         const w = bit >>> 5;
         const lo = bit & 31;
         const n = Math.min(32 - lo, chunkEnd - i);
@@ -115,7 +149,7 @@ export class PagedBitmap {
           chunk[w] = next;
           const k = popcount32(ch);
           const delta = value ? k : -k;
-          this.perBlock[i >>> BLOCK_SHIFT]! += delta;
+          this.addToBlock(i >>> BLOCK_SHIFT, c, delta);
           this.perGig[c]! += delta;
           this.count += delta;
           changed += k;
@@ -163,12 +197,16 @@ export class PagedBitmap {
         i = (g + 1) * BITS_PER_CHUNK;
         continue;
       }
+      // A range or block holding only the other value is skipped; one holding only `value`
+      // answers at once.
+      if ((value && gigFull) || (!value && gigEmpty)) return i;
       const b = i >>> BLOCK_SHIFT;
       const blk = this.perBlock[b]!;
       if ((value && blk === 0) || (!value && blk === 512)) {
         i = (b + 1) << BLOCK_SHIFT;
         continue;
       }
+      if ((value && blk === 512) || (!value && blk === 0)) return i;
       const lo = i & 31;
       let word = this.word(i >>> 5);
       if (!value) word = ~word;
@@ -181,6 +219,19 @@ export class PagedBitmap {
       i = (i & ~31) + 32;
     }
     return end;
+  }
+
+  /** perBlock[b] += delta, with the block counts of range `c` in step. */
+  private addToBlock(b: number, c: number, delta: number): void {
+    const before = this.perBlock[b]!;
+    const after = before + delta;
+    this.perBlock[b] = after;
+    this.gigVersion[c]!++;
+    if (before === 0) this.usedBlocks[c]!++;
+    else if (after === 0) this.usedBlocks[c]!--;
+    const wasPartial = before !== 0 && before !== 512;
+    const isPartial = after !== 0 && after !== 512;
+    if (wasPartial !== isPartial) this.partialBlocks[c]! += isPartial ? 1 : -1;
   }
 
   private checkRange(start: number, end: number): void {

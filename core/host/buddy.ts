@@ -59,6 +59,21 @@ export class BuddyMemory {
     return true;
   }
 
+  /** Up to `count` order-0 pages for a guest, one after another: the number allocateBasePages(1)
+   * calls in a row would have served before the first refusal. */
+  allocBasePagesUpTo(count: number): number {
+    if (Number.isSafeInteger(this.free) && Number.isSafeInteger(this.guest)) {
+      const n = Math.max(0, Math.min(count, Math.floor(this.free / PAGE_SIZE)));
+      const bytes = n * PAGE_SIZE;
+      this.free -= bytes;
+      this.guest += bytes;
+      return n;
+    }
+    let n = 0;
+    while (n < count && this.allocBasePages(1)) n++;
+    return n;
+  }
+
   /**
    * One best-effort THP (order 9). The buddy allocator is not modelled block by block, so whether
    * a free 2 MiB block exists is drawn: it is missing with probability `thpFragmentation`. The draw

@@ -17,6 +17,7 @@ import type { HostConfig, NumaNodeConfig } from '../config.js';
 import type { CostModel } from '../constants.js';
 import { usToCycles } from '../constants.js';
 import { ConfigError } from '../errors.js';
+import { addRepeated } from '../repeat.js';
 import type { Rng } from '../rng.js';
 import type { PageOrder } from '../units.js';
 import {
@@ -153,6 +154,22 @@ export class GuestLedger {
     this.adjust(folio.node, bytesOfOrder(folio.order), this.vmemmapOf(folio), this.savedOf(folio));
   }
 
+  /** `count` folios like `folio` enter the ledger, one after another (allocations of a run). */
+  addFolios(folio: FolioRef, count: number): void {
+    const node = folio.node;
+    const bytes = addRepeated(this.allocatedBytes[node] ?? NaN, bytesOfOrder(folio.order), count);
+    const vmemmap = addRepeated(this.vmemmapPages[node] ?? NaN, this.vmemmapOf(folio), count);
+    const saved = addRepeated(this.hvoSavedPages[node] ?? NaN, this.savedOf(folio), count);
+    if (!(bytes >= 0 && vmemmap >= 0 && saved >= 0)) {
+      // Let the per-folio path report which step goes wrong.
+      for (let i = 0; i < count; i++) this.addFolio(folio);
+      return;
+    }
+    this.allocatedBytes[node] = bytes;
+    this.vmemmapPages[node] = vmemmap;
+    this.hvoSavedPages[node] = saved;
+  }
+
   /** A folio leaves the ledger (free, memory error). */
   removeFolio(folio: FolioRef): void {
     this.adjust(
@@ -190,19 +207,17 @@ export class GuestLedger {
   }
 
   private adjust(node: number, bytes: number, vmemmap: number, saved: number): void {
-    const next = {
-      bytes: (this.allocatedBytes[node] ?? NaN) + bytes,
-      vmemmap: (this.vmemmapPages[node] ?? NaN) + vmemmap,
-      saved: (this.hvoSavedPages[node] ?? NaN) + saved,
-    };
-    if (!(next.bytes >= 0 && next.vmemmap >= 0 && next.saved >= 0)) {
+    const nextBytes = (this.allocatedBytes[node] ?? NaN) + bytes;
+    const nextVmemmap = (this.vmemmapPages[node] ?? NaN) + vmemmap;
+    const nextSaved = (this.hvoSavedPages[node] ?? NaN) + saved;
+    if (!(nextBytes >= 0 && nextVmemmap >= 0 && nextSaved >= 0)) {
       throw new Error(
-        `allocator ledger node ${node}: counts would become bytes=${next.bytes} vmemmap=${next.vmemmap} hvoSaved=${next.saved}`,
+        `allocator ledger node ${node}: counts would become bytes=${nextBytes} vmemmap=${nextVmemmap} hvoSaved=${nextSaved}`,
       );
     }
-    this.allocatedBytes[node] = next.bytes;
-    this.vmemmapPages[node] = next.vmemmap;
-    this.hvoSavedPages[node] = next.saved;
+    this.allocatedBytes[node] = nextBytes;
+    this.vmemmapPages[node] = nextVmemmap;
+    this.hvoSavedPages[node] = nextSaved;
   }
 }
 
@@ -244,6 +259,8 @@ export class Host {
   readonly cmaHvo: boolean;
   private readonly nodes: readonly HostNode[];
   private readonly nodeOrders = new Map<string, NodeOrderResult>();
+  /** nodeOrders by NodeChoice object, for frozen choices (which cannot change after). */
+  private readonly choiceOrders = new WeakMap<NodeChoice, NodeOrderResult>();
 
   /** Throws ConfigError naming the field when a node's pools, CMA area and reserved memory do
    * not fit in its memory. */
@@ -291,12 +308,17 @@ export class Host {
   /** resolveNodeOrder(), memoised by node list: allocation is the hot path of a run (one call
    * per folio) and a mempolicy only ever produces a handful of distinct lists. */
   nodeOrder(choice: NodeChoice): NodeOrderResult {
+    // Mempolicy hands out the same NodeChoice objects again: those answer without a key.
+    let result = this.choiceOrders.get(choice);
+    if (result) return result;
     const key = `${choice.strict}:${choice.nodes.join(',')}`;
-    let result = this.nodeOrders.get(key);
+    result = this.nodeOrders.get(key);
     if (!result) {
       result = resolveNodeOrder(choice, this.nodeCount);
       this.nodeOrders.set(key, result);
     }
+    if (Object.isFrozen(choice) && Object.isFrozen(choice.nodes))
+      this.choiceOrders.set(choice, result);
     return result;
   }
 

@@ -65,6 +65,11 @@ export class TdpMmu {
     return this.mapped4k.get(index) ? ORDER_4K : NOT_MAPPED;
   }
 
+  /** First index of [start, end) with a 4 KiB SPTE, or `end`. */
+  next4kMapped(start: number, end: number): number {
+    return this.mapped4k.find(start, end, true);
+  }
+
   /** 4 KiB SPTEs installed in the 2 MiB block `b`. */
   mapped4kInBlock(b: number): number {
     return this.mapped4k.perBlock[b]!;
@@ -94,6 +99,25 @@ export class TdpMmu {
         this.nrPtPages++;
         this.lowerChanged(g, +1);
       }
+    }
+  }
+
+  /** map(i, ORDER_4K) for every i of [start, end), one 2 MiB block, none of them mapped. */
+  mapBaseRun(start: number, end: number): void {
+    const b = start >>> 9;
+    if (end <= start || (end - 1) >>> 9 !== b)
+      throw new Error(`[${start}, ${end}) is not in one block`);
+    if (
+      this.gigMapped[start >>> 18] ||
+      this.blockMapped[b] ||
+      this.mapped4k.find(start, end, true) < end
+    )
+      throw new Error(`[${start}, ${end}) is already mapped in part`);
+    const hadTable = this.mapped4k.perBlock[b] !== 0;
+    this.mapped4k.assignRange(start, end, true);
+    if (!hadTable) {
+      this.nrPtPages++;
+      this.lowerChanged(start >>> 18, +1);
     }
   }
 

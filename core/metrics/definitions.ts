@@ -384,4 +384,7 @@ export const LATENCY_OPS = [
   'split',
 ] as const;
 export type LatencyOp = (typeof LATENCY_OPS)[number];
+export const LATENCY_INDEX: Readonly<Record<LatencyOp, number>> = Object.freeze(
+  Object.fromEntries(LATENCY_OPS.map((op, i) => [op, i])) as Record<LatencyOp, number>,
+);
 export const LATENCY_PERCENTILES = [50, 90, 99, 100] as const;

@@ -1,5 +1,6 @@
 // A log-linear latency histogram (HDR style): 16 sub-buckets per power of two, so every recorded
 // value is kept within about 6 % and the memory cost is fixed whatever the run length.
+import { addRepeated } from '../repeat.js';
 
 const SUB_BUCKETS = 16;
 const MAX_EXPONENT = 64;
@@ -11,15 +12,40 @@ export class LatencyHistogram {
   private total = 0;
   private maxValue = 0;
   private sum = 0;
+  /** The last two values recorded and their buckets: an operation mostly records one of a few
+   * values (a conversion pair alternates two). */
+  private lastValue = -1;
+  private lastBucket = 0;
+  private prevValue = -1;
+  private prevBucket = 0;
 
   record(value: number, times = 1): void {
     if (!(value >= 0) || !Number.isFinite(value))
       throw new RangeError(`latency ${value} is not a finite non-negative number`);
     if (value < 1) this.zeros += times;
-    else this.counts[bucketOf(value)]! += times;
+    else this.counts[this.bucket(value)]! += times;
     this.total += times;
     this.sum += value * times;
     if (value > this.maxValue) this.maxValue = value;
+  }
+
+  /** The same as `times` calls of record(value): the sum grows by `value` once per call, so it
+   * rounds exactly as those calls would. */
+  recordEach(value: number, times: number): void {
+    if (times <= 0) return;
+    const sumBefore = this.sum;
+    this.record(value, times);
+    this.sum = addRepeated(sumBefore, value, times);
+  }
+
+  private bucket(value: number): number {
+    if (value === this.lastValue) return this.lastBucket;
+    const bucket = value === this.prevValue ? this.prevBucket : bucketOf(value);
+    this.prevValue = this.lastValue;
+    this.prevBucket = this.lastBucket;
+    this.lastValue = value;
+    this.lastBucket = bucket;
+    return bucket;
   }
 
   get count(): number {

@@ -2,6 +2,7 @@
 // distributions and per-node memory. The rules that change state report into it; nothing here
 // changes simulation state.
 import {
+  LATENCY_INDEX,
   LATENCY_OPS,
   LATENCY_PERCENTILES,
   METRICS,
@@ -9,6 +10,7 @@ import {
   type LatencyOp,
   type MetricName,
 } from './definitions.js';
+import { addRepeated } from '../repeat.js';
 import { LatencyHistogram } from './histogram.js';
 
 class GrowableSeries {
@@ -60,8 +62,9 @@ export class MetricsRecorder {
   private readonly time = new GrowableSeries();
   private readonly series: GrowableSeries[] = METRICS.map(() => new GrowableSeries());
   private readonly nodeSeries: GrowableSeries[];
-  private readonly latency = new Map<LatencyOp, LatencyHistogram>(
-    LATENCY_OPS.map((op) => [op, new LatencyHistogram()]),
+  /** One histogram per LATENCY_OPS entry, in that order (indexed by LATENCY_INDEX). */
+  private readonly latency: readonly LatencyHistogram[] = LATENCY_OPS.map(
+    () => new LatencyHistogram(),
   );
 
   constructor(readonly nodeCount: number) {
@@ -71,6 +74,20 @@ export class MetricsRecorder {
 
   add(name: MetricName, delta: number): void {
     this.current[METRIC_INDEX[name]]! += delta;
+  }
+
+  /** add() by METRIC_INDEX position: for hot paths, which resolve the index once. */
+  addAt(index: number, delta: number): void {
+    this.current[index]! += delta;
+  }
+
+  /** `times` calls of addAt(index, delta), in one go (the same result, see addRepeated). */
+  addRepeatedAt(index: number, delta: number, times: number): void {
+    this.current[index] = addRepeated(this.current[index]!, delta, times);
+  }
+
+  getAt(index: number): number {
+    return this.current[index]!;
   }
 
   set(name: MetricName, value: number): void {
@@ -90,11 +107,19 @@ export class MetricsRecorder {
   }
 
   recordLatency(op: LatencyOp, ns: number): void {
-    this.latency.get(op)!.record(ns);
+    this.latency[LATENCY_INDEX[op]]!.record(ns);
+  }
+
+  /** recordLatency() by LATENCY_INDEX position, `times` times in a row (the same as that many
+   * calls: the running sum adds `ns` once per call). */
+  recordLatencyAt(index: number, ns: number, times = 1): void {
+    const h = this.latency[index]!;
+    if (times === 1) h.record(ns);
+    else h.recordEach(ns, times);
   }
 
   latencySummary(op: LatencyOp): LatencySummary {
-    const h = this.latency.get(op)!;
+    const h = this.latency[LATENCY_INDEX[op]]!;
     const [p50, p90, p99] = LATENCY_PERCENTILES.slice(0, 3).map((p) => h.percentile(p));
     return { count: h.count, mean: h.mean, p50: p50!, p90: p90!, p99: p99!, max: h.max };
   }

@@ -185,7 +185,7 @@ export class Simulation {
     let blocks1g = 0;
     let base = 0;
     for (let b = 0; b < layout.nrBlocks; b++) {
-      const order = layout.blockOrder[b]!;
+      const order = layout.blockOrderOf(b);
       const shared = g.shared.perBlock[b]!;
       const allocated = layout.allocated.perBlock[b]!;
       if (order === ORDER_2M) blocks2m++;

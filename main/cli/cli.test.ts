@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { EXIT_BAD_INPUT, EXIT_OK, main, type CliIo } from './index.js';
 import { smallExperiment, tempDir } from './test-helpers.js';
 
-
 async function cli(args: string[], cwd = process.cwd()) {
   let stdout = '';
   let stderr = '';

@@ -89,7 +89,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input.`,
     .option('--json', 'print the full summary of every variant as JSON, keyed by metric name')
     .option('--events <file>', 'write the event log of every variant as JSON lines')
     .option('--csv <dir>', 'write every series of every variant as CSV files into DIR')
-    .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
     .option('--no-progress', 'no progress on stderr')
     .addHelpText('after', '\nExample: gmem-lab run preset:snp-boot-16g-backings --csv out/')
     .action(
@@ -151,7 +151,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input.`,
       [] as string[],
     )
     .option('--json', 'print every combination and variant summary as JSON')
-    .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
     .option('--no-progress', 'no progress on stderr')
     .addHelpText(
       'after',
@@ -306,8 +306,9 @@ async function runCombos(
   opts: RunOpts,
 ): Promise<RunOutcome[][]> {
   const total = combos.reduce((n, c) => n + c.experiment.variants.length, 0);
+  // One worker per core by default: this process only waits while they run.
   const host = new SimulationHost({
-    size: Math.min(opts.workers ?? Math.max(1, availableParallelism() - 1), total),
+    size: Math.min(opts.workers ?? availableParallelism(), total),
   });
   const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
   try {

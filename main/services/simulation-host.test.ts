@@ -49,6 +49,26 @@ afterEach(async () => {
 });
 
 describe('simulation host', () => {
+  it('a warmed-up pool is ready later and gives the same results as a cold one', async () => {
+    const exp = experiment();
+    const cold = new SimulationHost({ size: 1 });
+    let coldResult: unknown;
+    try {
+      const outcome = await cold.run({ experiment: exp, variantIndex: 1 }).done;
+      expect(outcome.status).toBe('done');
+      coldResult = outcome.status === 'done' ? outcome.result : null;
+    } finally {
+      await cold.close();
+    }
+    host = new SimulationHost({ size: 1, warmUp: 1 });
+    await host.whenReady();
+    const outcome = await host.run({ experiment: exp, variantIndex: 1 }).done;
+    expect(outcome.status).toBe('done');
+    if (outcome.status !== 'done') return;
+    // The warm-up runs other simulations in the worker first: nothing of them may leak.
+    expect(outcome.result).toEqual(coldResult);
+  });
+
   it('streams progress at most about ten times a second and returns results as typed arrays', async () => {
     host = new SimulationHost({ size: 1 });
     const progress: RunProgress[] = [];

@@ -16,6 +16,9 @@ export interface SimulationHostOptions {
   readonly resourceLimits?: ResourceLimits;
   /** Least time between two progress events of one run. */
   readonly progressIntervalMs?: number;
+  /** Each worker runs a warm-up simulation before it takes runs (main/worker/warm-up.ts), for a
+   * pool started ahead of its first run: true for the default number of rounds, or a number. */
+  readonly warmUp?: boolean | number;
 }
 
 export interface RunProgress {
@@ -59,6 +62,10 @@ interface Slot {
 
 /** The worker beside this module: the TypeScript source when this is the source (tsx, tests), the
  * worker bundle beside the CLI bundle when this is out/cli/gmem-lab.mjs (tools/build-cli.ts). */
+/** Warm-up rounds for `warmUp: true`: V8 optimizes what ran often, and a worker's first runs
+ * after fewer rounds are still visibly slower. */
+const DEFAULT_WARM_UP_ROUNDS = 3;
+
 const DEFAULT_ENTRY = import.meta.url.endsWith('.ts')
   ? new URL('../worker/simulation-worker.ts', import.meta.url)
   : new URL('./simulation-worker.mjs', import.meta.url);
@@ -68,16 +75,22 @@ export class SimulationHost {
   private readonly entry: URL;
   private readonly limits: ResourceLimits;
   private readonly progressIntervalMs: number;
+  /** Warm-up rounds of each new worker (0: none). */
+  private readonly warmUp: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextRunId = 1;
   private closed = false;
+  /** whenReady() callers waiting for every worker to have started. */
+  private readyWaiters: Array<() => void> = [];
 
   constructor(options: SimulationHostOptions = {}) {
     this.size = Math.max(1, options.size ?? availableParallelism() - 1);
     this.entry = options.workerEntry ?? DEFAULT_ENTRY;
     this.limits = options.resourceLimits ?? { maxOldGenerationSizeMb: 2048 };
     this.progressIntervalMs = options.progressIntervalMs ?? 100;
+    this.warmUp =
+      options.warmUp === true ? DEFAULT_WARM_UP_ROUNDS : Math.max(0, Number(options.warmUp ?? 0));
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
   }
 
@@ -104,6 +117,12 @@ export class SimulationHost {
     };
   }
 
+  /** Resolves once every worker has started and can take a run (at once if they all have). */
+  whenReady(): Promise<void> {
+    if (this.closed || this.slots.every((s) => s.ready)) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
   /** Runs waiting for a worker. */
   get queued(): number {
     return this.queue.length;
@@ -116,6 +135,7 @@ export class SimulationHost {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
     for (const job of this.queue.splice(0)) job.resolve({ status: 'cancelled' });
     await Promise.all(
       this.slots.map(async (slot) => {
@@ -141,7 +161,7 @@ export class SimulationHost {
   }
 
   private spawn(): Slot {
-    const worker = startWorker(this.entry, this.limits);
+    const worker = startWorker(this.entry, this.limits, this.warmUp);
     const slot: Slot = { worker, job: null, ready: false };
     worker.on('message', (message: WorkerMessage) => this.onMessage(slot, message));
     worker.on('error', (err: Error & { code?: string }) =>
@@ -158,6 +178,9 @@ export class SimulationHost {
     if (message.type === 'ready') {
       slot.ready = true;
       this.dispatch();
+      if (this.slots.every((s) => s.ready)) {
+        for (const resolve of this.readyWaiters.splice(0)) resolve();
+      }
       return;
     }
     const job = slot.job;
@@ -225,11 +248,12 @@ export class SimulationHost {
 
 /** Start a worker on a built .js entry directly, or on a .ts entry through tsx: on Node 20 a
  * worker ignores `execArgv: ['--import', 'tsx']`, so a tiny eval stub registers tsx's API first. */
-function startWorker(entry: URL, resourceLimits: ResourceLimits): Worker {
+function startWorker(entry: URL, resourceLimits: ResourceLimits, warmUp: number): Worker {
   const path = fileURLToPath(entry);
-  if (!path.endsWith('.ts')) return new Worker(path, { resourceLimits });
+  const workerData = { warmUp };
+  if (!path.endsWith('.ts')) return new Worker(path, { resourceLimits, workerData });
   const stub = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
-  return new Worker(stub, { eval: true, resourceLimits });
+  return new Worker(stub, { eval: true, resourceLimits, workerData });
 }
 
 function describeCrash(err: Error & { code?: string }, limits: ResourceLimits): string {

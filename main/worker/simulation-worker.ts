@@ -1,12 +1,19 @@
-// Worker-thread entry: runs one variant of an experiment at a time with the core, streams
-// progress at most every progressIntervalMs, stops when the host raises the cancel flag.
-import { parentPort } from 'node:worker_threads';
-import { runVariant } from '../../core/experiment/run.js';
-import { Cancelled } from '../../core/workloads/context.js';
-import { packResult, type RunRequest, type WorkerMessage } from './protocol.js';
+// Worker-thread entry: runs one variant of an experiment at a time with the core (run-request.ts),
+// streams progress at most every progressIntervalMs, stops when the host raises the cancel flag.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { RunRequest, WorkerMessage } from './protocol.js';
+import { runRequest } from './run-request.js';
+import { warmUp } from './warm-up.js';
 
 const port = parentPort;
 if (!port) throw new Error('simulation-worker must run in a worker thread');
+
+// Results leave as transferred, hence detached, buffers. V8 compiles typed-array access without
+// detach checks until a thread first detaches a buffer, and then throws all that optimized code
+// away at once: in a worker, right after its first result, a pause of tens of milliseconds while
+// everything is optimized again. Detaching one buffer now, before anything is optimized, spares it.
+const detached = new ArrayBuffer(8);
+structuredClone(detached, { transfer: [detached] });
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(message, transfer);
@@ -14,40 +21,10 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
 
 port.on('message', (request: RunRequest) => {
   if (request.type !== 'run') return;
-  const cancel = new Int32Array(request.cancelFlag);
-  let lastProgress = 0;
-  try {
-    const result = runVariant(request.experiment, request.variantIndex, {
-      ...(request.traceText !== undefined ? { traceText: request.traceText } : {}),
-      recordEvents: request.recordEvents ?? false,
-      isCancelled: () => Atomics.load(cancel, 0) === 1,
-      onProgress: (report) => {
-        const now = Date.now();
-        if (now - lastProgress < request.progressIntervalMs && report.fraction < 1) return;
-        lastProgress = now;
-        post({
-          type: 'progress',
-          runId: request.runId,
-          phase: report.phase,
-          fraction: report.fraction,
-        });
-      },
-    });
-    const { packed, transfer } = packResult(result);
-    post({ type: 'result', runId: request.runId, result: packed }, transfer);
-  } catch (err) {
-    if (err instanceof Cancelled) {
-      post({ type: 'cancelled', runId: request.runId });
-      return;
-    }
-    const e = err instanceof Error ? err : new Error(String(err));
-    post({
-      type: 'error',
-      runId: request.runId,
-      message: e.message,
-      ...(e.stack ? { stack: e.stack } : {}),
-    });
-  }
+  runRequest(request, post);
 });
 
+// The host asks for a warm-up when it starts its pool ahead of the first run (warm-up.ts).
+const rounds = Number((workerData as { warmUp?: number } | undefined)?.warmUp ?? 0);
+if (rounds > 0) warmUp(rounds);
 post({ type: 'ready' });

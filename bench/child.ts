@@ -1,0 +1,79 @@
+// A bench measurement in a process of its own, so its peak memory is its own: prints one JSON line
+// with the process's peak RSS (process.resourceUsage().maxRSS, the whole Node process: runtime,
+// tsx and model) and what it ran.
+//
+//   tsx bench/child.ts footprint BYTES   a guest of BYTES on 1 GiB HugeTLB: fallocate of all of it,
+//                                        100 000 4 KiB conversions, one sample
+//   tsx bench/child.ts boot BYTES        the 16 GiB SNP boot preset's lifecycle (boot, lazy accept,
+//                                        0.5 s of runtime DMA) on a guest of BYTES, two variants:
+//                                        HugeTLB 1 GiB and 4 KiB
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseExperimentValue } from '../core/experiment/load.js';
+import { runVariant } from '../core/experiment/run.js';
+import { Simulation } from '../core/sim/simulation.js';
+import { GiB } from '../core/units.js';
+
+const [what, bytesArg] = process.argv.slice(2);
+const guestBytes = Number(bytesArg);
+const started = performance.now();
+const out: Record<string, unknown> = { what, guestBytes };
+
+if (what === 'footprint') {
+  const sim = new Simulation({
+    host: {
+      nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
+    },
+    variant: { name: 'bench', guestBytes, pageSize: '1g', allocator: 'hugetlb' },
+    seed: 1,
+  });
+  sim.fallocate(0, guestBytes);
+  const pages = guestBytes / 4096;
+  for (let i = 0; i < 100_000; i++)
+    sim.convert(((i * 2654435761) % pages) * 4096, 4096, i % 3 === 0 ? 'private' : 'shared');
+  sim.sample();
+  out['modelStorageMiB'] = sim.gmem.modelStorageBytes() / 2 ** 20;
+} else if (what === 'boot') {
+  const preset = JSON.parse(
+    readFileSync(
+      join(import.meta.dirname, '..', 'resources', 'presets', 'snp-boot-16g-backings.gmemlab.json'),
+      'utf8',
+    ),
+  ) as { host: object; guest: object; variants: object[] };
+  const doc = {
+    ...preset,
+    name: `SNP boot of a ${guestBytes / GiB} GiB guest`,
+    host: {
+      ...preset.host,
+      nodes: [
+        {
+          memoryBytes: guestBytes + 64 * GiB,
+          cpus: '0-63',
+          hostReservedBytes: 8 * GiB,
+          hugetlb1g: guestBytes / GiB,
+        },
+      ],
+    },
+    guest: { ...preset.guest, memoryBytes: guestBytes },
+    variants: [preset.variants[3], preset.variants[0]],
+  };
+  const parsed = parseExperimentValue(doc);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+  const variants: unknown[] = [];
+  for (let i = 0; i < parsed.experiment.variants.length; i++) {
+    const t0 = performance.now();
+    const r = runVariant(parsed.experiment, i, {});
+    variants.push({
+      name: r.name,
+      ms: Math.round(performance.now() - t0),
+      samples: r.series.timeNs.length,
+      hostTotalGiB: r.summary.metrics.host_total_bytes / GiB,
+    });
+  }
+  out['variants'] = variants;
+} else {
+  throw new Error(`unknown measurement ${what}`);
+}
+out['seconds'] = (performance.now() - started) / 1000;
+out['maxRssMiB'] = process.resourceUsage().maxRSS / 1024;
+process.stdout.write(JSON.stringify(out) + '\n');

@@ -1,0 +1,46 @@
+// One run request in a worker thread: runs the variant with the core, reports progress at most
+// every progressIntervalMs, stops when the host raises the cancel flag, and sends the result,
+// the cancellation or the error. The worker's message handler and its warm-up both go through
+// here, so the warm-up trains the very closures real runs use.
+import { runVariant } from '../../core/experiment/run.js';
+import { Cancelled } from '../../core/workloads/context.js';
+import { packResult, type RunRequest, type WorkerMessage } from './protocol.js';
+
+export type Send = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
+
+export function runRequest(request: RunRequest, send: Send): void {
+  const cancel = new Int32Array(request.cancelFlag);
+  let lastProgress = 0;
+  try {
+    const result = runVariant(request.experiment, request.variantIndex, {
+      ...(request.traceText !== undefined ? { traceText: request.traceText } : {}),
+      recordEvents: request.recordEvents ?? false,
+      isCancelled: () => Atomics.load(cancel, 0) === 1,
+      onProgress: (report) => {
+        const now = Date.now();
+        if (now - lastProgress < request.progressIntervalMs && report.fraction < 1) return;
+        lastProgress = now;
+        send({
+          type: 'progress',
+          runId: request.runId,
+          phase: report.phase,
+          fraction: report.fraction,
+        });
+      },
+    });
+    const { packed, transfer } = packResult(result);
+    send({ type: 'result', runId: request.runId, result: packed }, transfer);
+  } catch (err) {
+    if (err instanceof Cancelled) {
+      send({ type: 'cancelled', runId: request.runId });
+      return;
+    }
+    const e = err instanceof Error ? err : new Error(String(err));
+    send({
+      type: 'error',
+      runId: request.runId,
+      message: e.message,
+      ...(e.stack ? { stack: e.stack } : {}),
+    });
+  }
+}
