@@ -1492,23 +1492,8 @@ export class GuestMemfd {
   private prefaultOp(offset: number, size: number): Failure | null {
     const [start, end] = this.pageRange(offset, size);
     const before = this.mappedPages();
-    let i = start;
-    while (i < end) {
-      const level = this.mmu.levelAt(i);
-      if (level !== NOT_MAPPED) {
-        i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;
-        continue;
-      }
-      const run = this.guestFaultRun(i, end, false);
-      if (run > 0) {
-        i += run;
-        continue;
-      }
-      const failure = this.guestFault(i, 'write', false);
-      if (failure) return failure;
-      const mapped = this.mmu.levelAt(i);
-      i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
-    }
+    const failure = this.faultInRange(start, end, false);
+    if (failure) return failure;
     if (this.logging)
       this.log({
         type: 'prefault',
@@ -1516,6 +1501,30 @@ export class GuestMemfd {
         size,
         mappedBytes: (this.mappedPages() - before) * PAGE_SIZE,
       });
+    return null;
+  }
+
+  /** Fault every unmapped page of [start, end) in, each mapping at the largest level allowed
+   * (so one fault covers a whole huge mapping); `exit`: each fault is a VM exit (the guest touched
+   * it) rather than KVM_PRE_FAULT_MEMORY. */
+  private faultInRange(start: number, end: number, exit: boolean): Failure | null {
+    let i = start;
+    while (i < end) {
+      const mapped = this.mmu.levelAt(i);
+      if (mapped !== NOT_MAPPED) {
+        i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
+        continue;
+      }
+      const run = this.guestFaultRun(i, end, exit);
+      if (run > 0) {
+        i += run;
+        continue;
+      }
+      const failure = this.guestFault(i, 'write', exit);
+      if (failure) return failure;
+      const level = this.mmu.levelAt(i);
+      i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;
+    }
     return null;
   }
 
@@ -1549,23 +1558,8 @@ export class GuestMemfd {
         }
       }
     }
-    let i = start;
-    while (i < end) {
-      const mapped = this.mmu.levelAt(i);
-      if (mapped !== NOT_MAPPED) {
-        i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;
-        continue;
-      }
-      const run = this.guestFaultRun(i, end, true);
-      if (run > 0) {
-        i += run;
-        continue;
-      }
-      const failure = this.guestFault(i, 'write', true);
-      if (failure) return failure;
-      const now = this.mmu.levelAt(i);
-      i = (Math.floor(i / 2 ** now) + 1) * 2 ** now;
-    }
+    const failure = this.faultInRange(start, end, true);
+    if (failure) return failure;
     if (this.logging)
       this.log({
         type: 'accept',
