@@ -11,19 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import type { Figure } from './figures.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../e2e/chromium.js';
 
 const ROOT = join(import.meta.dirname, '..');
-const CHROMIUM = process.env['GMEMLAB_CHROMIUM'] ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const URL_LINE = /gmem-lab workbench: (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9._~-]+)/;
 
 /** Why the renderer figures cannot be taken here, or null. */
