@@ -68,3 +68,22 @@ export function alignUp(value: number, alignment: number): number {
   const rem = value % alignment;
   return rem === 0 ? value : value + alignment - rem;
 }
+
+// 4 KiB indexes of a 64 TiB guest reach 2^34, past JavaScript's 32-bit operators (`>>>`, `<<`,
+// `& ~mask` wrap at 2^32): index arithmetic divides instead (exact below 2^53). Low-bit masks
+// (`i & 511`) stay exact for every non-negative integer, 2^32 being a multiple of their period.
+
+/** The 2 MiB block holding 4 KiB index `i`. */
+export function blockOfPage(i: number): number {
+  return Math.floor(i / PAGES_PER_2M);
+}
+
+/** The 1 GiB range holding 4 KiB index `i`. */
+export function gigOfPage(i: number): number {
+  return Math.floor(i / PAGES_PER_1G);
+}
+
+/** The 1 GiB range holding 2 MiB block `b`. */
+export function gigOfBlock(b: number): number {
+  return Math.floor(b / PAGES_PER_2M);
+}

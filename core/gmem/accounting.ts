@@ -106,7 +106,7 @@ function classifyGig(bm: ClassBitmaps, g: number, out: Float64Array, k: number):
   let shared = 0;
   let dbl = 0;
   let zeroed = 0;
-  const nrBlocks = A.perBlock.length;
+  const nrBlocks = A.nrBlocks;
   // A 1 GiB range whose bitmaps are each empty or full adds up like its blocks would.
   const bitsInGig = Math.min(BITS_PER_CHUNK, A.nrBits - g * BITS_PER_CHUNK);
   const ag = A.perGig[g]!;
@@ -130,10 +130,10 @@ function classifyGig(bm: ClassBitmaps, g: number, out: Float64Array, k: number):
   } else {
     const gEnd = Math.min(nrBlocks, (g + 1) * 512);
     for (let b = g * 512; b < gEnd; b++) {
-      const a = A.perBlock[b]!;
-      const s = S.perBlock[b]!;
-      const z = Z.perBlock[b]!;
-      const bk = B ? B.perBlock[b]! : 0;
+      const a = A.blockCount(b);
+      const s = S.blockCount(b);
+      const z = Z.blockCount(b);
+      const bk = B ? B.blockCount(b) : 0;
       if (a === 0 && bk === 0) continue;
       const full = blockSize(A, b);
       if (

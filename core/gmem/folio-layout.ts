@@ -4,7 +4,16 @@
 // or nothing) is held by the summary alone, so splitting or merging a 1 GiB folio touches a few
 // bytes, never its 512 blocks or 262144 pages; the blocks are written out when they start to
 // differ. Which 4 KiB indexes are allocated is the `allocated` bitmap (the file's page cache).
-import { ORDER_1G, ORDER_2M, ORDER_4K, type PageOrder } from '../units.js';
+import {
+  blockOfPage,
+  gigOfBlock,
+  gigOfPage,
+  ORDER_1G,
+  ORDER_2M,
+  ORDER_4K,
+  type PageOrder,
+} from '../units.js';
+import { BlockTable } from './block-table.js';
 import { PagedBitmap } from './paged-bitmap.js';
 
 /** Block holds no folio of order 9 or 18 (it may hold order-0 folios: see `allocated`). */
@@ -21,15 +30,15 @@ export class FolioLayout {
   private readonly gigNode: Uint8Array;
   /** Order of the folio covering each 2 MiB block: 18, 9, or 0 (4 KiB folios / none). Only for
    * blocks of PER_BLOCK ranges. */
-  private readonly blockOrder: Uint8Array;
+  private readonly blockOrder: BlockTable;
   /** Per 1 GiB range: blocks whose order is not 0 (0: the range holds only 4 KiB folios or none). */
   readonly hugeBlocks: Uint16Array;
   /** NUMA node of the block's folio; MIXED_NODES when its 4 KiB folios sit on several nodes. */
-  private readonly blockNode: Uint8Array;
+  private readonly blockNode: BlockTable;
   /** Per-page nodes of blocks whose 4 KiB folios sit on different nodes (rare: interleave at 4K). */
   private readonly mixedNodes = new Map<number, Uint8Array>();
   /** HVO state of the block's folio (huge folios only). */
-  private readonly blockHvo: Uint8Array;
+  private readonly blockHvo: BlockTable;
   /** Pages allocated in the file. */
   readonly allocated: PagedBitmap;
   folios4k = 0;
@@ -43,10 +52,10 @@ export class FolioLayout {
     this.gigOrder = new Uint8Array(nrGigs).fill(ORDER_4K);
     this.gigHvo = new Uint8Array(nrGigs);
     this.gigNode = new Uint8Array(nrGigs);
-    this.blockOrder = new Uint8Array(nrBlocks).fill(ORDER_4K);
+    this.blockOrder = new BlockTable(nrBlocks);
     this.hugeBlocks = new Uint16Array(nrGigs);
-    this.blockNode = new Uint8Array(nrBlocks);
-    this.blockHvo = new Uint8Array(nrBlocks);
+    this.blockNode = new BlockTable(nrBlocks);
+    this.blockHvo = new BlockTable(nrBlocks);
     this.allocated = new PagedBitmap(nrPages);
   }
 
@@ -56,10 +65,10 @@ export class FolioLayout {
       this.gigOrder.byteLength +
       this.gigHvo.byteLength +
       this.gigNode.byteLength +
-      this.blockOrder.byteLength +
+      this.blockOrder.storageBytes +
       this.hugeBlocks.byteLength +
-      this.blockNode.byteLength +
-      this.blockHvo.byteLength +
+      this.blockNode.storageBytes +
+      this.blockHvo.storageBytes +
       this.allocated.storageBytes;
     for (const nodes of this.mixedNodes.values()) n += nodes.byteLength;
     return n;
@@ -71,13 +80,13 @@ export class FolioLayout {
 
   /** Order of the folio covering 2 MiB block `b` (0 for 4 KiB folios and for no folio). */
   blockOrderOf(b: number): PageOrder {
-    const order = this.gigOrder[b >>> 9]!;
-    return (order !== PER_BLOCK ? order : this.blockOrder[b]!) as PageOrder;
+    const order = this.gigOrder[gigOfBlock(b)]!;
+    return (order !== PER_BLOCK ? order : this.blockOrder.get(b)) as PageOrder;
   }
 
   /** Order of the folio holding `index` (0 for 4 KiB folios and for unallocated pages). */
   orderAt(index: number): PageOrder {
-    return this.blockOrderOf(index >>> 9);
+    return this.blockOrderOf(blockOfPage(index));
   }
 
   isAllocated(index: number): boolean {
@@ -85,34 +94,34 @@ export class FolioLayout {
   }
 
   nodeAt(index: number): number {
-    const g = index >>> 18;
+    const g = gigOfPage(index);
     if (this.gigOrder[g] !== PER_BLOCK) return this.gigNode[g]!;
-    const b = index >>> 9;
-    const n = this.blockNode[b]!;
+    const b = blockOfPage(index);
+    const n = this.blockNode.get(b);
     if (n !== MIXED_NODES) return n;
     return this.mixedNodes.get(b)![index & 511]!;
   }
 
   hvoAt(index: number): boolean {
-    const g = index >>> 18;
+    const g = gigOfPage(index);
     if (this.gigOrder[g] !== PER_BLOCK) return this.gigHvo[g] === 1;
-    return this.blockHvo[index >>> 9] === 1;
+    return this.blockHvo.get(blockOfPage(index)) === 1;
   }
 
   /** Record a new huge folio of `order` at `index` (aligned). */
   addHugeFolio(index: number, order: PageOrder, node: number, hvo: boolean): void {
-    const b = index >>> 9;
+    const b = blockOfPage(index);
     if (order === ORDER_1G) {
       if (this.mixedNodes.size > 0) for (let i = 0; i < 512; i++) this.mixedNodes.delete(b + i);
-      this.setGig(b >>> 9, ORDER_1G, hvo, node);
+      this.setGig(gigOfBlock(b), ORDER_1G, hvo, node);
       this.allocated.assignRange(index, index + 262144, true);
       this.folios1g++;
       return;
     }
-    this.perBlock(b >>> 9);
+    this.perBlock(gigOfBlock(b));
     this.setBlockOrder(b, order);
-    this.blockNode[b] = node;
-    this.blockHvo[b] = hvo ? 1 : 0;
+    this.blockNode.set(b, node);
+    this.blockHvo.set(b, hvo ? 1 : 0);
     this.mixedNodes.delete(b);
     this.allocated.assignRange(index, index + 512, true);
     this.folios2m++;
@@ -120,25 +129,25 @@ export class FolioLayout {
 
   /** Record a new 4 KiB folio at `index`. */
   addBaseFolio(index: number, node: number): void {
-    const b = index >>> 9;
-    const g = b >>> 9;
+    const b = blockOfPage(index);
+    const g = gigOfBlock(b);
     if (this.gigOrder[g] !== ORDER_4K || this.gigHvo[g] !== 0 || this.gigNode[g] !== node) {
       // The range stays uniform when the page lands where its blocks already say (order 0, no
       // HVO, this node); anything else goes per block.
       this.perBlock(g);
     }
     if (this.gigOrder[g] === PER_BLOCK) {
-      if (this.allocated.perBlock[b] === 0) {
-        this.blockNode[b] = node;
+      if (this.allocated.blockCount(b) === 0) {
+        this.blockNode.set(b, node);
         this.mixedNodes.delete(b);
-      } else if (this.blockNode[b] !== MIXED_NODES && this.blockNode[b] !== node) {
-        const nodes = new Uint8Array(512).fill(this.blockNode[b]!);
+      } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
+        const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
         this.mixedNodes.set(b, nodes);
-        this.blockNode[b] = MIXED_NODES;
+        this.blockNode.set(b, MIXED_NODES);
       }
-      if (this.blockNode[b] === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
+      if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
       this.setBlockOrder(b, ORDER_4K);
-      this.blockHvo[b] = 0;
+      this.blockHvo.set(b, 0);
     }
     if (this.allocated.assign(index, true)) this.folios4k++;
   }
@@ -149,26 +158,26 @@ export class FolioLayout {
    */
   addBaseFolios(start: number, end: number, node: number): number {
     for (let i = start; i < end;) {
-      const b = i >>> 9;
+      const b = blockOfPage(i);
       const blockEnd = Math.min(end, (b + 1) * 512);
-      const g = b >>> 9;
+      const g = gigOfBlock(b);
       if (this.gigOrder[g] !== ORDER_4K || this.gigHvo[g] !== 0 || this.gigNode[g] !== node)
         this.perBlock(g);
       if (this.gigOrder[g] === PER_BLOCK) {
         // The first page decides the block's node; the others follow addBaseFolio's rules.
         for (let j = i; j < blockEnd; j++) {
-          if (this.allocated.perBlock[b] === 0 && j === i) {
-            this.blockNode[b] = node;
+          if (this.allocated.blockCount(b) === 0 && j === i) {
+            this.blockNode.set(b, node);
             this.mixedNodes.delete(b);
-          } else if (this.blockNode[b] !== MIXED_NODES && this.blockNode[b] !== node) {
-            const nodes = new Uint8Array(512).fill(this.blockNode[b]!);
+          } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
+            const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
             this.mixedNodes.set(b, nodes);
-            this.blockNode[b] = MIXED_NODES;
+            this.blockNode.set(b, MIXED_NODES);
           }
-          if (this.blockNode[b] === MIXED_NODES) this.mixedNodes.get(b)![j & 511] = node;
+          if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![j & 511] = node;
           if (j === i) {
             this.setBlockOrder(b, ORDER_4K);
-            this.blockHvo[b] = 0;
+            this.blockHvo.set(b, 0);
           }
         }
       }
@@ -186,33 +195,33 @@ export class FolioLayout {
 
   /** Drop the huge folio of `order` at `index`. */
   removeHugeFolio(index: number, order: PageOrder): void {
-    const b = index >>> 9;
+    const b = blockOfPage(index);
     if (order === ORDER_1G) {
-      this.setGig(b >>> 9, ORDER_4K, false, -1);
+      this.setGig(gigOfBlock(b), ORDER_4K, false, -1);
       this.allocated.assignRange(index, index + 262144, false);
       this.folios1g--;
       return;
     }
-    this.perBlock(b >>> 9);
+    this.perBlock(gigOfBlock(b));
     this.setBlockOrder(b, ORDER_4K);
-    this.blockHvo[b] = 0;
+    this.blockHvo.set(b, 0);
     this.allocated.assignRange(index, index + 512, false);
     this.folios2m--;
   }
 
   /** The huge folio at aligned `index` becomes folios of `toOrder` (all pages stay allocated). */
   split(index: number, fromOrder: PageOrder, toOrder: PageOrder, hvoAfter: boolean): void {
-    const b = index >>> 9;
+    const b = blockOfPage(index);
     if (fromOrder === ORDER_1G) {
-      this.setGig(b >>> 9, toOrder, hvoAfter, -1);
+      this.setGig(gigOfBlock(b), toOrder, hvoAfter, -1);
       this.folios1g--;
       if (toOrder === ORDER_2M) this.folios2m += 512;
       else this.folios4k += 512 * 512;
       return;
     }
-    this.perBlock(b >>> 9);
+    this.perBlock(gigOfBlock(b));
     this.setBlockOrder(b, toOrder);
-    this.blockHvo[b] = hvoAfter ? 1 : 0;
+    this.blockHvo.set(b, hvoAfter ? 1 : 0);
     this.folios2m--;
     if (toOrder === ORDER_2M) this.folios2m += 1;
     else this.folios4k += 512;
@@ -220,17 +229,17 @@ export class FolioLayout {
 
   /** Folios of `fromOrder` covering the aligned range at `index` become one folio of `toOrder`. */
   merge(index: number, fromOrder: PageOrder, toOrder: PageOrder, hvoAfter: boolean): void {
-    const b = index >>> 9;
+    const b = blockOfPage(index);
     if (toOrder === ORDER_1G) {
-      this.setGig(b >>> 9, ORDER_1G, hvoAfter, -1);
+      this.setGig(gigOfBlock(b), ORDER_1G, hvoAfter, -1);
       if (fromOrder === ORDER_2M) this.folios2m -= 512;
       else this.folios4k -= 512 * 512;
       this.folios1g++;
       return;
     }
-    this.perBlock(b >>> 9);
+    this.perBlock(gigOfBlock(b));
     this.setBlockOrder(b, toOrder);
-    this.blockHvo[b] = hvoAfter ? 1 : 0;
+    this.blockHvo.set(b, hvoAfter ? 1 : 0);
     if (fromOrder === ORDER_2M) this.folios2m -= 1;
     else this.folios4k -= 512;
     this.folios2m++;
@@ -239,14 +248,14 @@ export class FolioLayout {
   /** The first block of [b, bEnd) whose order is not `order`, or bEnd. */
   blockRunEnd(b: number, bEnd: number, order: number): number {
     while (b < bEnd) {
-      const g = b >>> 9;
+      const g = gigOfBlock(b);
       const uniform = this.gigOrder[g]!;
       if (uniform !== PER_BLOCK) {
         if (uniform !== order) return b;
         b = Math.min(bEnd, (g + 1) * 512);
         continue;
       }
-      if (this.blockOrder[b] !== order) return b;
+      if (this.blockOrder.get(b) !== order) return b;
       b++;
     }
     return bEnd;
@@ -273,6 +282,15 @@ export class FolioLayout {
         return;
       }
     }
+    if (this.gigOrder[g] === PER_BLOCK) {
+      // Held by the summary from now on: the blocks' storage goes (perBlock() writes it anew).
+      const b0 = g * 512;
+      const b1 = Math.min(this.blockOrder.length, b0 + 512);
+      if (node < 0) node = this.blockNode.get(b0);
+      this.blockOrder.fill(ORDER_4K, b0, b1);
+      this.blockHvo.fill(0, b0, b1);
+      this.blockNode.fill(0, b0, b1);
+    }
     this.gigOrder[g] = order;
     this.gigHvo[g] = hvo ? 1 : 0;
     if (node >= 0) this.gigNode[g] = node;
@@ -281,9 +299,9 @@ export class FolioLayout {
   /** The node every block of range `g` (held per block) records, or -1 when they differ. */
   private commonNode(g: number): number {
     const b0 = g * 512;
-    const node = this.blockNode[b0]!;
+    const node = this.blockNode.get(b0);
     if (node === MIXED_NODES) return -1;
-    for (let b = b0 + 1; b < b0 + 512; b++) if (this.blockNode[b] !== node) return -1;
+    for (let b = b0 + 1; b < b0 + 512; b++) if (this.blockNode.get(b) !== node) return -1;
     return node;
   }
 
@@ -301,9 +319,9 @@ export class FolioLayout {
 
   /** Set the order of block `b` of a per-block range, keeping `hugeBlocks` in step. */
   private setBlockOrder(b: number, order: PageOrder): void {
-    const was = this.blockOrder[b] !== ORDER_4K;
+    const was = this.blockOrder.get(b) !== ORDER_4K;
     const is = order !== ORDER_4K;
-    if (was !== is) this.hugeBlocks[b >>> 9]! += is ? 1 : -1;
-    this.blockOrder[b] = order;
+    if (was !== is) this.hugeBlocks[gigOfBlock(b)]! += is ? 1 : -1;
+    this.blockOrder.set(b, order);
   }
 }

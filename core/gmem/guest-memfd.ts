@@ -19,6 +19,9 @@ import { LATENCY_INDEX, METRIC_INDEX } from '../metrics/definitions.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { maxMappingLevel, NOT_MAPPED, TdpMmu, vendorMaxLevel } from '../kvm/mmu.js';
 import {
+  blockOfPage,
+  gigOfBlock,
+  gigOfPage,
   GiB,
   ORDER_1G,
   ORDER_2M,
@@ -123,9 +126,9 @@ export class GuestMemfd {
   readonly backendOrder: PageOrder;
   readonly mmu: TdpMmu;
   /** TDX: the guest accepted a 4 KiB page in this 2 MiB block (blocks 2 MiB mapping one-way). */
-  private readonly accepted4k: Uint8Array;
+  private readonly accepted4k: PagedBitmap;
   /** Per backing-size unit: never reconstruct (LPC 2024 "disallow split and reconstruct of shared"). */
-  private readonly noReconstruct: Uint8Array;
+  private readonly noReconstruct: PagedBitmap;
   /** Deferred merges: unit -> due time (ns); queue in due order (the delay is constant). */
   private readonly pendingMerges = new Map<number, number>();
   private readonly mergeQueue: number[] = [];
@@ -204,8 +207,8 @@ export class GuestMemfd {
           ? ORDER_2M
           : ORDER_4K;
     this.mmu = new TdpMmu(this.nrPages);
-    this.accepted4k = new Uint8Array(Math.ceil(this.nrPages / 512));
-    this.noReconstruct = new Uint8Array(Math.ceil(this.nrPages / this.unitPages));
+    this.accepted4k = new PagedBitmap(Math.ceil(this.nrPages / 512));
+    this.noReconstruct = new PagedBitmap(Math.ceil(this.nrPages / this.unitPages));
     this.mempolicy = new Mempolicy(config.mempolicy, config.homeNode, deps.nodeCount);
     if (!config.initPrivate) this.shared.assignRange(0, this.nrPages, true);
 
@@ -439,7 +442,7 @@ export class GuestMemfd {
       const u0 = Math.floor(start / this.unitPages);
       const u1 = Math.floor((end - 1) / this.unitPages);
       for (let u = u0; u <= u1; u++) {
-        if (this.sharedInUnit(u) === this.unitPages) this.noReconstruct[u] = 1;
+        if (this.sharedInUnit(u) === this.unitPages) this.noReconstruct.assign(u, true);
       }
     }
   }
@@ -448,8 +451,8 @@ export class GuestMemfd {
   // Splits and merges
 
   private splitForShared(start: number, end: number, splits: number[] | null): Failure | null {
-    const b0 = start >>> 9;
-    const b1 = (end - 1) >>> 9;
+    const b0 = blockOfPage(start);
+    const b1 = blockOfPage(end - 1);
     for (let b = b0; b <= b1; b++) {
       const failure = this.splitBlockToBase(b, splits);
       if (failure) return failure;
@@ -461,13 +464,13 @@ export class GuestMemfd {
   private splitBlockToBase(b: number, splits: number[] | null): Failure | null {
     let order = this.layout.blockOrderOf(b);
     if (order === ORDER_1G) {
-      const gigStart = (b >>> 9) << 18;
+      const gigStart = gigOfBlock(b) * 262144;
       const to = this.policies.split === 'staged' ? ORDER_2M : ORDER_4K;
       const failure = this.splitFolio(gigStart, ORDER_1G, to, splits);
       if (failure) return failure;
       order = to;
     }
-    if (order === ORDER_2M) return this.splitFolio(b << 9, ORDER_2M, ORDER_4K, splits);
+    if (order === ORDER_2M) return this.splitFolio(b * 512, ORDER_2M, ORDER_4K, splits);
     return null;
   }
 
@@ -578,7 +581,7 @@ export class GuestMemfd {
 
   private scheduleOrMerge(unit: number, blocksOnly: boolean): void {
     const merge = this.policies.merge;
-    if (merge === 'never' || this.noReconstruct[unit]) return;
+    if (merge === 'never' || this.noReconstruct.get(unit)) return;
     if (merge === 'eager') {
       this.tryMergeUnit(unit, blocksOnly);
       return;
@@ -645,15 +648,15 @@ export class GuestMemfd {
   private tryMergeUnit(u: number, blocksOnly: boolean): void {
     const start = u * this.unitPages;
     if (this.hugeOrder === ORDER_1G && this.policies.split === 'staged') {
-      for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
-        if (this.layout.blockOrderOf(b) === ORDER_4K && this.mergeable(b << 9, 512)) {
-          this.zapForMerge(b << 9, 512);
-          if (this.mergeFolio(b << 9, ORDER_4K, ORDER_2M)) return;
+      for (let b = blockOfPage(start); b < blockOfPage(start + this.unitPages); b++) {
+        if (this.layout.blockOrderOf(b) === ORDER_4K && this.mergeable(b * 512, 512)) {
+          this.zapForMerge(b * 512, 512);
+          if (this.mergeFolio(b * 512, ORDER_4K, ORDER_2M)) return;
         }
       }
       if (blocksOnly) return;
       if (!this.mergeable(start, this.unitPages, true)) return;
-      for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+      for (let b = blockOfPage(start); b < blockOfPage(start + this.unitPages); b++) {
         if (this.layout.blockOrderOf(b) !== ORDER_2M) return;
       }
       this.zapForMerge(start, this.unitPages);
@@ -944,7 +947,7 @@ export class GuestMemfd {
     }
     this.layout.removeHugeFolio(start, this.hugeOrder);
     this.punched.assignRange(start, end, false);
-    this.noReconstruct[u] = 0;
+    this.noReconstruct.assign(u, false);
     this.metrics.addAt(M_FREED_BYTES, this.unitPages * PAGE_SIZE);
     if (this.logging) this.log({ type: 'free', offset: start * PAGE_SIZE, order: this.hugeOrder });
     return null;
@@ -959,16 +962,16 @@ export class GuestMemfd {
       return;
     }
     let staged = false;
-    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+    for (let b = blockOfPage(start); b < blockOfPage(start + this.unitPages); b++) {
       if (this.layout.blockOrderOf(b) === ORDER_2M) staged = true;
     }
     if (!staged) {
       this.mergeFolio(start, ORDER_4K, ORDER_1G, accountingOnly);
       return;
     }
-    for (let b = start >>> 9; b < (start + this.unitPages) >>> 9; b++) {
+    for (let b = blockOfPage(start); b < blockOfPage(start + this.unitPages); b++) {
       if (this.layout.blockOrderOf(b) === ORDER_4K)
-        this.mergeFolio(b << 9, ORDER_4K, ORDER_2M, accountingOnly);
+        this.mergeFolio(b * 512, ORDER_4K, ORDER_2M, accountingOnly);
     }
     this.mergeFolio(start, ORDER_2M, ORDER_1G, accountingOnly);
   }
@@ -979,7 +982,7 @@ export class GuestMemfd {
       this.config.allocator === 'thp' &&
       (start & 511) === 0 &&
       end - start === 512 &&
-      this.layout.blockOrderOf(start >>> 9) === ORDER_2M
+      this.layout.blockOrderOf(blockOfPage(start)) === ORDER_2M
     ) {
       const r = this.deps.allocator.free(this.handle, this.folioAt(start, ORDER_2M));
       this.charge(C_ALLOCATION, r.cycles);
@@ -989,7 +992,10 @@ export class GuestMemfd {
       if (this.logging) this.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
       return null;
     }
-    if (this.config.allocator === 'thp' && this.layout.blockOrderOf(start >>> 9) === ORDER_2M) {
+    if (
+      this.config.allocator === 'thp' &&
+      this.layout.blockOrderOf(blockOfPage(start)) === ORDER_2M
+    ) {
       // Partial punch of an unsplit THP: zeroed, not freed.
       this.zeroPages(start, end);
       return null;
@@ -1229,7 +1235,7 @@ export class GuestMemfd {
     if (
       level === ORDER_2M &&
       this.config.vendor === 'tdx' &&
-      this.mmu.mapped4kInBlock(index >>> 9) !== 0
+      this.mmu.mapped4kInBlock(blockOfPage(index)) !== 0
     ) {
       // TDX cannot promote: zapping private 4 KiB SPTEs would remove the pages from the TD
       // (TDH.MEM.PAGE.REMOVE), so a block already mapped at 4 KiB stays at 4 KiB.
@@ -1262,8 +1268,8 @@ export class GuestMemfd {
    * done; 0 leaves `start` to guestFault().
    */
   private guestFaultRun(start: number, end: number, exit: boolean): number {
-    if (this.logging || this.layout.blockOrderOf(start >>> 9) !== ORDER_4K) return 0;
-    let stop = Math.min(end, ((start >>> 9) + 1) * 512);
+    if (this.logging || this.layout.blockOrderOf(blockOfPage(start)) !== ORDER_4K) return 0;
+    let stop = Math.min(end, (blockOfPage(start) + 1) * 512);
     stop = this.mmu.next4kMapped(start, stop);
     if (this.legacy) stop = this.shared.find(start, stop, true);
     if (stop <= start) return 0;
@@ -1303,7 +1309,7 @@ export class GuestMemfd {
    * nothing. Returns the pages done; 0 leaves `start` to allocateUnit().
    */
   private allocateBaseRun(start: number, end: number): number {
-    const stop = this.poisoned.find(start, Math.min(end, ((start >>> 9) + 1) * 512), true);
+    const stop = this.poisoned.find(start, Math.min(end, (blockOfPage(start) + 1) * 512), true);
     if (stop <= start) return 0;
     const allocated = this.layout.allocated;
     if (allocated.get(start)) return allocated.find(start, stop, false) - start;
@@ -1431,7 +1437,7 @@ export class GuestMemfd {
     }
     if (this.layout.orderAt(index) !== ORDER_4K) {
       // A host fault on a shared page needs an order-0 folio.
-      const f = this.splitBlockToBase(index >>> 9, []);
+      const f = this.splitBlockToBase(blockOfPage(index), []);
       if (f) return f;
     }
     this.punched.assign(index, false);
@@ -1450,11 +1456,11 @@ export class GuestMemfd {
   /** kvm_mmu_max_mapping_level() for a page whose backing folio has `folioOrder`. */
   mappingLevel(index: number, folioOrder: PageOrder): PageOrder {
     const gpa = this.config.memslotGpaBytes;
-    const b = index >>> 9;
-    const blockShared = this.shared.perBlock[b]!;
+    const b = blockOfPage(index);
+    const blockShared = this.shared.blockCount(b);
     const blockPages = Math.min(512, this.nrPages - b * 512);
-    const gigShared = this.shared.perGig[index >>> 18]!;
-    const gigPages = Math.min(262144, this.nrPages - (index >>> 18) * 262144);
+    const gigShared = this.shared.perGig[gigOfPage(index)]!;
+    const gigPages = Math.min(262144, this.nrPages - gigOfPage(index) * 262144);
     return maxMappingLevel({
       folioOrder,
       mixed2m: blockShared !== 0 && blockShared !== blockPages,
@@ -1462,7 +1468,7 @@ export class GuestMemfd {
       aligned2m: gpa % (2 * 1024 * 1024) === 0,
       aligned1g: gpa % GiB === 0,
       vendorMax: vendorMaxLevel(this.config.vendor, this.phase),
-      accepted4kInBlock: this.accepted4k[b] === 1,
+      accepted4kInBlock: this.accepted4k.get(b),
     });
   }
 
@@ -1470,7 +1476,7 @@ export class GuestMemfd {
     if (level === folioOrder) return 'folio order';
     const vmax = vendorMaxLevel(this.config.vendor, this.phase);
     if (level === vmax) return `${this.config.vendor} limit (${this.phase})`;
-    if (this.accepted4k[index >>> 9]) return 'TDX 4 KiB accept in this 2 MiB range';
+    if (this.accepted4k.get(blockOfPage(index))) return 'TDX 4 KiB accept in this 2 MiB range';
     const gpa = this.config.memslotGpaBytes;
     if (gpa % (2 * 1024 * 1024) !== 0 || (level === ORDER_2M && gpa % GiB !== 0))
       return 'memslot alignment';
@@ -1549,12 +1555,11 @@ export class GuestMemfd {
     const [start, end] = this.pageRange(offset, size);
     const exitsBefore = this.metrics.getAt(M_VM_EXITS);
     if (this.config.vendor === 'tdx' && level === ORDER_4K) {
-      for (let b = start >>> 9; b <= (end - 1) >>> 9; b++) {
-        if (!this.accepted4k[b]) {
-          this.accepted4k[b] = 1;
+      for (let b = blockOfPage(start); b <= blockOfPage(end - 1); b++) {
+        if (this.accepted4k.assign(b, true)) {
           // A 2 MiB mapping already there is demoted on the 4 KiB accept.
-          if (this.mmu.levelAt(b << 9) >= ORDER_2M)
-            this.issueInvalidations(b << 9, (b + 1) << 9, 'tdx_accept_4k');
+          if (this.mmu.levelAt(b * 512) >= ORDER_2M)
+            this.issueInvalidations(b * 512, (b + 1) * 512, 'tdx_accept_4k');
         }
       }
     }
@@ -1623,7 +1628,7 @@ export class GuestMemfd {
    */
   resetGuestState(): void {
     this.invalidate(0, this.nrPages, 'reboot');
-    this.accepted4k.fill(0);
+    this.accepted4k.clear();
     this.phase = 'runtime';
   }
 
@@ -1675,7 +1680,7 @@ export class GuestMemfd {
           // Without an event log the folios of this order that follow need no iteration each:
           // one invalidation per folio, counted and charged as the loop would.
           const bEnd = Math.ceil(end / 512);
-          const stop = Math.min(end, this.layout.blockRunEnd(next >>> 9, bEnd, order) * 512);
+          const stop = Math.min(end, this.layout.blockRunEnd(blockOfPage(next), bEnd, order) * 512);
           if (stop > next) {
             this.chargeInvalidations(Math.ceil((stop - next) / size));
             next = stop;
@@ -1687,10 +1692,10 @@ export class GuestMemfd {
         const hugeBlocks = layout.hugeBlocks;
         next = i + 1;
         while (next < end) {
-          if (hugeBlocks[next >>> 18] === 0) {
-            next = Math.min(end, ((next >>> 18) + 1) * 262144);
-          } else if (layout.blockOrderOf(next >>> 9) === ORDER_4K) {
-            next = Math.min(end, ((next >>> 9) + 1) * 512);
+          if (hugeBlocks[gigOfPage(next)] === 0) {
+            next = Math.min(end, (gigOfPage(next) + 1) * 262144);
+          } else if (layout.blockOrderOf(blockOfPage(next)) === ORDER_4K) {
+            next = Math.min(end, (blockOfPage(next) + 1) * 512);
           } else break;
         }
       }
@@ -1840,8 +1845,8 @@ export class GuestMemfd {
     ];
     let n =
       this.layout.storageBytes +
-      this.accepted4k.byteLength +
-      this.noReconstruct.byteLength +
+      this.accepted4k.storageBytes +
+      this.noReconstruct.storageBytes +
       this.mmu.storageBytes;
     for (const b of bitmaps) if (b && b !== this.layout.allocated) n += b.storageBytes;
     // One 16 B map entry per pinned page.
@@ -1871,7 +1876,7 @@ export class GuestMemfd {
 
   private sharedInUnit(u: number): number {
     if (this.hugeOrder === ORDER_1G) return this.shared.perGig[u]!;
-    if (this.hugeOrder === ORDER_2M) return this.shared.perBlock[u]!;
+    if (this.hugeOrder === ORDER_2M) return this.shared.blockCount(u);
     return this.shared.get(u) ? 1 : 0;
   }
 
@@ -1881,14 +1886,16 @@ export class GuestMemfd {
 
   private isUnitHugeFolio(u: number): boolean {
     const start = u * this.unitPages;
-    return this.layout.blockOrderOf(start >>> 9) === this.hugeOrder && this.hugeOrder !== ORDER_4K;
+    return (
+      this.layout.blockOrderOf(blockOfPage(start)) === this.hugeOrder && this.hugeOrder !== ORDER_4K
+    );
   }
 
   /** HugeTLB and CMA hand out whole huge pages; a split THP's 4 KiB folios are independent. */
   private isHugeAllocation(unitStart: number): boolean {
     const kind = this.config.allocator;
     if (kind === 'hugetlb' || kind === 'cma') return true;
-    if (kind === 'thp') return this.layout.blockOrderOf(unitStart >>> 9) === ORDER_2M;
+    if (kind === 'thp') return this.layout.blockOrderOf(blockOfPage(unitStart)) === ORDER_2M;
     return false;
   }
 

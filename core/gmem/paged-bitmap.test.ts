@@ -6,9 +6,9 @@ describe('PagedBitmap', () => {
   it('counts per 2 MiB block and per 1 GiB range', () => {
     const b = new PagedBitmap(3 * 262144);
     expect(b.assignRange(511, 1025, true)).toBe(514);
-    expect(b.perBlock[0]).toBe(1);
-    expect(b.perBlock[1]).toBe(512);
-    expect(b.perBlock[2]).toBe(1);
+    expect(b.blockCount(0)).toBe(1);
+    expect(b.blockCount(1)).toBe(512);
+    expect(b.blockCount(2)).toBe(1);
     expect(b.perGig[0]).toBe(514);
     expect(b.total).toBe(514);
     expect(b.assignRange(0, 1024, false)).toBe(513);
@@ -20,7 +20,28 @@ describe('PagedBitmap', () => {
     const b = new PagedBitmap(4 * 1024 * 262144); // 4 TiB of 4 KiB pages
     const before = b.storageBytes;
     b.assign(5, true);
-    expect(b.storageBytes - before).toBe(32 * 1024);
+    // One chunk: 2^18 bits of words and 512 block counts of 2 bytes.
+    expect(b.storageBytes - before).toBe(32 * 1024 + 1024);
+    b.assign(262144 * 1024 * 3 + 7, true);
+    expect(b.storageBytes - before).toBe(2 * (32 * 1024 + 1024));
+  });
+
+  it('keeps 64 TiB indexes apart (2^34 bits, past the 32-bit operators)', () => {
+    const b = new PagedBitmap(64 * 1024 * 262144);
+    const at8T = 8 * 1024 * 262144;
+    // Each index and the one 2^32 below it would share a word under `>>> 5`.
+    b.assignRange(at8T * 2 - 512, at8T * 2 + 512, true);
+    expect(b.get(at8T * 2 - 512 - 2 ** 32)).toBe(false);
+    expect(b.countRange(0, at8T)).toBe(0);
+    expect(b.blockCount((at8T * 2) / 512)).toBe(512);
+    expect(b.blockCount((at8T * 2 - 2 ** 32) / 512)).toBe(0);
+    expect(b.find(0, b.nrBits, true)).toBe(at8T * 2 - 512);
+    expect(b.find(at8T * 2 - 512, b.nrBits, false)).toBe(at8T * 2 + 512);
+    expect(b.perGig[(at8T * 2) / 262144 - 1]).toBe(512);
+    expect(b.total).toBe(1024);
+    b.clear();
+    expect(b.total).toBe(0);
+    expect(b.find(0, b.nrBits, true)).toBe(b.nrBits);
   });
 
   it('popcount32 matches a naive count', () => {
@@ -33,8 +54,15 @@ describe('PagedBitmap', () => {
     );
   });
 
-  it('agrees with a plain boolean array under random range operations', () => {
+  // The same operations at a window starting at 0, 8 TiB and 48 TiB of a 64 TiB bitmap: the answers
+  // shift with the window and nothing else changes.
+  it.each([
+    ['0', 0],
+    ['8 TiB', 8 * 1024 * 262144],
+    ['48 TiB', 48 * 1024 * 262144],
+  ])('agrees with a plain boolean array under random range operations at %s', (_name, base) => {
     const size = 262144 + 4096;
+    const nrBits = base === 0 ? size : 64 * 1024 * 262144;
     fc.assert(
       fc.property(
         fc.array(
@@ -47,7 +75,7 @@ describe('PagedBitmap', () => {
         ),
         fc.integer({ min: 0, max: size - 1 }),
         (ops, probe) => {
-          const b = new PagedBitmap(size);
+          const b = new PagedBitmap(nrBits);
           const ref = new Uint8Array(size);
           for (const [start, len, value] of ops) {
             const end = Math.min(size, start + len);
@@ -56,7 +84,7 @@ describe('PagedBitmap', () => {
               if (ref[i] !== (value ? 1 : 0)) expected++;
               ref[i] = value ? 1 : 0;
             }
-            expect(b.assignRange(start, end, value)).toBe(expected);
+            expect(b.assignRange(base + start, base + end, value)).toBe(expected);
           }
           let total = 0;
           for (let i = 0; i < size; i++) total += ref[i]!;
@@ -64,21 +92,25 @@ describe('PagedBitmap', () => {
           const end = Math.min(size, probe + 2000);
           let inRange = 0;
           for (let i = probe; i < end; i++) inRange += ref[i]!;
-          expect(b.countRange(probe, end)).toBe(inRange);
+          expect(b.countRange(base + probe, base + end)).toBe(inRange);
           let firstSet = end;
           for (let i = probe; i < end; i++)
             if (ref[i]) {
               firstSet = i;
               break;
             }
-          expect(b.find(probe, end, true)).toBe(firstSet);
+          expect(b.find(base + probe, base + end, true)).toBe(base + firstSet);
           let firstClear = end;
           for (let i = probe; i < end; i++)
             if (!ref[i]) {
               firstClear = i;
               break;
             }
-          expect(b.find(probe, end, false)).toBe(firstClear);
+          expect(b.find(base + probe, base + end, false)).toBe(base + firstClear);
+          for (let k = 0; k < 8; k++) {
+            const i = probe + k * 97;
+            if (i < size) expect(b.get(base + i)).toBe(ref[i] === 1);
+          }
         },
       ),
       { numRuns: 60 },

@@ -1,12 +1,17 @@
 // A bitmap over 4 KiB indexes of a file, with a population count per 2 MiB block and per 1 GiB
-// range. Storage is allocated per 1 GiB chunk on first set, so a 4 TiB guest that never converts
-// costs almost nothing, and a full 1 TiB bitmap is 32 MiB. Word-level operations keep range updates
-// cheap; single-bit updates are O(1).
+// range. Storage (the bit words and the per-block counts) is allocated per 1 GiB chunk on first
+// set, so a 64 TiB guest that touches a few GiB costs a few hundred KiB per touched GiB plus
+// 18 bytes per GiB of summaries, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
+// range updates cheap; single-bit updates are O(1).
+//
+// Indexes reach 2^34 (a 64 TiB guest of 4 KiB pages), past what JavaScript's 32-bit operators
+// hold: chunk and block numbers come from Math.floor division (exact below 2^53), and the 32-bit
+// operators only see offsets inside one chunk (below 2^18) or masks of the low bits (`i & 511`,
+// exact for every non-negative integer because 2^32 is a multiple of the mask's period).
 
 export const BITS_PER_CHUNK = 1 << 18; // one 1 GiB range of 4 KiB pages
 const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
-const BLOCK_SHIFT = 9; // 512 pages per 2 MiB block
-const CHUNK_SHIFT = 18;
+const BLOCKS_PER_CHUNK = 512;
 
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -15,10 +20,16 @@ export function popcount32(x: number): number {
   return Math.imul(x, 0x01010101) >>> 24;
 }
 
+/** The 1 GiB chunk holding 4 KiB index `i`. */
+export function chunkOf(i: number): number {
+  return Math.floor(i / BITS_PER_CHUNK);
+}
+
 export class PagedBitmap {
+  /** Per 1 GiB chunk: its bits, allocated on first set. */
   private readonly chunks: (Uint32Array | undefined)[];
-  /** Set bits per 2 MiB block. */
-  readonly perBlock: Uint16Array;
+  /** Per 1 GiB chunk: set bits per 2 MiB block, allocated with the chunk's bits. */
+  private readonly blocks: (Uint16Array | undefined)[];
   /** Set bits per 1 GiB range. */
   readonly perGig: Uint32Array;
   /** Per 1 GiB range: blocks with a set bit. */
@@ -28,12 +39,13 @@ export class PagedBitmap {
   /** Per 1 GiB range: changes so far (a range whose version is unchanged holds the same bits). */
   readonly gigVersion: Float64Array;
   private count = 0;
+  private allocatedChunks = 0;
 
   constructor(readonly nrBits: number) {
-    if (!Number.isInteger(nrBits) || nrBits < 0) throw new RangeError(`bitmap size ${nrBits}`);
+    if (!Number.isSafeInteger(nrBits) || nrBits < 0) throw new RangeError(`bitmap size ${nrBits}`);
     const nrChunks = Math.ceil(nrBits / BITS_PER_CHUNK);
     this.chunks = new Array<Uint32Array | undefined>(nrChunks).fill(undefined);
-    this.perBlock = new Uint16Array(Math.ceil(nrBits / 512));
+    this.blocks = new Array<Uint16Array | undefined>(nrChunks).fill(undefined);
     this.perGig = new Uint32Array(nrChunks);
     this.usedBlocks = new Uint16Array(nrChunks);
     this.partialBlocks = new Uint16Array(nrChunks);
@@ -44,42 +56,70 @@ export class PagedBitmap {
     return this.count;
   }
 
+  /** Number of 2 MiB blocks the bitmap covers. */
+  get nrBlocks(): number {
+    return Math.ceil(this.nrBits / 512);
+  }
+
   /** Bytes of typed-array storage in use (for the model's own memory figures). */
   get storageBytes(): number {
-    let n =
-      this.perBlock.byteLength +
+    return (
       this.perGig.byteLength +
       this.usedBlocks.byteLength +
       this.partialBlocks.byteLength +
-      this.gigVersion.byteLength;
-    for (const c of this.chunks) if (c) n += c.byteLength;
-    return n;
+      this.gigVersion.byteLength +
+      // The two arrays of chunk references (8 bytes a slot).
+      this.chunks.length * 16 +
+      this.allocatedChunks * (WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2)
+    );
+  }
+
+  /** Set bits in 2 MiB block `b`. */
+  blockCount(b: number): number {
+    const counts = this.blocks[Math.floor(b / BLOCKS_PER_CHUNK)];
+    return counts ? counts[b & (BLOCKS_PER_CHUNK - 1)]! : 0;
   }
 
   get(i: number): boolean {
-    // Empty and full 2 MiB blocks answer from their counter (one small array, no word read).
-    const blk = this.perBlock[i >>> BLOCK_SHIFT];
-    if (blk === 0) return false;
-    if (blk === 512) return true;
-    const chunk = this.chunks[i >>> CHUNK_SHIFT];
+    const c = chunkOf(i);
+    const chunk = this.chunks[c];
     if (!chunk) return false;
     const bit = i & (BITS_PER_CHUNK - 1);
+    // Empty and full 2 MiB blocks answer from their counter (one small array, no word read).
+    const blk = this.blocks[c]![bit >>> 9];
+    if (blk === 0) return false;
+    if (blk === 512) return true;
     return (chunk[bit >>> 5]! & (1 << (bit & 31))) !== 0;
   }
 
   /** The 32-bit word holding bits [w*32, w*32+32), zero when its chunk was never touched. */
   word(w: number): number {
-    const chunk = this.chunks[w >>> (CHUNK_SHIFT - 5)];
+    const chunk = this.chunks[Math.floor(w / WORDS_PER_CHUNK)];
     return chunk ? chunk[w & (WORDS_PER_CHUNK - 1)]! : 0;
+  }
+
+  /** Clear every bit. */
+  clear(): void {
+    if (this.count !== 0) this.assignRange(0, this.nrBits, false);
+  }
+
+  private chunkFor(c: number): Uint32Array {
+    let chunk = this.chunks[c];
+    if (!chunk) {
+      chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
+      this.blocks[c] = new Uint16Array(BLOCKS_PER_CHUNK);
+      this.allocatedChunks++;
+    }
+    return chunk;
   }
 
   /** Set or clear one bit; returns true when it changed. */
   assign(i: number, value: boolean): boolean {
-    const c = i >>> CHUNK_SHIFT;
+    const c = chunkOf(i);
     let chunk = this.chunks[c];
     if (!chunk) {
       if (!value) return false;
-      chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
+      chunk = this.chunkFor(c);
     }
     const bit = i & (BITS_PER_CHUNK - 1);
     const w = bit >>> 5;
@@ -88,7 +128,7 @@ export class PagedBitmap {
     if (was === value) return false;
     const delta = value ? 1 : -1;
     chunk[w] = value ? chunk[w]! | mask : chunk[w]! & ~mask;
-    this.addToBlock(i >>> BLOCK_SHIFT, c, delta);
+    this.addToBlock(c, bit >>> 9, delta);
     this.perGig[c]! += delta;
     this.count += delta;
     return true;
@@ -110,52 +150,53 @@ export class PagedBitmap {
     let changed = 0;
     let i = start;
     while (i < end) {
-      const c = i >>> CHUNK_SHIFT;
-      let chunk = this.chunks[c];
-      const chunkEnd = Math.min(end, (c + 1) * BITS_PER_CHUNK);
-      if (!chunk) {
-        if (!value) {
-          i = chunkEnd;
-          continue;
-        }
-        chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
+      const c = chunkOf(i);
+      const chunkBase = c * BITS_PER_CHUNK;
+      const chunkEnd = Math.min(end, chunkBase + BITS_PER_CHUNK);
+      if (!this.chunks[c] && !value) {
+        i = chunkEnd;
+        continue;
       }
-      while (i < chunkEnd) {
-        const bit = i & (BITS_PER_CHUNK - 1);
-        if ((i & 511) === 0 && i + 512 <= chunkEnd && !onChange) {
+      const chunk = this.chunkFor(c);
+      // Offsets inside the chunk: below 2^18, safe for 32-bit operators.
+      let bit = i - chunkBase;
+      const stop = chunkEnd - chunkBase;
+      while (bit < stop) {
+        if ((bit & 511) === 0 && bit + 512 <= stop && !onChange) {
           // A whole 2 MiB block: 16 words at once, its counter says how many bits change.
-          const b = i >>> BLOCK_SHIFT;
-          const before = this.perBlock[b]!;
+          const blk = bit >>> 9;
+          const before = this.blocks[c]![blk]!;
           const delta = value ? 512 - before : -before;
           if (delta !== 0) {
             chunk.fill(value ? 0xffffffff : 0, bit >>> 5, (bit >>> 5) + 16);
-            this.addToBlock(b, c, delta);
+            this.addToBlock(c, blk, delta);
             this.perGig[c]! += delta;
             this.count += delta;
             changed += value ? delta : -delta;
           }
-          i += 512;
+          bit += 512;
           continue;
         }
         const w = bit >>> 5;
         const lo = bit & 31;
-        const n = Math.min(32 - lo, chunkEnd - i);
+        const n = Math.min(32 - lo, stop - bit);
         const mask = n === 32 ? 0xffffffff : (((1 << n) - 1) << lo) >>> 0;
         const old = chunk[w]!;
         const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
         const ch = (old ^ next) >>> 0;
         if (ch !== 0) {
-          if (onChange) onChange((c << (CHUNK_SHIFT - 5)) + w, ch);
+          if (onChange) onChange(c * WORDS_PER_CHUNK + w, ch);
           chunk[w] = next;
           const k = popcount32(ch);
           const delta = value ? k : -k;
-          this.addToBlock(i >>> BLOCK_SHIFT, c, delta);
+          this.addToBlock(c, bit >>> 9, delta);
           this.perGig[c]! += delta;
           this.count += delta;
           changed += k;
         }
-        i += n;
+        bit += n;
       }
+      i = chunkEnd;
     }
     return changed;
   }
@@ -166,22 +207,32 @@ export class PagedBitmap {
     let n = 0;
     let i = start;
     while (i < end) {
-      // Whole 1 GiB ranges and 2 MiB blocks come from the counters.
-      if ((i & (BITS_PER_CHUNK - 1)) === 0 && i + BITS_PER_CHUNK <= end) {
-        n += this.perGig[i >>> CHUNK_SHIFT]!;
-        i += BITS_PER_CHUNK;
+      const c = chunkOf(i);
+      const chunkBase = c * BITS_PER_CHUNK;
+      const chunkEnd = Math.min(end, chunkBase + BITS_PER_CHUNK);
+      const chunk = this.chunks[c];
+      // Whole 1 GiB ranges, and ranges never touched, come from the counters.
+      if (!chunk || (i === chunkBase && chunkEnd === chunkBase + BITS_PER_CHUNK)) {
+        if (chunk) n += this.perGig[c]!;
+        i = chunkEnd;
         continue;
       }
-      if ((i & 511) === 0 && i + 512 <= end) {
-        n += this.perBlock[i >>> BLOCK_SHIFT]!;
-        i += 512;
-        continue;
+      const counts = this.blocks[c]!;
+      let bit = i - chunkBase;
+      const stop = chunkEnd - chunkBase;
+      while (bit < stop) {
+        if ((bit & 511) === 0 && bit + 512 <= stop) {
+          n += counts[bit >>> 9]!;
+          bit += 512;
+          continue;
+        }
+        const lo = bit & 31;
+        const m = Math.min(32 - lo, stop - bit);
+        const mask = m === 32 ? 0xffffffff : (((1 << m) - 1) << lo) >>> 0;
+        n += popcount32((chunk[bit >>> 5]! & mask) >>> 0);
+        bit += m;
       }
-      const lo = i & 31;
-      const m = Math.min(32 - lo, end - i);
-      const mask = m === 32 ? 0xffffffff : (((1 << m) - 1) << lo) >>> 0;
-      n += popcount32((this.word(i >>> 5) & mask) >>> 0);
-      i += m;
+      i = chunkEnd;
     }
     return n;
   }
@@ -190,42 +241,50 @@ export class PagedBitmap {
   find(from: number, end: number, value: boolean): number {
     let i = from;
     while (i < end) {
-      const g = i >>> CHUNK_SHIFT;
-      const gigFull = this.perGig[g] === BITS_PER_CHUNK;
-      const gigEmpty = this.perGig[g] === 0;
+      const c = chunkOf(i);
+      const chunkBase = c * BITS_PER_CHUNK;
+      const gigFull = this.perGig[c] === BITS_PER_CHUNK;
+      const gigEmpty = this.perGig[c] === 0;
       if ((value && gigEmpty) || (!value && gigFull)) {
-        i = (g + 1) * BITS_PER_CHUNK;
+        i = chunkBase + BITS_PER_CHUNK;
         continue;
       }
       // A range or block holding only the other value is skipped; one holding only `value`
       // answers at once.
       if ((value && gigFull) || (!value && gigEmpty)) return i;
-      const b = i >>> BLOCK_SHIFT;
-      const blk = this.perBlock[b]!;
-      if ((value && blk === 0) || (!value && blk === 512)) {
-        i = (b + 1) << BLOCK_SHIFT;
-        continue;
+      const chunk = this.chunks[c]!;
+      const counts = this.blocks[c]!;
+      const stop = Math.min(end, chunkBase + BITS_PER_CHUNK) - chunkBase;
+      let bit = i - chunkBase;
+      while (bit < stop) {
+        const blk = counts[bit >>> 9]!;
+        if ((value && blk === 0) || (!value && blk === 512)) {
+          bit = ((bit >>> 9) + 1) << 9;
+          continue;
+        }
+        if ((value && blk === 512) || (!value && blk === 0)) return chunkBase + bit;
+        const lo = bit & 31;
+        let word = chunk[bit >>> 5]!;
+        if (!value) word = ~word;
+        word = (word >>> lo) << lo;
+        word >>>= 0;
+        if (word !== 0) {
+          const found = chunkBase + (bit & ~31) + (31 - Math.clz32(word & -word));
+          return Math.min(found, end);
+        }
+        bit = (bit & ~31) + 32;
       }
-      if ((value && blk === 512) || (!value && blk === 0)) return i;
-      const lo = i & 31;
-      let word = this.word(i >>> 5);
-      if (!value) word = ~word;
-      word = (word >>> lo) << lo;
-      word >>>= 0;
-      if (word !== 0) {
-        const found = (i & ~31) + (31 - Math.clz32(word & -word));
-        return Math.min(found, end);
-      }
-      i = (i & ~31) + 32;
+      i = Math.min(end, chunkBase + bit);
     }
     return end;
   }
 
-  /** perBlock[b] += delta, with the block counts of range `c` in step. */
-  private addToBlock(b: number, c: number, delta: number): void {
-    const before = this.perBlock[b]!;
+  /** The count of block `blk` of chunk `c` += delta, with the chunk's block counts in step. */
+  private addToBlock(c: number, blk: number, delta: number): void {
+    const counts = this.blocks[c]!;
+    const before = counts[blk]!;
     const after = before + delta;
-    this.perBlock[b] = after;
+    counts[blk] = after;
     this.gigVersion[c]!++;
     if (before === 0) this.usedBlocks[c]!++;
     else if (after === 0) this.usedBlocks[c]!--;

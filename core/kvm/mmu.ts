@@ -2,7 +2,16 @@
 // 1 GiB, the per-level counters KVM exports as pages_4k / pages_2m / pages_1g (arch/x86/kvm/mmu),
 // and the page-table pages the mappings need. Kept per 1 GiB range and per 2 MiB block, plus a
 // bitmap for 4 KiB SPTEs.
-import { ORDER_1G, ORDER_2M, ORDER_4K, type PageOrder } from '../units.js';
+import {
+  blockOfPage,
+  gigOfBlock,
+  gigOfPage,
+  ORDER_1G,
+  ORDER_2M,
+  ORDER_4K,
+  type PageOrder,
+} from '../units.js';
+import { BlockTable } from '../gmem/block-table.js';
 import { PagedBitmap } from '../gmem/paged-bitmap.js';
 import type { Vendor } from '../config.js';
 
@@ -10,7 +19,7 @@ export const NOT_MAPPED = -1;
 
 export class TdpMmu {
   private readonly gigMapped: Uint8Array;
-  private readonly blockMapped: Uint8Array;
+  private readonly blockMapped: BlockTable;
   private readonly mapped4k: PagedBitmap;
   /** Per 1 GiB range: blocks mapped at 2 MiB plus blocks that need a 4 KiB page table. */
   private readonly gigLower: Uint16Array;
@@ -26,7 +35,7 @@ export class TdpMmu {
     const nrBlocks = Math.ceil(nrPages / 512);
     const nrGigs = Math.ceil(nrPages / 262144);
     this.gigMapped = new Uint8Array(nrGigs);
-    this.blockMapped = new Uint8Array(nrBlocks);
+    this.blockMapped = new BlockTable(nrBlocks);
     this.mapped4k = new PagedBitmap(nrPages);
     this.gigLower = new Uint16Array(nrGigs);
     this.pudUse = new Uint16Array(Math.ceil(nrGigs / 512));
@@ -36,7 +45,7 @@ export class TdpMmu {
   get storageBytes(): number {
     return (
       this.gigMapped.byteLength +
-      this.blockMapped.byteLength +
+      this.blockMapped.storageBytes +
       this.mapped4k.storageBytes +
       this.gigLower.byteLength +
       this.pudUse.byteLength
@@ -60,8 +69,8 @@ export class TdpMmu {
 
   /** Level of the leaf SPTE mapping `index`, or NOT_MAPPED. */
   levelAt(index: number): number {
-    if (this.gigMapped[index >>> 18]) return ORDER_1G;
-    if (this.blockMapped[index >>> 9]) return ORDER_2M;
+    if (this.gigMapped[gigOfPage(index)]) return ORDER_1G;
+    if (this.blockMapped.get(blockOfPage(index))) return ORDER_2M;
     return this.mapped4k.get(index) ? ORDER_4K : NOT_MAPPED;
   }
 
@@ -72,28 +81,28 @@ export class TdpMmu {
 
   /** 4 KiB SPTEs installed in the 2 MiB block `b`. */
   mapped4kInBlock(b: number): number {
-    return this.mapped4k.perBlock[b]!;
+    return this.mapped4k.blockCount(b);
   }
 
   /** Install a leaf SPTE of `level` covering `index` (aligned down). Replaces nothing: the caller
    * zaps a smaller mapping before installing a larger one, as KVM does when it recovers a huge page. */
   map(index: number, level: PageOrder): void {
     if (this.levelAt(index) !== NOT_MAPPED) throw new Error(`index ${index} is already mapped`);
-    const g = index >>> 18;
-    const b = index >>> 9;
+    const g = gigOfPage(index);
+    const b = blockOfPage(index);
     if (level === ORDER_1G) {
       if (this.gigLower[g] !== 0) throw new Error(`1 GiB SPTE over smaller mappings at gig ${g}`);
       this.gigMapped[g] = 1;
       this.nr1g++;
       this.gigUsed(g, +1);
     } else if (level === ORDER_2M) {
-      if (this.mapped4k.perBlock[b] !== 0)
+      if (this.mapped4k.blockCount(b) !== 0)
         throw new Error(`2 MiB SPTE over 4 KiB mappings at block ${b}`);
-      this.blockMapped[b] = 1;
+      this.blockMapped.set(b, 1);
       this.nr2m++;
       this.lowerChanged(g, +1);
     } else {
-      const hadTable = this.mapped4k.perBlock[b] !== 0;
+      const hadTable = this.mapped4k.blockCount(b) !== 0;
       this.mapped4k.assign(index, true);
       if (!hadTable) {
         this.nrPtPages++;
@@ -104,20 +113,20 @@ export class TdpMmu {
 
   /** map(i, ORDER_4K) for every i of [start, end), one 2 MiB block, none of them mapped. */
   mapBaseRun(start: number, end: number): void {
-    const b = start >>> 9;
-    if (end <= start || (end - 1) >>> 9 !== b)
+    const b = blockOfPage(start);
+    if (end <= start || blockOfPage(end - 1) !== b)
       throw new Error(`[${start}, ${end}) is not in one block`);
     if (
-      this.gigMapped[start >>> 18] ||
-      this.blockMapped[b] ||
+      this.gigMapped[gigOfPage(start)] ||
+      this.blockMapped.get(b) ||
       this.mapped4k.find(start, end, true) < end
     )
       throw new Error(`[${start}, ${end}) is already mapped in part`);
-    const hadTable = this.mapped4k.perBlock[b] !== 0;
+    const hadTable = this.mapped4k.blockCount(b) !== 0;
     this.mapped4k.assignRange(start, end, true);
     if (!hadTable) {
       this.nrPtPages++;
-      this.lowerChanged(start >>> 18, +1);
+      this.lowerChanged(gigOfPage(start), +1);
     }
   }
 
@@ -125,8 +134,8 @@ export class TdpMmu {
    * of SPTEs zapped. */
   zapRange(start: number, end: number): number {
     let zapped = 0;
-    const firstGig = start >>> 18;
-    const lastGig = (end - 1) >>> 18;
+    const firstGig = gigOfPage(start);
+    const lastGig = gigOfPage(end - 1);
     for (let g = firstGig; g <= lastGig; g++) {
       if (this.gigMapped[g]) {
         this.gigMapped[g] = 0;
@@ -136,19 +145,19 @@ export class TdpMmu {
         continue;
       }
       if (this.gigLower[g] === 0) continue;
-      const bStart = Math.max(start, g * 262144) >>> 9;
-      const bEnd = ((Math.min(end, (g + 1) * 262144) - 1) >>> 9) + 1;
+      const bStart = blockOfPage(Math.max(start, g * 262144));
+      const bEnd = blockOfPage(Math.min(end, (g + 1) * 262144) - 1) + 1;
       for (let b = bStart; b < bEnd; b++) {
-        if (this.blockMapped[b]) {
-          this.blockMapped[b] = 0;
+        if (this.blockMapped.get(b)) {
+          this.blockMapped.set(b, 0);
           this.nr2m--;
           this.lowerChanged(g, -1);
           zapped++;
-        } else if (this.mapped4k.perBlock[b] !== 0) {
+        } else if (this.mapped4k.blockCount(b) !== 0) {
           const s = Math.max(start, b * 512);
           const e = Math.min(end, (b + 1) * 512);
           zapped += this.mapped4k.assignRange(s, e, false);
-          if (this.mapped4k.perBlock[b] === 0) {
+          if (this.mapped4k.blockCount(b) === 0) {
             this.nrPtPages--;
             this.lowerChanged(g, -1);
           }
@@ -171,7 +180,7 @@ export class TdpMmu {
   }
 
   private gigUsed(g: number, delta: number): void {
-    const p = g >>> 9;
+    const p = gigOfBlock(g);
     const before = this.pudUse[p]!;
     this.pudUse[p] = before + delta;
     if (before === 0 && delta > 0) this.nrPudPages++;

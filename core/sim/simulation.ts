@@ -186,8 +186,8 @@ export class Simulation {
     let base = 0;
     for (let b = 0; b < layout.nrBlocks; b++) {
       const order = layout.blockOrderOf(b);
-      const shared = g.shared.perBlock[b]!;
-      const allocated = layout.allocated.perBlock[b]!;
+      const shared = g.shared.blockCount(b);
+      const allocated = layout.allocated.blockCount(b);
       if (order === ORDER_2M) blocks2m++;
       else if (order === ORDER_1G) blocks1g++;
       else base += allocated;
@@ -196,10 +196,10 @@ export class Simulation {
       // No shared page inside a huge folio (in-place), and a merged range is all private.
       if (inPlace && order !== ORDER_4K && shared !== 0)
         problems.push(`block ${b}: ${shared} shared pages inside an order-${order} folio`);
-      if (g.punched.perBlock[b]! > allocated)
+      if (g.punched.blockCount(b) > allocated)
         problems.push(`block ${b}: more punched than allocated pages`);
       // Mapping level never above folio order.
-      const level = g.mmu.levelAt(b << 9);
+      const level = g.mmu.levelAt(b * 512);
       if (level >= ORDER_2M) {
         const backendOrder = !inPlace && shared === 512 ? g.backendOrder : -1;
         if (order < level && backendOrder < level)

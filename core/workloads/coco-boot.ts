@@ -12,6 +12,7 @@ import type { Errno } from '../errors.js';
 import type { OpResult, Shareability } from '../gmem/guest-memfd.js';
 import type { Rng } from '../rng.js';
 import type { Simulation } from '../sim/simulation.js';
+import { PagedBitmap } from '../gmem/paged-bitmap.js';
 import {
   GiB,
   KiB,
@@ -670,7 +671,9 @@ export class CocoGuest {
   readonly sim: Simulation;
   readonly bytes: number;
   readonly chunkBytes: number;
-  private readonly accepted: Uint8Array;
+  /** One bit per acceptance chunk (bitmap_accepted in the EFI unaccepted-memory table), kept
+   * sparse: a 64 TiB guest has 16 Mi chunks of 4 MiB. */
+  private readonly accepted: PagedBitmap;
 
   constructor(
     readonly ctx: WorkloadContext,
@@ -691,7 +694,7 @@ export class CocoGuest {
     }
     this.bytes = config.guestBytes;
     this.chunkBytes = Math.max(PAGE_SIZE, alignUp(this.sim.costs.lazyAcceptChunkBytes, PAGE_SIZE));
-    this.accepted = new Uint8Array(Math.ceil(this.bytes / this.chunkBytes));
+    this.accepted = new PagedBitmap(Math.ceil(this.bytes / this.chunkBytes));
   }
 
   get vendor(): Vendor {
@@ -766,11 +769,11 @@ export class CocoGuest {
 
   /** Forget what was accepted (a new boot of the guest). */
   resetAcceptance(): void {
-    this.accepted.fill(0);
+    this.accepted.clear();
   }
 
   isAccepted(offset: number): boolean {
-    return this.accepted[Math.floor(offset / this.chunkBytes)] === 1;
+    return this.accepted.get(Math.floor(offset / this.chunkBytes));
   }
 
   /** Record chunks wholly inside [offset, offset + size) as accepted without touching them (memory
@@ -779,8 +782,8 @@ export class CocoGuest {
     const end = offset + size;
     const k0 = Math.ceil(offset / this.chunkBytes);
     // The last chunk may be clipped at the end of RAM.
-    const k1 = end >= this.bytes ? this.accepted.length : Math.floor(end / this.chunkBytes);
-    if (k1 > k0) this.accepted.fill(1, k0, k1);
+    const k1 = end >= this.bytes ? this.accepted.nrBits : Math.floor(end / this.chunkBytes);
+    if (k1 > k0) this.accepted.assignRange(k0, k1, true);
   }
 
   /**
@@ -793,19 +796,13 @@ export class CocoGuest {
     const c = this.chunkBytes;
     const first = Math.floor(offset / c);
     const last = Math.ceil(Math.min(offset + size, this.bytes) / c);
-    let runStart = -1;
-    for (let k = first; k <= last; k++) {
-      const need = k < last && this.accepted[k] === 0;
-      if (need && perChunk) {
-        this.acceptRun(k, k + 1);
-        continue;
-      }
-      if (need) {
-        if (runStart < 0) runStart = k;
-      } else if (runStart >= 0) {
-        this.acceptRun(runStart, k);
-        runStart = -1;
-      }
+    // Runs of unaccepted chunks, found a word (or a whole 2 MiB of bits) at a time.
+    for (let k = this.accepted.find(first, last, false); k < last;) {
+      const runEnd = this.accepted.find(k, last, true);
+      if (perChunk) {
+        for (let j = k; j < runEnd; j++) if (!this.accepted.get(j)) this.acceptRun(j, j + 1);
+      } else this.acceptRun(k, runEnd);
+      k = this.accepted.find(runEnd, last, false);
     }
   }
 
@@ -823,7 +820,7 @@ export class CocoGuest {
       );
     }
     this.touchPrivate(offset, end - offset);
-    this.accepted.fill(1, k0, k1);
+    this.accepted.assignRange(k0, k1, true);
     m.add('accept_exits', m.get('vm_exits') - before);
   }
 
