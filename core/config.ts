@@ -8,7 +8,7 @@ import { GiB, MiB } from './units.js';
 const bytes = (description: string) =>
   z.number().int().nonnegative().meta({ unit: 'bytes', description });
 
-export const PageSizeSchema = z
+const PageSizeSchema = z
   .enum(['4k', '2m', '1g'])
   .meta({ description: 'Backing page size of the guest_memfd file.' });
 
@@ -48,7 +48,7 @@ export const CmaAreaSchema = z
   .strict();
 export type CmaAreaConfig = z.infer<typeof CmaAreaSchema>;
 
-export const NumaNodeSchema = z
+const NumaNodeSchema = z
   .object({
     memoryBytes: bytes('Memory of this NUMA node.'),
     cpus: z
@@ -100,7 +100,7 @@ export const HostSchema = z
   .strict();
 export type HostConfig = z.infer<typeof HostSchema>;
 
-export const MempolicySchema = z
+const MempolicySchema = z
   .object({
     mode: z
       .enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave'])
@@ -125,7 +125,7 @@ export const MempolicySchema = z
   });
 export type MempolicyConfig = z.infer<typeof MempolicySchema>;
 
-export const PoliciesSchema = z
+const PoliciesSchema = z
   .object({
     split: z.enum(['to-4k', 'staged', 'always-split']).default('to-4k').meta({
       description:
@@ -158,7 +158,6 @@ export const PoliciesSchema = z
     }),
   })
   .strict();
-export type PoliciesConfig = z.infer<typeof PoliciesSchema>;
 
 export const VendorSchema = z.enum(['none', 'snp', 'tdx', 'cca', 'pkvm']).meta({
   description:
@@ -178,7 +177,7 @@ const costShape = Object.fromEntries(
   ]),
 ) as Record<CostKey, z.ZodOptional<z.ZodNumber>>;
 
-export const CostOverridesSchema = z
+const CostOverridesSchema = z
   .object(costShape)
   .strict()
   .meta({ description: 'Overrides of the model constants; anything left out keeps its default.' });

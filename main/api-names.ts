@@ -42,8 +42,6 @@ export const IPC_CHANNEL_PREFIX = 'gmemlab:';
 export type IpcMethodChannel = `${typeof IPC_CHANNEL_PREFIX}${ApiMethod}`;
 /** All events travel on one channel as { event, payload }. */
 export const IPC_EVENT_CHANNEL = 'gmemlab:event';
-export type IpcEventChannel = typeof IPC_EVENT_CHANNEL;
-export type IpcChannel = IpcMethodChannel | IpcEventChannel;
 
 export interface IpcEventMessage {
   readonly event: ApiEvent;

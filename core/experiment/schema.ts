@@ -14,7 +14,7 @@ import { withPath } from './param-path.js';
 export const FORMAT_NAME = 'gmem-lab-experiment';
 export const FORMAT_VERSION = 1;
 
-export const GuestSchema = z
+const GuestSchema = z
   .object({
     memoryBytes: z
       .number()
@@ -35,7 +35,6 @@ export const GuestSchema = z
       .meta({ unit: 'bytes', description: 'Guest physical address where the memslot starts.' }),
   })
   .strict();
-export type GuestConfig = z.infer<typeof GuestSchema>;
 
 /** A variant: one guest_memfd design. Guest size and vendor come from the experiment's guest. */
 export const ExperimentVariantSchema = GmemVariantSchema.omit({
@@ -63,7 +62,7 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
 ]);
 export type WorkloadConfig = z.infer<typeof WorkloadSchema>;
 
-export const SamplingSchema = z
+const SamplingSchema = z
   .object({
     intervalNs: z.number().int().min(1000).default(1_000_000).meta({
       unit: 'ns',
@@ -72,7 +71,7 @@ export const SamplingSchema = z
   })
   .strict();
 
-export const SavedViewSchema = z
+const SavedViewSchema = z
   .object({
     name: z.string().min(1).max(80).meta({ description: 'Name of the view.' }),
     metrics: z.array(z.string()).max(64).meta({ description: 'Metric names charted in the view.' }),
@@ -84,7 +83,7 @@ export const SavedViewSchema = z
   .strict();
 
 /** Results saved with the file: enough to show them again, and to tell when they are stale. */
-export const SavedResultsSchema = z
+const SavedResultsSchema = z
   .object({
     engineVersion: z
       .string()
@@ -239,4 +238,3 @@ export function effectiveWorkload(
   return WorkloadSchema.parse(workload);
 }
 export type Experiment = z.infer<typeof ExperimentSchema>;
-export type ExperimentInput = z.input<typeof ExperimentSchema>;

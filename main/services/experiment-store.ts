@@ -28,9 +28,9 @@ import type { SettingsStore } from './settings-store.js';
 import { moveToTrash } from './trash.js';
 
 export const EXPERIMENT_SUFFIX = '.gmemlab.json';
-export const DEFAULT_RECENT_LIMIT = 10;
+const DEFAULT_RECENT_LIMIT = 10;
 /** External changes are reported this long after the last event of a burst... */
-export const WATCH_DEBOUNCE_MS = 200;
+const WATCH_DEBOUNCE_MS = 200;
 /** ...and at the latest this long after the first. */
 const WATCH_MAX_WAIT_MS = 1000;
 /** Longest file stem we create (the experiment name is at most 120 characters). */

@@ -104,7 +104,7 @@ export type Workbench = ApiHandlers & {
 };
 
 /** Presets open as `preset:<id>`: not a file path, so they are never saved over (save them as). */
-export const PRESET_PATH_PREFIX = 'preset:';
+const PRESET_PATH_PREFIX = 'preset:';
 const PRESET_ID = /^[a-z0-9-]{1,80}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
