@@ -142,14 +142,6 @@ export const API_METHODS = {
     args: z.object({ path: FilePath }).strict(),
     result: {} as OpenedExperiment,
   },
-  'experiments.validate': {
-    args: z.object({ experiment: z.unknown() }).strict(),
-    result: {} as {
-      ok: boolean;
-      problems: readonly ValidationProblem[];
-      configHash: string | null;
-    },
-  },
   /** Save to `path` (a file already in the workspace or opened before), or create a new file in
    * the workspace named after `fileName`. */
   'experiments.save': {
@@ -194,7 +186,6 @@ export const API_METHODS = {
     args: z.object({ path: FilePath }).strict(),
     result: {} as { trashed: true },
   },
-  'experiments.recent': { args: z.object({}).strict(), result: [] as readonly string[] },
   /** Start one run per variant (all of them when variantIndexes is left out). */
   'runs.start': {
     args: z
