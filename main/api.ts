@@ -46,8 +46,16 @@ export interface PresetEntry {
   readonly variants: readonly string[];
 }
 
+/** The workbench's colour themes: follow the system's, or always light or dark. The one list the
+ * settings file, the API, the menu and the workbench take their choices from. */
+export const THEMES = ['system', 'light', 'dark'] as const;
+export type Theme = (typeof THEMES)[number];
+/** What the page and the exported charts are drawn in: 'system' resolves to one of these. */
+export type ResolvedTheme = Exclude<Theme, 'system'>;
+export const ThemeSchema = z.enum(THEMES);
+
 export interface Settings {
-  readonly theme: 'light' | 'dark' | 'system';
+  readonly theme: Theme;
   readonly workspaceDir: string;
   readonly recentFiles: readonly string[];
 }
@@ -220,7 +228,7 @@ export const API_METHODS = {
   'settings.set': {
     args: z
       .object({
-        theme: z.enum(['light', 'dark', 'system']).optional(),
+        theme: ThemeSchema.optional(),
         workspaceDir: FilePath.optional(),
       })
       .strict(),

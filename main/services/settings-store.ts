@@ -10,7 +10,7 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, win32 } from 'node:path';
 import { z } from 'zod';
-import { ApiError, type Settings } from '../api.js';
+import { ApiError, ThemeSchema, type Settings } from '../api.js';
 import { formatProblems, zodProblems } from '../../core/experiment/load.js';
 import { cleanupTempFiles, writeFileDurable } from './durable-write.js';
 
@@ -24,7 +24,6 @@ const AbsolutePath = z
   .min(1)
   .max(4096)
   .refine((p) => isAbsolute(p) && !p.includes('\0'), 'must be an absolute path');
-const Theme = z.enum(['light', 'dark', 'system']);
 
 const Coordinate = z.number().int().min(-1_000_000).max(1_000_000);
 const Extent = z.number().int().min(1).max(1_000_000);
@@ -44,7 +43,7 @@ export type WindowState = z.output<typeof WindowStateSchema>;
 /** settings.json as stored; workspaceDir may be left out (the default is used). A `window` that
  * does not validate is dropped (the window opens at its default size), never the whole file. */
 const SettingsFileSchema = z.looseObject({
-  theme: Theme.default('system'),
+  theme: ThemeSchema.default('system'),
   workspaceDir: AbsolutePath.optional(),
   recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).default([]),
   window: WindowStateSchema.optional().catch(undefined),
@@ -52,7 +51,7 @@ const SettingsFileSchema = z.looseObject({
 
 const SettingsPatchSchema = z
   .object({
-    theme: Theme.optional(),
+    theme: ThemeSchema.optional(),
     workspaceDir: AbsolutePath.optional(),
     recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).optional(),
   })
