@@ -3,7 +3,7 @@
 // carries a description (and a unit where it has one) through zod's `.meta()`.
 import { z } from 'zod';
 import { CONSTANTS, DEFAULT_COSTS, type CostKey, type CostModel } from './constants.js';
-import { GiB, MiB } from './units.js';
+import { GiB, MiB, type PageSizeName } from './units.js';
 
 const bytes = (description: string) =>
   z.number().int().nonnegative().meta({ unit: 'bytes', description });
@@ -17,6 +17,16 @@ export const AllocatorKindSchema = z.enum(['hugetlb', 'cma', 'thp', 'buddy']).me
     'Where guest_memfd folios come from: HugeTLB pools, a CMA area, best-effort THP from the buddy allocator, or plain 4 KiB buddy pages.',
 });
 export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
+
+/** The page sizes each allocator can back, smallest first: HugeTLB pools and CMA areas hand out
+ * PMD- and PUD-sized folios, THP only PMD-sized ones, the buddy allocator base pages here. The
+ * experiment schema checks variants against it; the setup form offers only these. */
+export const ALLOCATOR_PAGE_SIZES: Readonly<Record<AllocatorKind, readonly PageSizeName[]>> = {
+  hugetlb: ['2m', '1g'],
+  cma: ['2m', '1g'],
+  thp: ['2m'],
+  buddy: ['4k'],
+};
 
 export const CmaAreaSchema = z
   .object({

@@ -3,7 +3,7 @@
 // This schema is the one source for validation, defaults, the CLI, the setup form and
 // docs/experiment-format.md.
 import { z } from 'zod';
-import { GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
+import { ALLOCATOR_PAGE_SIZES, GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
 import { ChangePteVariantSchema, FaultPathSchema } from '../workloads/fault-path.js';
 import { FleetSchema } from '../workloads/fleet.js';
 import { LifecycleSchema } from '../workloads/lifecycle.js';
@@ -183,6 +183,16 @@ export const ExperimentSchema = z
   })
   .strict()
   .superRefine((experiment, ctx) => {
+    experiment.variants.forEach((variant, i) => {
+      const sizes = ALLOCATOR_PAGE_SIZES[variant.allocator];
+      if (!sizes.includes(variant.pageSize)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'pageSize'],
+          message: `the ${variant.allocator} allocator cannot back ${variant.pageSize} pages: use ${sizes.join(' or ')}, or another allocator`,
+        });
+      }
+    });
     // A CMA variant needs a CMA area somewhere on the host (hugetlb_cma=), or every allocation fails.
     const cmaNodes = experiment.host.nodes.flatMap((n, i) => (n.cma ? [i] : []));
     experiment.variants.forEach((variant, i) => {
