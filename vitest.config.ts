@@ -26,10 +26,15 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['renderer/**/*.test.ts'],
+          // Attachments (a failed test's screenshot among them) go with the other test output in
+          // test-results/, never into the source tree.
+          attachmentsDir: 'test-results/vitest-attachments',
           testTimeout: 60_000,
           browser: {
             enabled: true,
             headless: true,
+            // A failed test's screenshot is kept for reading, outside the source tree.
+            screenshotDirectory: 'test-results/screenshots',
             provider: playwright({
               launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS },
             }),

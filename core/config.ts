@@ -3,12 +3,12 @@
 // carries a description (and a unit where it has one) through zod's `.meta()`.
 import { z } from 'zod';
 import { CONSTANTS, DEFAULT_COSTS, type CostKey, type CostModel } from './constants.js';
-import { GiB, MiB } from './units.js';
+import { GiB, MiB, type PageSizeName } from './units.js';
 
 const bytes = (description: string) =>
   z.number().int().nonnegative().meta({ unit: 'bytes', description });
 
-export const PageSizeSchema = z
+const PageSizeSchema = z
   .enum(['4k', '2m', '1g'])
   .meta({ description: 'Backing page size of the guest_memfd file.' });
 
@@ -17,6 +17,16 @@ export const AllocatorKindSchema = z.enum(['hugetlb', 'cma', 'thp', 'buddy']).me
     'Where guest_memfd folios come from: HugeTLB pools, a CMA area, best-effort THP from the buddy allocator, or plain 4 KiB buddy pages.',
 });
 export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
+
+/** The page sizes each allocator can back, smallest first: HugeTLB pools and CMA areas hand out
+ * PMD- and PUD-sized folios, THP only PMD-sized ones, the buddy allocator base pages here. The
+ * experiment schema checks variants against it; the setup form offers only these. */
+export const ALLOCATOR_PAGE_SIZES: Readonly<Record<AllocatorKind, readonly PageSizeName[]>> = {
+  hugetlb: ['2m', '1g'],
+  cma: ['2m', '1g'],
+  thp: ['2m'],
+  buddy: ['4k'],
+};
 
 export const CmaAreaSchema = z
   .object({
@@ -48,7 +58,7 @@ export const CmaAreaSchema = z
   .strict();
 export type CmaAreaConfig = z.infer<typeof CmaAreaSchema>;
 
-export const NumaNodeSchema = z
+const NumaNodeSchema = z
   .object({
     memoryBytes: bytes('Memory of this NUMA node.'),
     cpus: z
@@ -100,7 +110,7 @@ export const HostSchema = z
   .strict();
 export type HostConfig = z.infer<typeof HostSchema>;
 
-export const MempolicySchema = z
+const MempolicySchema = z
   .object({
     mode: z
       .enum(['default', 'bind', 'preferred', 'interleave', 'weighted-interleave'])
@@ -125,7 +135,7 @@ export const MempolicySchema = z
   });
 export type MempolicyConfig = z.infer<typeof MempolicySchema>;
 
-export const PoliciesSchema = z
+const PoliciesSchema = z
   .object({
     split: z.enum(['to-4k', 'staged', 'always-split']).default('to-4k').meta({
       description:
@@ -158,7 +168,6 @@ export const PoliciesSchema = z
     }),
   })
   .strict();
-export type PoliciesConfig = z.infer<typeof PoliciesSchema>;
 
 export const VendorSchema = z.enum(['none', 'snp', 'tdx', 'cca', 'pkvm']).meta({
   description:
@@ -178,7 +187,7 @@ const costShape = Object.fromEntries(
   ]),
 ) as Record<CostKey, z.ZodOptional<z.ZodNumber>>;
 
-export const CostOverridesSchema = z
+const CostOverridesSchema = z
   .object(costShape)
   .strict()
   .meta({ description: 'Overrides of the model constants; anything left out keeps its default.' });

@@ -2,7 +2,7 @@
 // this table is the single source for the schema defaults, the UI (unit, help text, assumption
 // flag) and the docs.
 
-export type ConstantUnit = 'bytes' | 'pages' | 'cycles' | 'us' | 'ms' | 'GHz' | 'entries' | 'ratio';
+type ConstantUnit = 'bytes' | 'pages' | 'cycles' | 'us' | 'ms' | 'GHz' | 'entries' | 'ratio';
 
 export interface ConstantDef {
   readonly key: CostKey;
@@ -355,17 +355,7 @@ export const DEFAULT_COSTS: CostModel = Object.freeze(
   Object.fromEntries(CONSTANTS.map((c) => [c.key, c.value])) as Record<CostKey, number>,
 );
 
-export function constantDef(key: CostKey): ConstantDef {
-  const def = CONSTANTS.find((c) => c.key === key);
-  if (!def) throw new Error(`unknown constant ${key}`);
-  return def;
-}
-
 /** Microseconds to cycles at the model's clock. */
 export function usToCycles(costs: CostModel, us: number): number {
   return Math.round(us * costs.cpuGhz * 1000);
-}
-
-export function cyclesToNs(costs: CostModel, cycles: number): number {
-  return cycles / costs.cpuGhz;
 }

@@ -1,6 +1,5 @@
-// Sizes and page orders, in the kernel's vocabulary (PAGE_SHIFT, order, PMD/PUD).
+// Sizes and page orders, in the kernel's vocabulary (PAGE_SIZE, order, PMD/PUD).
 
-export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 4096;
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -12,11 +11,9 @@ export const ORDER_4K = 0;
 export const ORDER_2M = 9;
 export const ORDER_1G = 18;
 export type PageOrder = typeof ORDER_4K | typeof ORDER_2M | typeof ORDER_1G;
-export const PAGE_ORDERS: readonly PageOrder[] = [ORDER_4K, ORDER_2M, ORDER_1G];
 
 /** Page sizes as users write them in experiment files. */
 export type PageSizeName = '4k' | '2m' | '1g';
-export const PAGE_SIZE_NAMES: readonly PageSizeName[] = ['4k', '2m', '1g'];
 
 export const PAGES_PER_2M = 512;
 export const PAGES_PER_1G = 512 * 512;
@@ -30,10 +27,6 @@ export function orderOfPageSize(size: PageSizeName): PageOrder {
     case '1g':
       return ORDER_1G;
   }
-}
-
-export function pageSizeName(order: PageOrder): PageSizeName {
-  return order === ORDER_1G ? '1g' : order === ORDER_2M ? '2m' : '4k';
 }
 
 /** Number of 4 KiB pages in a folio of this order. */
@@ -54,10 +47,6 @@ export function formatBytes(bytes: number): string {
   if (abs >= MiB) return `${+(bytes / MiB).toFixed(3)} MiB`;
   if (abs >= KiB) return `${+(bytes / KiB).toFixed(3)} KiB`;
   return `${bytes} B`;
-}
-
-export function isAligned(value: number, alignment: number): boolean {
-  return value % alignment === 0;
 }
 
 export function alignDown(value: number, alignment: number): number {

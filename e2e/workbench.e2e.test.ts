@@ -1,15 +1,17 @@
 // End to end: the built workbench in Debian's Chromium against the real services of
 // `gmem-lab serve` (experiment store, settings, simulation workers) through the localhost bridge.
-// One user session, step by step: open a preset, switch a variant from HugeTLB to CMA, run, watch
-// progress, compare side by side, export PNG, SVG and CSV, save, reload and reopen, survive broken
-// files, run another preset. Screenshots of every view go to test-results/e2e/.
+// Independent scenarios, each in its own browser page on an emptied workspace, each setting up what
+// it needs (open a preset, switch a variant from HugeTLB to CMA, run): watch progress, compare side
+// by side, export PNG, SVG and CSV, save, reload and reopen, survive broken files, run another
+// preset. One failing scenario leaves the others' outcome alone. The server and the browser are
+// shared. Screenshots of every view go to test-results/e2e/.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser, Download, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Download, Locator, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configHash, parseExperimentValue } from '../core/experiment/load';
 import { METRICS } from '../core/metrics/definitions';
 import { CHARTS, PALETTE } from '../renderer/src/lib/charts/chart-defs';
@@ -20,6 +22,9 @@ import { ROOT, startServe, type ServeProcess } from './server';
 const SHOTS = join(ROOT, 'test-results', 'e2e');
 const NAME = 'HugeTLB vs CMA 1 GiB, 2 GiB SNP guest';
 const VARIANTS = ['HugeTLB 1 GiB', 'CMA 1 GiB'] as const;
+/** A preset with the same two variants, copied into the workspace where a scenario needs a file. */
+const PRESET_FILE = join(ROOT, 'resources', 'presets', 'hugetlb-vs-cma-1g.gmemlab.json');
+const PRESET_NAME = '1 GiB pages for one VM: HugeTLB pool vs CMA area';
 /** Light theme: the page background every chart and export is drawn on. */
 const BACKGROUND: readonly number[] = [255, 255, 255];
 /** Series colours (black is left out: it is also the colour of text). */
@@ -36,13 +41,11 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   let workspace: string;
   let server: ServeProcess;
   let browser: Browser;
+  /** The scenario's own browser context and page. */
+  let context: BrowserContext;
   let page: Page;
-  const pageErrors: string[] = [];
-  const dialogs: string[] = [];
-  /** Samples of each variant's run, as the Runs view reports them. */
-  const samples = new Map<string, number>();
-  let summaryBefore: Summary = {};
-  let savedPath = '';
+  let pageErrors: string[] = [];
+  let dialogs: string[] = [];
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'gmemlab-e2e-'));
@@ -53,7 +56,15 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       startServe({ workspace, configDir: join(tmp, 'config') }),
       launchChromium(),
     ]);
-    const context = await browser.newContext({
+  });
+
+  beforeEach(async () => {
+    // An empty workspace and a new page: nothing carries over from the scenario before.
+    for (const entry of await readdir(workspace))
+      await rm(join(workspace, entry), { recursive: true, force: true });
+    pageErrors = [];
+    dialogs = [];
+    context = await browser.newContext({
       acceptDownloads: true,
       viewport: { width: 1400, height: 900 },
       colorScheme: 'light',
@@ -70,6 +81,13 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       dialogs.push(`${dialog.type()}: ${dialog.message()}`);
       void dialog.dismiss();
     });
+  });
+
+  afterEach(async () => {
+    await context?.close();
+    // Every scenario: the user was asked nothing unexpected and the page logged no errors.
+    expect(dialogs, 'dialogs shown').toEqual([]);
+    expect(pageErrors, 'errors logged by the page').toEqual([]);
   });
 
   afterAll(async () => {
@@ -219,23 +237,17 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     );
   }
 
-  // -------------------------------------------------------------------------------------------
-
-  it('opens on the library: the workspace folder and the bundled presets', async () => {
+  /** The workbench on its library, connected and idle. */
+  async function openWorkbench(): Promise<void> {
     await page.goto(server.url);
-    // The token leaves the address bar once the page has it (a cookie carries it after).
     await settled();
-    expect(page.url()).not.toContain('token=');
     await heading('Experiments').waitFor();
-    await page.getByText(workspace, { exact: true }).waitFor();
-    await page.getByText('No experiments in the workspace yet').waitFor();
-    expect(
-      await page.getByRole('button', { name: /^New experiment from preset / }).count(),
-    ).toBeGreaterThanOrEqual(9);
-    await shot('library');
-  });
+  }
 
-  it('opens a preset, edits it down, and switches a variant from HugeTLB to CMA in Setup', async () => {
+  /** From the library: the SNP boot preset edited down to a 2 GiB guest with the 1 GiB HugeTLB
+   * variant and a copy of it switched to CMA (with a CMA area on the host for it). */
+  async function setUpHugetlbVsCma(): Promise<void> {
+    await openWorkbench();
     await page
       .getByRole('button', { name: /^New experiment from preset SNP boot of a 16 GiB guest/ })
       .click();
@@ -261,10 +273,6 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(
       await articles.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))),
     ).toEqual(['Variant HugeTLB 1 GiB', 'Variant HugeTLB 1 GiB (copy)']);
-    // An experiment compares at least two variants.
-    expect(
-      await variant('HugeTLB 1 GiB').getByRole('button', { name: 'Remove' }).isDisabled(),
-    ).toBe(true);
 
     // The copy becomes the CMA variant.
     await fillField(
@@ -276,18 +284,6 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       true,
     );
     await allocator.getByRole('radio', { name: 'CMA', exact: true }).check();
-    expect(await allocator.getByRole('radio', { name: 'HugeTLB', exact: true }).isChecked()).toBe(
-      false,
-    );
-    expect(await variant(VARIANTS[1]).getByLabel('pageSize', { exact: true }).inputValue()).toBe(
-      '1g',
-    );
-    expect(
-      await page
-        .getByRole('radiogroup', { name: `Allocator of ${VARIANTS[0]}` })
-        .getByRole('radio', { name: 'HugeTLB', exact: true })
-        .isChecked(),
-    ).toBe(true);
 
     // CMA needs a CMA area on the host: add one to node 0, partly lent to movable pages.
     await page
@@ -298,13 +294,83 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     await fillField(cma.getByLabel('sizeBytes'), '8 GiB');
     await fillField(cma.getByLabel('movableOccupiedFraction'), '0.3');
     expect(await cma.getByLabel('sizeBytes').inputValue()).toBe('8 GiB');
+  }
 
+  /** Run every variant from Setup and wait until both are done. */
+  async function runBoth(): Promise<void> {
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await heading('Runs').waitFor();
+    await runAndWait(VARIANTS);
+  }
+
+  /** Each variant's sample count, as the Runs view reports it. */
+  async function samplesShown(): Promise<Map<string, number>> {
+    const samples = new Map<string, number>();
+    for (const name of VARIANTS) {
+      const text = await page.getByRole('listitem').filter({ hasText: name }).textContent();
+      const m = /([\d,]+) samples/.exec(text ?? '');
+      expect(m, `${name}: ${text}`).not.toBeNull();
+      samples.set(name, Number(m![1]!.replace(/,/g, '')));
+    }
+    return samples;
+  }
+
+  /** The compare view, open on the results of the runs. */
+  async function openCompare(): Promise<void> {
+    await page.getByRole('main').getByRole('button', { name: 'Compare' }).click();
+    await heading('Compare').waitFor();
+  }
+
+  /** Ctrl+S of a new experiment: the one file it wrote into the workspace. */
+  async function saveWithCtrlS(): Promise<string> {
+    await page.keyboard.press('Control+s');
+    await expect
+      .poll(async () => (await readdir(workspace)).filter((f) => f.endsWith('.gmemlab.json')))
+      .toHaveLength(1);
+    const [fileName] = (await readdir(workspace)).filter((f) => f.endsWith('.gmemlab.json'));
+    await settled();
+    await expect.poll(() => page.getByTitle('Unsaved changes').count()).toBe(0);
+    return join(workspace, fileName!);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  it('opens on the library: the workspace folder and the bundled presets', async () => {
+    await openWorkbench();
+    // The token leaves the address bar once the page has it (a cookie carries it after).
+    expect(page.url()).not.toContain('token=');
+    await page.getByText(workspace, { exact: true }).waitFor();
+    await page.getByText('No experiments in the workspace yet').waitFor();
+    expect(
+      await page.getByRole('button', { name: /^New experiment from preset / }).count(),
+    ).toBeGreaterThanOrEqual(9);
+    await shot('library');
+  });
+
+  it('opens a preset, edits it down, and switches a variant from HugeTLB to CMA in Setup', async () => {
+    await setUpHugetlbVsCma();
+    // An experiment compares at least two variants.
+    expect(await variant(VARIANTS[0]).getByRole('button', { name: 'Remove' }).isDisabled()).toBe(
+      true,
+    );
+    const allocatorOf = (name: string, radio: string) =>
+      page
+        .getByRole('radiogroup', { name: `Allocator of ${name}` })
+        .getByRole('radio', { name: radio, exact: true })
+        .isChecked();
+    expect(await allocatorOf(VARIANTS[1], 'CMA')).toBe(true);
+    expect(await allocatorOf(VARIANTS[1], 'HugeTLB')).toBe(false);
+    expect(await variant(VARIANTS[1]).getByLabel('pageSize', { exact: true }).inputValue()).toBe(
+      '1g',
+    );
+    expect(await allocatorOf(VARIANTS[0], 'HugeTLB')).toBe(true);
     expect(await page.getByText(/^\d+ problems?:$/).count()).toBe(0);
     await page.getByTitle('Unsaved changes').waitFor();
     await shot('setup');
   });
 
   it('runs both variants and shows their progress', async () => {
+    await setUpHugetlbVsCma();
     // Record every state the Runs view goes through (the runs take a few seconds).
     await page.evaluate(() => {
       const seen: Array<{
@@ -329,9 +395,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
         characterData: true,
       });
     });
-    await page.getByRole('button', { name: 'Run', exact: true }).click();
-    await heading('Runs').waitFor();
-    await runAndWait(VARIANTS);
+    await runBoth();
 
     const seen = await page.evaluate(
       () =>
@@ -344,12 +408,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
           }
         ).progressSeen,
     );
-    for (const name of VARIANTS) {
-      const text = await page.getByRole('listitem').filter({ hasText: name }).textContent();
-      const m = /([\d,]+) samples/.exec(text ?? '');
-      expect(m, `${name}: ${text}`).not.toBeNull();
-      samples.set(name, Number(m![1]!.replace(/,/g, '')));
-    }
+    for (const count of (await samplesShown()).values()) expect(count).toBeGreaterThan(10);
     await shot('runs');
 
     // The spinner came and went; each variant was queued or running with its phase shown; its bar
@@ -375,14 +434,15 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('compares both variants side by side: one drawn panel per variant in every chart row', async () => {
-    await page.getByRole('main').getByRole('button', { name: 'Compare' }).click();
-    await heading('Compare').waitFor();
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
     expect(await page.getByRole('radio', { name: 'side by side' }).isChecked()).toBe(true);
     await expectSideBySideCharts(VARIANTS);
 
     const summary = await readSummary();
     expect(summary.variants).toEqual([...VARIANTS]);
-    summaryBefore = summary.values;
+    const summaryBefore = summary.values;
     // The CMA variant really got its memory from the CMA area (and migrated movable pages out).
     const cma = 1;
     expect(summaryBefore['private_bytes']![cma]!).toBeGreaterThan(2 ** 30);
@@ -394,6 +454,9 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('exports a chart as PNG: a valid image at 2x, opaque, with the series drawn', async () => {
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
     const title = `Host memory by category: ${VARIANTS[1]}`;
     const [d] = await downloads(1, () =>
       page.getByRole('button', { name: `Export ${title} as PNG` }).click(),
@@ -424,6 +487,9 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('exports a chart as SVG: well-formed, one polyline per series', async () => {
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
     const title = `Splits and merges: ${VARIANTS[1]}`;
     const panel = page.locator(`[data-chart-id="splits-${VARIANTS[1]}"]`);
     const labels = ((await panel.getByRole('img').getAttribute('aria-label')) ?? '')
@@ -464,6 +530,11 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('exports CSV of every series: one file per variant, every sample, the summary in the last row', async () => {
+    await setUpHugetlbVsCma();
+    await runBoth();
+    const samples = await samplesShown();
+    await openCompare();
+    const summaryBefore = (await readSummary()).values;
     const files = await downloads(VARIANTS.length, () =>
       page.getByRole('button', { name: 'CSV of every series' }).click(),
     );
@@ -496,14 +567,12 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('saves with Ctrl+S: the file appears in the workspace folder and in the library', async () => {
-    await page.keyboard.press('Control+s');
-    await expect
-      .poll(async () => (await readdir(workspace)).filter((f) => f.endsWith('.gmemlab.json')))
-      .toHaveLength(1);
-    const [fileName] = (await readdir(workspace)).filter((f) => f.endsWith('.gmemlab.json'));
-    savedPath = join(workspace, fileName!);
-    await settled();
-    await expect.poll(() => page.getByTitle('Unsaved changes').count()).toBe(0);
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
+    const summaryBefore = (await readSummary()).values;
+    const savedPath = await saveWithCtrlS();
+    const fileName = basename(savedPath);
 
     // The results are saved with the configuration hash of what ran.
     const doc = JSON.parse(await readFile(savedPath, 'utf8')) as Record<string, unknown>;
@@ -530,6 +599,12 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('reloads, reopens the file from the library and shows the same results, fresh', async () => {
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
+    const summaryBefore = (await readSummary()).values;
+    const savedPath = await saveWithCtrlS();
+
     await page.reload();
     await settled();
     await heading('Experiments').waitFor();
@@ -553,7 +628,18 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('lists broken files with their problem and names the problem when one is opened', async () => {
-    const good = await readFile(savedPath, 'utf8');
+    // A good file in the workspace, open in the workbench.
+    const goodPath = join(workspace, 'good.gmemlab.json');
+    await copyFile(PRESET_FILE, goodPath);
+    await openWorkbench();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'good.gmemlab.json' })
+      .getByRole('button', { name: 'Open' })
+      .click();
+    await heading(new RegExp(`^${PRESET_NAME}`)).waitFor();
+
+    const good = await readFile(goodPath, 'utf8');
     await writeFile(join(workspace, 'truncated.gmemlab.json'), good.slice(0, 400));
     const invalid = JSON.parse(good) as {
       guest: { memoryBytes: unknown };
@@ -595,7 +681,8 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     }
     // The experiment that was open is still open, unchanged.
     await view('Setup').click();
-    await heading(new RegExp(`^${NAME}`)).waitFor();
+    await heading(new RegExp(`^${PRESET_NAME}`)).waitFor();
+    await page.getByText(goodPath, { exact: true }).waitFor();
     expect(await page.getByTitle('Unsaved changes').count()).toBe(0);
   });
 
@@ -605,7 +692,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       ['bin/gmem-lab.mjs', 'run', 'preset:hugetlb-vs-cma-1g', '--json'],
       { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 },
     );
-    await view('Library').click();
+    await openWorkbench();
     await page
       .getByRole('button', { name: /^New experiment from preset 1 GiB pages for one VM/ })
       .click();
@@ -628,6 +715,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
   });
 
   it('shows the model reference', async () => {
+    await openWorkbench();
     await view('Reference').click();
     await heading('Model reference').waitFor();
     const metricRows = page.getByRole('table').first().getByRole('row');
@@ -639,9 +727,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       expect(text.toLowerCase()).toContain('vmemmap');
   });
 
-  it('never asked the user anything unexpected, and logged no errors', () => {
-    expect(dialogs).toEqual([]);
-    expect(pageErrors).toEqual([]);
+  it('the server logged no internal error or warning in any scenario', () => {
     expect(server.stderr()).not.toMatch(/internal error|warning/);
   });
 });

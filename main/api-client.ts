@@ -15,7 +15,7 @@ export function withApiErrors(api: GmemLabApi): GmemLabApi {
 }
 
 /** An ApiError from an ApiError, an { code, message, details } object, or anything else. */
-export function toApiError(err: unknown): ApiError {
+function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   if (typeof err === 'object' && err !== null) {
     const { code, message, details } = err as Record<string, unknown>;

@@ -11,7 +11,6 @@ export const API_METHOD_NAMES = [
   'presets.load',
   'experiments.list',
   'experiments.open',
-  'experiments.validate',
   'experiments.save',
   'experiments.saveAs',
   'experiments.openDialog',
@@ -19,7 +18,6 @@ export const API_METHOD_NAMES = [
   'experiments.duplicate',
   'experiments.rename',
   'experiments.delete',
-  'experiments.recent',
   'runs.start',
   'runs.cancel',
   'runs.csv',
@@ -42,8 +40,6 @@ export const IPC_CHANNEL_PREFIX = 'gmemlab:';
 export type IpcMethodChannel = `${typeof IPC_CHANNEL_PREFIX}${ApiMethod}`;
 /** All events travel on one channel as { event, payload }. */
 export const IPC_EVENT_CHANNEL = 'gmemlab:event';
-export type IpcEventChannel = typeof IPC_EVENT_CHANNEL;
-export type IpcChannel = IpcMethodChannel | IpcEventChannel;
 
 export interface IpcEventMessage {
   readonly event: ApiEvent;

@@ -46,8 +46,16 @@ export interface PresetEntry {
   readonly variants: readonly string[];
 }
 
+/** The workbench's colour themes: follow the system's, or always light or dark. The one list the
+ * settings file, the API, the menu and the workbench take their choices from. */
+export const THEMES = ['system', 'light', 'dark'] as const;
+export type Theme = (typeof THEMES)[number];
+/** What the page and the exported charts are drawn in: 'system' resolves to one of these. */
+export type ResolvedTheme = Exclude<Theme, 'system'>;
+export const ThemeSchema = z.enum(THEMES);
+
 export interface Settings {
-  readonly theme: 'light' | 'dark' | 'system';
+  readonly theme: Theme;
   readonly workspaceDir: string;
   readonly recentFiles: readonly string[];
 }
@@ -142,14 +150,6 @@ export const API_METHODS = {
     args: z.object({ path: FilePath }).strict(),
     result: {} as OpenedExperiment,
   },
-  'experiments.validate': {
-    args: z.object({ experiment: z.unknown() }).strict(),
-    result: {} as {
-      ok: boolean;
-      problems: readonly ValidationProblem[];
-      configHash: string | null;
-    },
-  },
   /** Save to `path` (a file already in the workspace or opened before), or create a new file in
    * the workspace named after `fileName`. */
   'experiments.save': {
@@ -194,7 +194,6 @@ export const API_METHODS = {
     args: z.object({ path: FilePath }).strict(),
     result: {} as { trashed: true },
   },
-  'experiments.recent': { args: z.object({}).strict(), result: [] as readonly string[] },
   /** Start one run per variant (all of them when variantIndexes is left out). */
   'runs.start': {
     args: z
@@ -229,7 +228,7 @@ export const API_METHODS = {
   'settings.set': {
     args: z
       .object({
-        theme: z.enum(['light', 'dark', 'system']).optional(),
+        theme: ThemeSchema.optional(),
         workspaceDir: FilePath.optional(),
       })
       .strict(),

@@ -18,7 +18,7 @@ export const DOCUMENTS: Readonly<Record<DocumentId, DocumentTarget>> = {
 };
 
 /** Hosts the Help menu may open in the browser (https only). */
-export const ALLOWED_WEB_HOSTS: ReadonlySet<string> = new Set(['docs.kernel.org']);
+const ALLOWED_WEB_HOSTS: ReadonlySet<string> = new Set(['docs.kernel.org']);
 
 export function isAllowedWebUrl(url: string): boolean {
   let u: URL;

@@ -14,8 +14,8 @@ import {
   walkMenu,
   type MenuContext,
   type MenuHandlers,
-  type Theme,
 } from './menu.js';
+import type { Theme } from './api.js';
 
 type Call =
   | ['command', MenuCommand]

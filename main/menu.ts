@@ -7,10 +7,9 @@
 // Keyboard: the page sees a key first; the workbench handles Ctrl/Cmd+S, +Shift+S and +O itself
 // (it does in a browser too) and stops them, so these accelerators act only from the menu there.
 import type { MenuItemConstructorOptions } from 'electron';
-import type { MenuCommand } from './api.js';
+import { THEMES, type MenuCommand, type Theme } from './api.js';
 import type { DocumentId } from './documentation.js';
 
-export type Theme = 'light' | 'dark' | 'system';
 type Role = NonNullable<MenuItemConstructorOptions['role']>;
 
 /** One item of the menu definition. Exactly one of role, command, action, theme, document,
@@ -50,6 +49,13 @@ const NOT_MAC: readonly NodeJS.Platform[] = [
 ];
 
 /** The menu. */
+/** The View > Theme items' labels, one for each theme. */
+const THEME_LABELS: Readonly<Record<Theme, string>> = {
+  system: '&System',
+  light: '&Light',
+  dark: '&Dark',
+};
+
 export const MENU: readonly MenuItemDef[] = [
   { id: 'app', role: 'appMenu', platforms: MAC },
   {
@@ -99,11 +105,11 @@ export const MENU: readonly MenuItemDef[] = [
       {
         id: 'view.theme',
         label: '&Theme',
-        submenu: [
-          { id: 'view.theme.system', label: '&System', theme: 'system' },
-          { id: 'view.theme.light', label: '&Light', theme: 'light' },
-          { id: 'view.theme.dark', label: '&Dark', theme: 'dark' },
-        ],
+        submenu: THEMES.map((theme) => ({
+          id: `view.theme.${theme}`,
+          label: THEME_LABELS[theme],
+          theme,
+        })),
       },
       { id: 'view.sep1', separator: true },
       { id: 'view.resetZoom', role: 'resetZoom', accelerator: 'CmdOrCtrl+0' },

@@ -7,7 +7,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const EXPERIMENT_SUFFIX = '.gmemlab.json';
+const EXPERIMENT_SUFFIX = '.gmemlab.json';
 
 /** Whether `path` names an experiment file (by its name; the store checks the rest). */
 export function isExperimentPath(path: string): boolean {

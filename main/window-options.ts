@@ -40,14 +40,14 @@ export interface HardenableWebContents {
   readonly session: HardenableSession;
 }
 
-export interface HardenableSession {
+interface HardenableSession {
   setPermissionRequestHandler(
     handler: (contents: unknown, permission: string, callback: (granted: boolean) => void) => void,
   ): void;
   setPermissionCheckHandler(handler: () => boolean): void;
 }
 
-export interface PreventableEvent {
+interface PreventableEvent {
   preventDefault(): void;
 }
 

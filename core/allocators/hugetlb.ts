@@ -51,7 +51,7 @@ function scaleTo(order: PageOrder, cyclesPer2M: number): number {
 /** Cycles to hand out one HugeTLB page: hugetlbAlloc2M{NoHvo,HvoUnbatched,HvoBatched}Us, the
  * bare-metal timings of allocating a HugeTLB page (HVO applied as it enters the pool), charged when
  * the file takes the page (assumption: the model has no separate pool-growth step). */
-export function hugetlbAllocCycles(
+function hugetlbAllocCycles(
   costs: CostModel,
   hvo: boolean,
   batched: boolean,

@@ -14,7 +14,7 @@ export type * from './allocator.js';
 export { Buddy4kAllocator } from './buddy-4k.js';
 export { CmaAllocator } from './cma.js';
 export { HugetlbAllocator } from './hugetlb.js';
-export { NO_FREE_2M_BLOCK, ThpAllocator } from './thp.js';
+export { ThpAllocator } from './thp.js';
 
 /**
  * The allocator for `kind` on `host`. `costs` is the variant's cost model (it may override the

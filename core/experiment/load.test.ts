@@ -1,6 +1,7 @@
 // Malformed experiment files are refused with messages that name the place and say what to do.
 import { describe, expect, it } from 'vitest';
 import { configHash, formatProblems, parseExperimentText, parseExperimentValue } from './load.js';
+import { ALLOCATOR_PAGE_SIZES, type AllocatorKind } from '../config.js';
 import { FORMAT_NAME, FORMAT_VERSION } from './schema.js';
 
 const GiB = 1024 ** 3;
@@ -119,6 +120,31 @@ describe('loading experiment files', () => {
     expect(problemsOf(doc).problems.map((p) => p.path)).toContain('host.nodes[0].cma.sizeBytes');
     (doc['host'] as { nodes: Record<string, unknown>[] }).nodes[0]!['cma'] = { sizeBytes: 2 * GiB };
     expect(parseExperimentValue(doc).ok).toBe(true);
+  });
+
+  it('accepts every allocator with the page sizes it can back, and names the page size otherwise', () => {
+    for (const allocator of Object.keys(ALLOCATOR_PAGE_SIZES) as AllocatorKind[]) {
+      for (const pageSize of ['4k', '2m', '1g'] as const) {
+        const doc = base();
+        doc['host'] = {
+          nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', hugetlb2m: 64, cma: { sizeBytes: GiB } }],
+        };
+        (doc['variants'] as Record<string, unknown>[])[1]!['allocator'] = allocator;
+        (doc['variants'] as Record<string, unknown>[])[1]!['pageSize'] = pageSize;
+        const r = parseExperimentValue(doc);
+        const what = `${allocator} ${pageSize}`;
+        if (ALLOCATOR_PAGE_SIZES[allocator].includes(pageSize)) {
+          expect(r.ok, what).toBe(true);
+        } else {
+          expect(r.ok, what).toBe(false);
+          if (r.ok) continue;
+          const problem = r.problems.find((p) => p.path === 'variants[1].pageSize');
+          expect(problem?.message, what).toContain(
+            `cannot back ${pageSize} pages: use ${ALLOCATOR_PAGE_SIZES[allocator].join(' or ')}`,
+          );
+        }
+      }
+    }
   });
 
   it('refuses oversize text before parsing it', () => {

@@ -38,10 +38,7 @@ export interface VariantResult {
 }
 
 /** The full guest_memfd configuration of one variant of the experiment. */
-export function variantConfig(
-  experiment: Experiment,
-  variant: ExperimentVariant,
-): GmemVariantConfig {
+function variantConfig(experiment: Experiment, variant: ExperimentVariant): GmemVariantConfig {
   const { faultPath: _faultPath, workloadOverrides: _overrides, ...rest } = variant;
   return {
     ...rest,
@@ -135,11 +132,4 @@ export function runVariant(
     coverage,
     ...(options.recordEvents ? { eventsJsonl: sim.log.toJsonLines() } : {}),
   };
-}
-
-export function runExperiment(
-  experiment: Experiment,
-  options: VariantRunOptions = {},
-): VariantResult[] {
-  return experiment.variants.map((_, i) => runVariant(experiment, i, options));
 }

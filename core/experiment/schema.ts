@@ -3,7 +3,7 @@
 // This schema is the one source for validation, defaults, the CLI, the setup form and
 // docs/experiment-format.md.
 import { z } from 'zod';
-import { GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
+import { ALLOCATOR_PAGE_SIZES, GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
 import { ChangePteVariantSchema, FaultPathSchema } from '../workloads/fault-path.js';
 import { FleetSchema } from '../workloads/fleet.js';
 import { LifecycleSchema } from '../workloads/lifecycle.js';
@@ -14,7 +14,7 @@ import { withPath } from './param-path.js';
 export const FORMAT_NAME = 'gmem-lab-experiment';
 export const FORMAT_VERSION = 1;
 
-export const GuestSchema = z
+const GuestSchema = z
   .object({
     memoryBytes: z
       .number()
@@ -35,7 +35,6 @@ export const GuestSchema = z
       .meta({ unit: 'bytes', description: 'Guest physical address where the memslot starts.' }),
   })
   .strict();
-export type GuestConfig = z.infer<typeof GuestSchema>;
 
 /** A variant: one guest_memfd design. Guest size and vendor come from the experiment's guest. */
 export const ExperimentVariantSchema = GmemVariantSchema.omit({
@@ -63,7 +62,7 @@ export const WorkloadSchema = z.discriminatedUnion('kind', [
 ]);
 export type WorkloadConfig = z.infer<typeof WorkloadSchema>;
 
-export const SamplingSchema = z
+const SamplingSchema = z
   .object({
     intervalNs: z.number().int().min(1000).default(1_000_000).meta({
       unit: 'ns',
@@ -72,7 +71,7 @@ export const SamplingSchema = z
   })
   .strict();
 
-export const SavedViewSchema = z
+const SavedViewSchema = z
   .object({
     name: z.string().min(1).max(80).meta({ description: 'Name of the view.' }),
     metrics: z.array(z.string()).max(64).meta({ description: 'Metric names charted in the view.' }),
@@ -84,7 +83,7 @@ export const SavedViewSchema = z
   .strict();
 
 /** Results saved with the file: enough to show them again, and to tell when they are stale. */
-export const SavedResultsSchema = z
+const SavedResultsSchema = z
   .object({
     engineVersion: z
       .string()
@@ -184,6 +183,16 @@ export const ExperimentSchema = z
   })
   .strict()
   .superRefine((experiment, ctx) => {
+    experiment.variants.forEach((variant, i) => {
+      const sizes = ALLOCATOR_PAGE_SIZES[variant.allocator];
+      if (!sizes.includes(variant.pageSize)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'pageSize'],
+          message: `the ${variant.allocator} allocator cannot back ${variant.pageSize} pages: use ${sizes.join(' or ')}, or another allocator`,
+        });
+      }
+    });
     // A CMA variant needs a CMA area somewhere on the host (hugetlb_cma=), or every allocation fails.
     const cmaNodes = experiment.host.nodes.flatMap((n, i) => (n.cma ? [i] : []));
     experiment.variants.forEach((variant, i) => {
@@ -239,4 +248,3 @@ export function effectiveWorkload(
   return WorkloadSchema.parse(workload);
 }
 export type Experiment = z.infer<typeof ExperimentSchema>;
-export type ExperimentInput = z.input<typeof ExperimentSchema>;

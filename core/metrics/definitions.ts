@@ -4,9 +4,9 @@
 export type MetricUnit = 'bytes' | 'count' | 'cycles' | 'ns' | 'ratio' | 'pages';
 
 /** gauge: a level sampled over time; counter: a running total that only grows. */
-export type MetricKind = 'gauge' | 'counter';
+type MetricKind = 'gauge' | 'counter';
 
-export type MetricCategory = 'memory' | 'folios' | 'mappings' | 'events' | 'cost' | 'coverage';
+type MetricCategory = 'memory' | 'folios' | 'mappings' | 'events' | 'cost' | 'coverage';
 
 export interface MetricDef {
   readonly name: string;

@@ -17,7 +17,7 @@ export function formatBytes(bytes: number): string {
   return `${sign}${i === 0 ? v : trim(v)} ${BINARY[i]}`;
 }
 
-export function formatSi(value: number, unit = ''): string {
+function formatSi(value: number, unit = ''): string {
   if (!Number.isFinite(value)) return String(value);
   const sign = value < 0 ? '-' : '';
   let v = Math.abs(value);
@@ -30,7 +30,7 @@ export function formatSi(value: number, unit = ''): string {
   return `${sign}${trim(v)} ${SI[i]}${unit}`;
 }
 
-export function formatNs(ns: number): string {
+function formatNs(ns: number): string {
   if (ns < 1000) return `${trim(ns)} ns`;
   if (ns < 1e6) return `${trim(ns / 1e3)} us`;
   if (ns < 1e9) return `${trim(ns / 1e6)} ms`;

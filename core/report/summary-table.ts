@@ -15,7 +15,7 @@ export interface VariantSummary {
 
 /** Whether a lower value of the metric is better (memory, failures, cycles) or a higher one
  * (huge mappings); null when neither (configuration echoes, neutral counts). */
-export function betterDirection(def: MetricDef): 'lower' | 'higher' | null {
+function betterDirection(def: MetricDef): 'lower' | 'higher' | null {
   if (def.category === 'coverage') return null;
   if (def.name === 'hvo_saved_bytes' || def.name === 'pages_2m' || def.name === 'pages_1g')
     return 'higher';

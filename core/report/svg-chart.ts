@@ -3,7 +3,7 @@
 import type { MetricUnit } from '../metrics/definitions.js';
 import { formatValue } from './format.js';
 
-export interface SvgSeries {
+interface SvgSeries {
   readonly label: string;
   readonly color: string;
   readonly dash?: readonly number[];

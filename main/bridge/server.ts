@@ -26,12 +26,12 @@ import type { ApiEnvelope, ApiErrorCode } from '../api.js';
 import type { Dispatcher, EventHub } from '../services/dispatch.js';
 import { decode, encode, toPlainJson, type Frame } from './codec.js';
 
-export const BRIDGE_HOST = '127.0.0.1';
-export const WS_PATH = '/ws';
-export const API_PREFIX = '/api/';
+const BRIDGE_HOST = '127.0.0.1';
+const WS_PATH = '/ws';
+const API_PREFIX = '/api/';
 /** Room for the largest call a browser makes: experiments.import with the contract's 16 MiB of
  * text, which JSON escaping (quotes, newlines) makes larger on the wire. */
-export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** A client whose unsent data grows past this is too slow to follow the events; it is dropped. */
 const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 const MAX_CALLS_IN_FLIGHT = 256;

@@ -17,7 +17,7 @@ import {
 import { createWorkbench, type WorkbenchSettings } from '../services/workbench.js';
 
 /** The built renderer (`npm run build`). */
-export const RENDERER_DIR = fileURLToPath(new URL('../../out/renderer/', import.meta.url));
+const RENDERER_DIR = fileURLToPath(new URL('../../out/renderer/', import.meta.url));
 
 export interface ServeOptions {
   /** 0 picks a free port. */

@@ -16,7 +16,7 @@ import { copyFile, link, lstat, open, readdir, rename, stat, unlink } from 'node
 import { basename, dirname, join } from 'node:path';
 
 /** `.<name>.tmp-<pid>-<12 hex>`: hidden, and never ends in `.gmemlab.json` or `.json`. */
-export const TEMP_FILE_PATTERN = /^\.(.+)\.tmp-(\d+)-([0-9a-f]{12})$/;
+const TEMP_FILE_PATTERN = /^\.(.+)\.tmp-(\d+)-([0-9a-f]{12})$/;
 const TEMP_NAME_KEEP = 100;
 
 /** Name of a fresh temp file next to `target`. Long names keep their end (the suffix). */

@@ -16,7 +16,7 @@ import { resourcesDir } from './resources-dir.js';
 export const PRESETS_DIR = join(resourcesDir(), 'presets');
 export const PRESET_SUFFIX = '.gmemlab.json';
 /** Trace files are read whole; bound them like experiment files. */
-export const MAX_TRACE_BYTES = 256 * 1024 * 1024;
+const MAX_TRACE_BYTES = 256 * 1024 * 1024;
 
 export class ExperimentFileError extends Error {
   constructor(

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExperimentValue } from '../../core/experiment/load.js';
+import { Rng } from '../../core/rng.js';
 import { isTempFileName } from './durable-write.js';
 import { canonicalText, ExperimentStore } from './experiment-store.js';
 import {
@@ -26,6 +27,13 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KILLS = 40;
 /** Children started ahead, so their start-up overlaps the kills. */
 const WARM = 2;
+/** The seed of the kill points: new every run (so runs together try many), printed, and taken
+ * from GMEMLAB_CRASH_SEED to replay one. */
+const SEED = Number(process.env['GMEMLAB_CRASH_SEED'] ?? Date.now() % 2 ** 31);
+if (!Number.isSafeInteger(SEED) || SEED < 0)
+  throw new Error(
+    `GMEMLAB_CRASH_SEED=${process.env['GMEMLAB_CRASH_SEED']}: not a seed; give a whole number >= 0, as the test prints it`,
+  );
 
 /** The command that runs the child. Bundled once with esbuild (which tsx brings) the child starts
  * in about 0.1 s instead of 0.5 s under `--import tsx`; the code is the same source either way. */
@@ -122,6 +130,8 @@ describe('durable saves', () => {
     const args = [workspace, path, docA, docB];
     const command = await childCommand(scratch);
 
+    console.info(`kill points seeded with ${SEED} (replay: GMEMLAB_CRASH_SEED=${SEED})`);
+    const rng = new Rng(SEED);
     const pool: Child[] = [];
     let spawned = 0;
     const topUp = () => {
@@ -158,14 +168,14 @@ describe('durable saves', () => {
       try {
         if (kind === 0) {
           // A random point from the start (mostly the first save, cold).
-          await sleep(5 + Math.random() * 55);
+          await sleep(5 + rng.next() * 55);
         } else if (kind === 1) {
           // A random point in the loop, after the first complete save (warm).
           await Promise.race([child.firstSave, child.exited]);
-          await sleep(5 + Math.random() * 55);
+          await sleep(5 + rng.next() * 55);
         } else {
           await Promise.race([writing, child.exited, sleep(3000)]);
-          await sleep(Math.random() * 5);
+          await sleep(rng.next() * 5);
         }
       } finally {
         watcher?.close();
@@ -177,7 +187,7 @@ describe('durable saves', () => {
       const which = after === texts.A ? 'A' : after === texts.B ? 'B' : null;
       expect(
         which,
-        `kill ${i}: the file is neither document (${after.length} characters)`,
+        `kill ${i} (seed ${SEED}): the file is neither document (${after.length} characters)`,
       ).not.toBeNull();
       expect(() => JSON.parse(after)).not.toThrow();
       seen.add(which ?? '');

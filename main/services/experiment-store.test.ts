@@ -30,7 +30,6 @@ import {
   makeTempDir,
   rejection,
   removeDir,
-  sleep,
   snapshot,
   tempFilesIn,
   validDoc,
@@ -608,47 +607,54 @@ describe('recent files', () => {
   });
 });
 
-describe('watch', () => {
-  async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | undefined> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = get();
-      if (v !== undefined || Date.now() > end) return v;
-      await sleep(10);
-    }
+/** Records what `store.watch` reports; `until` resolves on the first report that names `path`
+ * (one already recorded counts), so tests wait on the change event itself, never on a clock. */
+function watchReports(store: ExperimentStore) {
+  const calls: string[][] = [];
+  const waiters: Array<{ path: string; resolve: (paths: string[]) => void }> = [];
+  const stop = store.watch((paths) => {
+    calls.push(paths);
+    for (const w of [...waiters])
+      if (paths.includes(w.path)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(paths);
+      }
+  });
+  function until(path: string, from = 0): Promise<string[]> {
+    const seen = calls.slice(from).find((paths) => paths.includes(path));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => waiters.push({ path, resolve }));
   }
+  return { calls, until, stop };
+}
 
+describe('watch', () => {
   it('reports files other programs add, change and remove within a second', async () => {
     const store = await makeStore();
     const { path } = await store.save(validDoc('Mine'), { fileName: 'mine' });
-    const calls: string[][] = [];
-    const stop = store.watch((paths) => calls.push(paths));
+    const watched = watchReports(store);
     try {
-      await sleep(50);
       const added = join(ws, 'added.gmemlab.json');
       const t0 = Date.now();
       await writeFile(added, canonical(validDoc('Added')));
-      const first = await waitFor(() => calls[0], 1000);
-      expect(first).toEqual([added]);
+      expect(await watched.until(added)).toEqual([added]);
       expect(Date.now() - t0).toBeLessThan(1000);
 
-      calls.length = 0;
+      let from = watched.calls.length;
       await writeFile(path, canonical(validDoc('Changed elsewhere')));
-      expect(await waitFor(() => calls[0], 1000)).toEqual([path]);
+      expect(await watched.until(path, from)).toEqual([path]);
 
-      calls.length = 0;
+      from = watched.calls.length;
       await unlink(added);
-      expect(await waitFor(() => calls[0], 1000)).toEqual([added]);
+      expect(await watched.until(added, from)).toEqual([added]);
     } finally {
-      stop();
+      watched.stop();
     }
   });
 
   it('does not report our own writes, temp files or other files; stops when unsubscribed', async () => {
     const store = await makeStore();
-    const calls: string[][] = [];
-    const stop = store.watch((paths) => calls.push(paths));
-    await sleep(50);
+    const watched = watchReports(store);
     const { path } = await store.save(validDoc('Mine'), { fileName: 'mine' });
     await store.save(validDoc('Mine again'), { path });
     const dup = await store.duplicate(path);
@@ -657,19 +663,37 @@ describe('watch', () => {
     await store.importText('imported.json', canonical(validDoc('Imported')));
     await writeFile(join(ws, '.other.gmemlab.json.tmp-1-0123456789ab'), 'x');
     await writeFile(join(ws, 'notes.txt'), 'x');
-    await sleep(600);
-    expect(calls).toEqual([]);
+    // An outside change after all of those: once it is reported and the watcher has settled,
+    // the events of everything before it have been seen too (a folder's events come in order).
+    const marker = join(ws, 'marker.gmemlab.json');
+    await writeFile(marker, canonical(validDoc('Marker')));
+    await watched.until(marker);
+    await store.watchSettled();
+    expect(watched.calls).toEqual([[marker]]);
 
-    // Still watching: an outside write right after one of ours is reported.
+    // Still watching: an outside write right after one of ours is reported (and nothing else).
+    const from = watched.calls.length;
     await store.save(validDoc('Mine 3'), { path });
     await writeFile(path, canonical(validDoc('Theirs')));
-    await sleep(600);
-    expect(calls).toEqual([[path]]);
+    await watched.until(path, from);
+    await store.watchSettled();
+    const after = watched.calls.slice(from);
+    expect(after.length).toBeGreaterThan(0);
+    for (const paths of after) expect(paths).toEqual([path]);
 
-    stop();
-    await writeFile(join(ws, 'late.gmemlab.json'), canonical(validDoc('Late')));
-    await sleep(400);
-    expect(calls).toEqual([[path]]);
+    // Unsubscribed: a second subscriber sees the next change, the first one does not.
+    watched.stop();
+    const reported = watched.calls.length;
+    const other = watchReports(store);
+    try {
+      const late = join(ws, 'late.gmemlab.json');
+      await writeFile(late, canonical(validDoc('Late')));
+      await other.until(late);
+      await store.watchSettled();
+      expect(watched.calls.length).toBe(reported);
+    } finally {
+      other.stop();
+    }
   });
 });
 
@@ -679,8 +703,7 @@ describe('setWorkspace', () => {
     const settings = await SettingsStore.create(configDir, { workspaceDir: ws });
     const store = await makeStore({ settings });
     await store.save(validDoc('Old'), { fileName: 'old' });
-    const calls: string[][] = [];
-    const stop = store.watch((paths) => calls.push(paths));
+    const watched = watchReports(store);
     const next = join(root, 'next', 'workspace');
     await store.setWorkspace(next);
     expect(store.workspaceDir).toBe(next);
@@ -695,12 +718,15 @@ describe('setWorkspace', () => {
     await expectCode(store.open(join(ws, 'unopened.gmemlab.json')), 'FORBIDDEN_PATH');
     expect((await store.open(join(ws, 'old.gmemlab.json'))).experiment['name']).toBe('Old');
 
-    await sleep(50);
+    // The old folder's change comes first: by the time the new folder's is reported and the
+    // watcher has settled, a report of the old one would have come too.
     await writeFile(join(ws, 'ignored.gmemlab.json'), canonical(validDoc('Old folder')));
-    await writeFile(join(next, 'seen.gmemlab.json'), canonical(validDoc('New folder')));
-    await sleep(600);
-    stop();
-    expect(calls).toEqual([[join(next, 'seen.gmemlab.json')]]);
+    const seen = join(next, 'seen.gmemlab.json');
+    await writeFile(seen, canonical(validDoc('New folder')));
+    await watched.until(seen);
+    await store.watchSettled();
+    watched.stop();
+    expect(watched.calls).toEqual([[seen]]);
     await expectCode(store.setWorkspace(''), 'BAD_REQUEST');
   });
 });

@@ -28,9 +28,9 @@ import type { SettingsStore } from './settings-store.js';
 import { moveToTrash } from './trash.js';
 
 export const EXPERIMENT_SUFFIX = '.gmemlab.json';
-export const DEFAULT_RECENT_LIMIT = 10;
+const DEFAULT_RECENT_LIMIT = 10;
 /** External changes are reported this long after the last event of a burst... */
-export const WATCH_DEBOUNCE_MS = 200;
+const WATCH_DEBOUNCE_MS = 200;
 /** ...and at the latest this long after the first. */
 const WATCH_MAX_WAIT_MS = 1000;
 /** Longest file stem we create (the experiment name is at most 120 characters). */
@@ -111,6 +111,9 @@ export class ExperimentStore {
   /** Real paths with one of our writes in progress. */
   private readonly inFlight = new Map<string, number>();
   private readonly subscriptions = new Set<WatchSubscription>();
+  /** Reports being prepared (own-write checks read the files), and who waits for none left. */
+  private flushing = 0;
+  private settledWaiters: Array<() => void> = [];
 
   private constructor(options: ExperimentStoreOptions) {
     this.maxBytes = options.maxBytes ?? MAX_EXPERIMENT_BYTES;
@@ -665,6 +668,26 @@ export class ExperimentStore {
     };
   }
 
+  /** Resolves once no report is pending or being prepared: every file event the platform has
+   * delivered so far has been reported or dropped (own writes, temp files, other files). The
+   * platform delivers a folder's events in order, so after an outside change has been reported
+   * and the watcher has settled, every earlier change has had its chance to be reported. */
+  watchSettled(): Promise<void> {
+    if (this.isWatchSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private isWatchSettled(): boolean {
+    if (this.flushing > 0) return false;
+    for (const sub of this.subscriptions) if (sub.timer !== undefined) return false;
+    return true;
+  }
+
+  private notifyIfSettled(): void {
+    if (this.settledWaiters.length === 0 || !this.isWatchSettled()) return;
+    for (const resolve of this.settledWaiters.splice(0)) resolve();
+  }
+
   private startWatcher(sub: WatchSubscription): void {
     sub.dir = this.dir;
     sub.realDir = this.realDir;
@@ -689,6 +712,7 @@ export class ExperimentStore {
     sub.timer = undefined;
     sub.pending.clear();
     sub.unknown = false;
+    this.notifyIfSettled();
   }
 
   private onWatchEvent(sub: WatchSubscription, filename: string | Buffer | null): void {
@@ -714,6 +738,16 @@ export class ExperimentStore {
 
   private async flushWatch(sub: WatchSubscription): Promise<void> {
     sub.timer = undefined;
+    this.flushing++;
+    try {
+      await this.reportPending(sub);
+    } finally {
+      this.flushing--;
+      this.notifyIfSettled();
+    }
+  }
+
+  private async reportPending(sub: WatchSubscription): Promise<void> {
     const names = [...sub.pending];
     const unknown = sub.unknown;
     sub.pending.clear();

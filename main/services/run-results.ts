@@ -4,7 +4,7 @@
 import type { PackedResult } from '../worker/protocol.js';
 
 export const DEFAULT_KEPT_RUNS = 64;
-export const DEFAULT_KEPT_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_KEPT_BYTES = 1024 * 1024 * 1024;
 
 export class RunResults {
   // A Map iterates in insertion order: re-inserting on use makes the first key the least recent.

@@ -10,27 +10,26 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, win32 } from 'node:path';
 import { z } from 'zod';
-import { ApiError, type Settings } from '../api.js';
+import { ApiError, ThemeSchema, type Settings } from '../api.js';
 import { formatProblems, zodProblems } from '../../core/experiment/load.js';
 import { cleanupTempFiles, writeFileDurable } from './durable-write.js';
 
 export const SETTINGS_FILE = 'settings.json';
 /** Settings are a few hundred bytes; anything much larger is not ours. */
-export const MAX_SETTINGS_BYTES = 1024 * 1024;
-export const MAX_RECENT_FILES = 100;
+const MAX_SETTINGS_BYTES = 1024 * 1024;
+const MAX_RECENT_FILES = 100;
 
 const AbsolutePath = z
   .string()
   .min(1)
   .max(4096)
   .refine((p) => isAbsolute(p) && !p.includes('\0'), 'must be an absolute path');
-const Theme = z.enum(['light', 'dark', 'system']);
 
 const Coordinate = z.number().int().min(-1_000_000).max(1_000_000);
 const Extent = z.number().int().min(1).max(1_000_000);
 
 /** The desktop window's last normal (not maximized) bounds, and whether it was maximized. */
-export const WindowStateSchema = z
+const WindowStateSchema = z
   .object({
     x: Coordinate,
     y: Coordinate,
@@ -43,24 +42,16 @@ export type WindowState = z.output<typeof WindowStateSchema>;
 
 /** settings.json as stored; workspaceDir may be left out (the default is used). A `window` that
  * does not validate is dropped (the window opens at its default size), never the whole file. */
-export const SettingsFileSchema = z.looseObject({
-  theme: Theme.default('system'),
+const SettingsFileSchema = z.looseObject({
+  theme: ThemeSchema.default('system'),
   workspaceDir: AbsolutePath.optional(),
   recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).default([]),
   window: WindowStateSchema.optional().catch(undefined),
 });
 
-export const SettingsSchema = z
+const SettingsPatchSchema = z
   .object({
-    theme: Theme,
-    workspaceDir: AbsolutePath,
-    recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES),
-  })
-  .strict();
-
-export const SettingsPatchSchema = z
-  .object({
-    theme: Theme.optional(),
+    theme: ThemeSchema.optional(),
     workspaceDir: AbsolutePath.optional(),
     recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).optional(),
   })
@@ -339,7 +330,7 @@ export function defaultWorkspaceDir(info: PlatformInfo = {}): string {
 
 /** XDG_DOCUMENTS_DIR from a user-dirs.dirs file, or null when it is missing, unreadable, or set to
  * the home folder itself (which means "no documents folder"). */
-export function xdgDocumentsDir(file: string, home: string): string | null {
+function xdgDocumentsDir(file: string, home: string): string | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -26,7 +26,7 @@ function experiment(overrides: Record<string, unknown> = {}): Experiment {
   return r.experiment;
 }
 
-/** A run long enough to cancel midway: 1 GiB of 4 KiB faults, read then written. */
+/** A long run: 2 GiB of 4 KiB faults in random order, read then written. */
 function slowExperiment(): Experiment {
   return experiment({
     workload: {
@@ -85,19 +85,19 @@ describe('simulation host', () => {
     expect(new Set(progress.map((p) => p.phase)).has('boot')).toBe(true);
   });
 
-  it('cancels a run midway and says so', async () => {
+  it('cancels a running run and says so', async () => {
     host = new SimulationHost({ size: 1, progressIntervalMs: 10 });
-    let sawProgress!: () => void;
-    const started = new Promise<void>((r) => (sawProgress = r));
-    const handle = host.run({ experiment: slowExperiment(), variantIndex: 0 }, (p) => {
-      if (p.fraction > 0.05) sawProgress();
+    // Cancelled on its first progress event: the run is on the worker by then, however fast the
+    // core gets (main/worker/run-request.test.ts shows the worker stops at its next poll).
+    let progressEvents = 0;
+    const handle = host.run({ experiment: slowExperiment(), variantIndex: 0 }, () => {
+      progressEvents++;
+      handle.cancel();
     });
-    await started;
-    const t0 = Date.now();
-    handle.cancel();
     const outcome = await handle.done;
     expect(outcome.status).toBe('cancelled');
-    expect(Date.now() - t0).toBeLessThan(5000);
+    // No progress after the cancellation.
+    expect(progressEvents).toBe(1);
     // The worker is free again.
     const next = await host.run({ experiment: experiment(), variantIndex: 0 }).done;
     expect(next.status).toBe('done');

@@ -38,7 +38,7 @@ export async function moveToTrash(path: string, options: TrashOptions = {}): Pro
 }
 
 /** The home trash of the freedesktop.org Trash specification 1.0. */
-export async function freedesktopTrash(abs: string, trashDir: string, now: Date): Promise<string> {
+async function freedesktopTrash(abs: string, trashDir: string, now: Date): Promise<string> {
   const filesDir = join(trashDir, 'files');
   const infoDir = join(trashDir, 'info');
   await mkdir(filesDir, { recursive: true, mode: 0o700 });

@@ -104,7 +104,7 @@ export type Workbench = ApiHandlers & {
 };
 
 /** Presets open as `preset:<id>`: not a file path, so they are never saved over (save them as). */
-export const PRESET_PATH_PREFIX = 'preset:';
+const PRESET_PATH_PREFIX = 'preset:';
 const PRESET_ID = /^[a-z0-9-]{1,80}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -316,12 +316,6 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
 
     'experiments.list': async () => store.list(),
     'experiments.open': async ({ path }) => remember(await store.open(path)),
-    'experiments.validate': async ({ experiment }) => {
-      const parsed = parseExperimentValue(experiment);
-      return parsed.ok
-        ? { ok: true, problems: [], configHash: configHash(parsed.experiment) }
-        : { ok: false, problems: parsed.problems, configHash: null };
-    },
     'experiments.save': async ({ experiment, path, fileName }) =>
       remember(
         await store.save(experiment, {
@@ -356,7 +350,6 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       knownPaths.delete(resolve(path));
       return deleted;
     },
-    'experiments.recent': async () => store.recent(),
 
     'runs.start': async ({ experiment: doc, path, variantIndexes }) => {
       const experiment = validated(parseExperimentValue(doc), 'the experiment');

@@ -70,7 +70,7 @@ export async function handleMenuCommand(
 }
 
 /** File > Export: the comparison zip, as the compare view's "Export everything (zip)". */
-export async function exportComparison(wb: Workbench): Promise<void> {
+async function exportComparison(wb: Workbench): Promise<void> {
   if (!wb.doc || wb.results.length === 0) {
     wb.view = 'compare';
     wb.banner = {

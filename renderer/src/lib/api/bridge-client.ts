@@ -1,9 +1,3 @@
 // The browser side of the localhost bridge (`gmem-lab serve`). One implementation, shared with the
 // Node tests that drive it against the real server: see main/bridge/client.ts.
-export {
-  BridgeClient,
-  type BridgeClientOptions,
-  type ConnectionState,
-  type WebSocketConstructorLike,
-  type WebSocketLike,
-} from '../../../../main/bridge/client';
+export { BridgeClient } from '../../../../main/bridge/client';

@@ -6,8 +6,6 @@ import { withApiErrors } from '../../../../main/api-client';
 import { BridgeClient } from './bridge-client';
 
 export type { GmemLabApi } from '../../../../main/api';
-export { ApiError } from '../../../../main/api';
-export { BridgeClient, type ConnectionState } from './bridge-client';
 
 function isApi(value: unknown): value is GmemLabApi {
   return (
@@ -21,7 +19,7 @@ function isApi(value: unknown): value is GmemLabApi {
 /** The URL of the bridge's WebSocket for a page served by the bridge. The token comes from the
  * page's query on the first load (and is then taken out of the address bar); after that, and on
  * reloads, the HttpOnly cookie the server set carries it. */
-export function bridgeUrlFor(location: Location, history?: History): string {
+function bridgeUrlFor(location: Location, history?: History): string {
   const params = new URLSearchParams(location.search);
   const token = params.get('token');
   if (token !== null && history) {

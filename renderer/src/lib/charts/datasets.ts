@@ -14,7 +14,7 @@ export interface SeriesSpec {
   readonly metric: MetricName | null;
 }
 
-export function seriesOf(result: RunResultView, metric: MetricName): Float64Array | null {
+function seriesOf(result: RunResultView, metric: MetricName): Float64Array | null {
   const i = result.series.names.indexOf(metric);
   return i >= 0 ? result.series.values[i]! : null;
 }

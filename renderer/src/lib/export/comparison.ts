@@ -3,6 +3,7 @@
 // definition with data, and the per-NUMA-node charts when there are several nodes.
 import type { RunResultView } from '../../../../main/api';
 import { chartRows } from '../charts/panels';
+import type { ResolvedTheme } from '../../../../main/api';
 import { safeName, type ChartExportSpec, type Theme } from './export';
 
 /** The side-by-side panels of the compare view, one per chart and variant. */
@@ -19,7 +20,7 @@ export function comparisonCharts(results: readonly RunResultView[]): ChartExport
 }
 
 /** The colours of the light and dark themes (App.svelte), for exported charts. */
-export const EXPORT_THEMES: Readonly<Record<'light' | 'dark', Theme>> = {
+export const EXPORT_THEMES: Readonly<Record<ResolvedTheme, Theme>> = {
   light: { background: '#ffffff', foreground: '#1d2330' },
   dark: { background: '#161a21', foreground: '#dde3ea' },
 };

@@ -21,7 +21,7 @@ import type { Experiment } from '../../../../core/experiment/schema';
 
 export type View = 'library' | 'setup' | 'runs' | 'compare' | 'reference';
 
-export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface VariantRun {
   readonly variantIndex: number;
