@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from './index.js';
-import { PRESETS_DIR, PRESET_SUFFIX } from '../services/experiment-files.js';
+import { PRESETS_DIR, PRESET_SUFFIX } from '../services/run-preparation.js';
 
 interface JsonVariant {
   name: string;
