@@ -84,7 +84,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     'after',
     `
 FILE is an experiment file (*.gmemlab.json) or preset:NAME for a bundled preset (see "gmem-lab presets").
-Exit codes: 0 success, 1 a run failed, 2 bad input.`,
+Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, trace).`,
   );
 
   program
