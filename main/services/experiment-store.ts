@@ -19,7 +19,6 @@ import {
   MAX_EXPERIMENT_BYTES,
   parseExperimentText,
   parseExperimentValue,
-  type LoadProblem,
 } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
 import { cleanupTempFiles, fsyncDir, moveNoClobber, writeFileDurable } from './durable-write.js';
@@ -30,6 +29,7 @@ import {
   readExperiment,
   stripBom,
   tooLargeMessage,
+  type ExperimentRead,
   type PreparationErrorCode,
 } from './run-preparation.js';
 
@@ -66,20 +66,6 @@ interface CheckedPath {
   readonly exists: boolean;
   readonly inWorkspace: boolean;
 }
-
-type LoadOutcome =
-  | {
-      readonly ok: true;
-      readonly experiment: Experiment;
-      readonly migratedFrom?: number;
-      readonly modifiedMs: number;
-    }
-  | {
-      readonly ok: false;
-      readonly code: ApiErrorCode;
-      readonly problems: readonly LoadProblem[];
-      readonly modifiedMs: number;
-    };
 
 type Fingerprint = { readonly ino: number; readonly size: number; readonly mtimeMs: number };
 
@@ -296,10 +282,8 @@ export class ExperimentStore {
   }
 
   /** Read and validate one file (run-preparation.ts: too large or not a file, it is not read). */
-  private async load(real: string): Promise<LoadOutcome> {
-    const read = await readExperiment(real, this.maxBytes);
-    if (read.ok) return read;
-    return { ...read, code: apiCode(read.code) };
+  private load(real: string): Promise<ExperimentRead> {
+    return readExperiment(real, this.maxBytes);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -321,7 +305,7 @@ export class ExperimentStore {
       if (c.exists) {
         // Never overwrite a file we would refuse to open: it may be newer, or hand-edited.
         const current = await this.load(c.real);
-        if (!current.ok && current.code !== 'NOT_FOUND') {
+        if (!current.ok && apiCode(current.code) !== 'NOT_FOUND') {
           throw new ApiError(
             'CONFLICT',
             `${c.path} was not overwritten: it cannot be opened as an experiment, and saving would replace it:\n${formatProblems(current.problems, c.path)}\nSave under another name, or fix or remove the file first.`,
@@ -773,8 +757,12 @@ function apiCode(code: PreparationErrorCode): ApiErrorCode {
 }
 
 /** The error for a file that cannot be opened: names the file and every problem. */
-function refusal(path: string, outcome: Extract<LoadOutcome, { ok: false }>): ApiError {
-  return new ApiError(outcome.code, formatProblems(outcome.problems, path), outcome.problems);
+function refusal(path: string, outcome: Extract<ExperimentRead, { ok: false }>): ApiError {
+  return new ApiError(
+    apiCode(outcome.code),
+    formatProblems(outcome.problems, path),
+    outcome.problems,
+  );
 }
 
 function forbidden(message: string): ApiError {
