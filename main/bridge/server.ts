@@ -20,10 +20,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { extname, resolve, sep } from 'node:path';
+import { extname, resolve } from 'node:path';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ApiEnvelope, ApiErrorCode } from '../api.js';
 import type { Dispatcher, EventHub } from '../services/dispatch.js';
+import { resolveContained } from '../services/path-policy.js';
 import { decode, encode, toPlainJson, type Frame } from './codec.js';
 
 const BRIDGE_HOST = '127.0.0.1';
@@ -422,16 +423,16 @@ class BridgeServer {
       segments.some((s) => s === '' || s.startsWith('.'))
     )
       return this.sendText(res, 404, 'not found');
-    const target = resolve(root, ...segments);
-    if (!isInside(root, target)) return this.sendText(res, 404, 'not found');
+    // The one path policy (path-policy.ts): no escape from staticDir, lexically or through a
+    // symlink inside it that leads out.
     let real: string;
     try {
-      real = await realpath(target);
+      const found = await resolveContained(segments.join('/'), { base: root, roots: [root] });
+      if (!found.exists) return this.sendText(res, 404, 'not found');
+      real = found.real;
     } catch {
       return this.sendText(res, 404, 'not found');
     }
-    // A symlink inside staticDir that leads out of it is refused too.
-    if (!isInside(root, real)) return this.sendText(res, 404, 'not found');
     const info = await stat(real);
     if (!info.isFile()) return this.sendText(res, 404, 'not found');
     const ext = extname(real).toLowerCase();
@@ -608,10 +609,6 @@ function badRequest(message: string): ApiEnvelope<never> {
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
-}
-
-function isInside(root: string, path: string): boolean {
-  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
 function checkOrigin(origin: string): string {

@@ -2,27 +2,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EXIT_BAD_INPUT, EXIT_OK, main, type CliIo } from './index.js';
-import { smallExperiment, tempDir } from './test-helpers.js';
-
-async function cli(args: string[], cwd = process.cwd()) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    stderrIsTty: false,
-    cwd,
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
-
-function writeExperiment(dir: string, doc: unknown, name = 'exp.gmemlab.json'): string {
-  const path = join(dir, name);
-  writeFileSync(path, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
-  return path;
-}
+import { EXIT_BAD_INPUT, EXIT_OK } from './index.js';
+import { cli, smallExperiment, tempDir, writeExperiment } from './test-helpers.js';
 
 describe('gmem-lab CLI', () => {
   it('prints help for the program and each command', async () => {
@@ -157,5 +138,72 @@ describe('gmem-lab CLI', () => {
     expect(bad.stderr).toMatch(/variants\[0\]\.policies\.merge/);
     const syntax = await cli(['sweep', path, '--param', 'novalue']);
     expect(syntax.stderr).toMatch(/expected PATH=V1,V2/);
+  });
+
+  it('validate and run read a file that starts with a UTF-8 byte-order mark', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(
+      dir,
+      `\uFEFF${JSON.stringify(smallExperiment('with BOM'), null, 2)}`,
+    );
+    const validate = await cli(['validate', path]);
+    expect(validate.stderr).toBe('');
+    expect(validate.code).toBe(EXIT_OK);
+    expect(validate.stdout).toContain(`${path}: valid (with BOM;`);
+    const run = await cli(['run', path, '--json']);
+    expect(run.code).toBe(EXIT_OK);
+    const json = JSON.parse(run.stdout) as {
+      experiment: string;
+      variants: Array<{ name: string }>;
+    };
+    expect(json.experiment).toBe('with BOM');
+    expect(json.variants.map((v) => v.name)).toEqual(['HugeTLB 2 MiB', 'HugeTLB 1 GiB']);
+  });
+
+  it('a rejected trace is bad input: exit 2, its problems printed once, not once per variant', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    writeFileSync(
+      join(dir, 'bad.csv'),
+      'time_ns,op,offset,size,to,who,access\n0,fallocate,0x0,0x400000,,,\n1000,explode,0x0,0x1000,,,\n',
+    );
+    const path = writeExperiment(dir, {
+      ...smallExperiment('bad trace'),
+      workload: { kind: 'trace', path: 'bad.csv', format: 'csv' },
+      variants: [
+        { name: '4 KiB', pageSize: '4k', allocator: 'buddy' },
+        { name: 'HugeTLB 2 MiB', pageSize: '2m', allocator: 'hugetlb' },
+        { name: 'HugeTLB 1 GiB', pageSize: '1g', allocator: 'hugetlb' },
+      ],
+    });
+    for (const args of [
+      ['run', path],
+      ['sweep', path, '--param', 'seed=1,2'],
+    ]) {
+      const r = await cli(args);
+      expect(r.code, args[0]).toBe(EXIT_BAD_INPUT);
+      expect(r.stdout, args[0]).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, args[0]).toHaveLength(1);
+      // One line: the experiment file, the field, the trace file and line, the problem.
+      expect(
+        lines[0]!.startsWith(`gmem-lab: ${path}: workload.path: ${join(dir, 'bad.csv')}:3: `),
+      ).toBe(true);
+      expect(lines[0]).toMatch(/explode/);
+    }
+  });
+
+  it('--help states the exit codes, and each one is what the command returns', async () => {
+    const help = await cli(['--help']);
+    expect(help.stdout).toContain(
+      'Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, trace).',
+    );
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme.replace(/\s+/g, ' ')).toContain(
+      'Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, trace)',
+    );
+    const dir = tempDir('gmem-lab-cli-');
+    expect((await cli(['run', writeExperiment(dir, smallExperiment('ok'))])).code).toBe(EXIT_OK);
+    expect((await cli(['run', join(dir, 'missing.gmemlab.json')])).code).toBe(EXIT_BAD_INPUT);
+    expect((await cli(['run', '--workers', '0', 'x'])).code).toBe(EXIT_BAD_INPUT);
   });
 });

@@ -1,25 +1,30 @@
 // The gmem-lab command line: the same core as the workbench, headless. Exit codes: 0 success,
 // 1 a run failed, 2 bad input (arguments, experiment file, trace).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
-import { zodProblems, formatProblems } from '../../core/experiment/load.js';
+import { resolve } from 'node:path';
+import { zodProblems, formatProblems, type LoadProblem } from '../../core/experiment/load.js';
 import { parseParamValue, parsePath, withPath } from '../../core/experiment/param-path.js';
 import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.js';
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
 import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
 import { summaryTableText } from '../../core/report/summary-table.js';
 import type { PackedResult } from '../worker/protocol.js';
+import { writeSeriesCsvFiles } from '../services/export-service.js';
 import {
   ExperimentFileError,
   listPresets,
   loadExperimentFile,
+  prepareRun,
   resolveExperimentPath,
+  runRequests,
+  traceProblems,
+  traceScope,
   type LoadedExperiment,
-} from '../services/experiment-files.js';
+  type PreparedRun,
+} from '../services/run-preparation.js';
 import { SimulationHost, type RunOutcome } from '../services/simulation-host.js';
-import { seriesCsv, safeFileName } from './csv.js';
 import { ProgressLine } from './progress.js';
 import { serveWorkbench } from './serve.js';
 
@@ -79,7 +84,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     'after',
     `
 FILE is an experiment file (*.gmemlab.json) or preset:NAME for a bundled preset (see "gmem-lab presets").
-Exit codes: 0 success, 1 a run failed, 2 bad input.`,
+Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, trace).`,
   );
 
   program
@@ -174,7 +179,11 @@ Exit codes: 0 success, 1 a run failed, 2 bad input.`,
     .description('list the bundled preset experiments')
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const presets = await listPresets();
+      const presets = (await listPresets()).map((p) => ({
+        name: p.id,
+        path: p.path,
+        title: p.experiment.name,
+      }));
       if (opts.json) io.stdout(JSON.stringify(presets) + '\n');
       else for (const p of presets) io.stdout(`preset:${p.name.padEnd(32)} ${p.title}\n`);
     });
@@ -299,39 +308,59 @@ interface Combo {
   readonly experiment: Experiment;
 }
 
+/** Runs every variant of every combination. A trace that the core rejects is bad input: it is
+ * reported once (ExperimentFileError), not as one failure per variant that replays it. */
 async function runCombos(
   loaded: LoadedExperiment,
   combos: readonly Combo[],
   io: CliIo,
   opts: RunOpts,
 ): Promise<RunOutcome[][]> {
-  const total = combos.reduce((n, c) => n + c.experiment.variants.length, 0);
+  const scope = traceScope(loaded.path);
+  const prepared: PreparedRun[] = [];
+  for (const combo of combos) prepared.push(await prepareRun(combo.experiment, scope));
+  const total = prepared.reduce((n, p) => n + p.variants.length, 0);
   // One worker per core by default: this process only waits while they run.
   const host = new SimulationHost({
     size: Math.min(opts.workers ?? availableParallelism(), total),
   });
   const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
+  let outcomes: RunOutcome[][];
   try {
-    const handles = combos.map((combo) =>
-      combo.experiment.variants.map((variant, i) => {
+    const handles = combos.map((combo, c) =>
+      runRequests(prepared[c]!, { recordEvents: opts.recordEvents ?? false }).map((request) => {
+        const variant = combo.experiment.variants[request.variantIndex]!;
         const label = `${combo.label}${combo.label ? ' ' : ''}${variant.name}`;
-        return host.run(
-          {
-            experiment: combo.experiment,
-            variantIndex: i,
-            ...(loaded.traceText !== undefined ? { traceText: loaded.traceText } : {}),
-            recordEvents: opts.recordEvents ?? false,
-          },
-          (p) => progress?.update(label, `${p.phase} ${Math.round(p.fraction * 100)} %`),
+        return host.run(request, (p) =>
+          progress?.update(label, `${p.phase} ${Math.round(p.fraction * 100)} %`),
         );
       }),
     );
-    const outcomes = await Promise.all(handles.map((hs) => Promise.all(hs.map((h) => h.done))));
+    outcomes = await Promise.all(handles.map((hs) => Promise.all(hs.map((h) => h.done))));
     progress?.clear();
-    return outcomes;
   } finally {
     await host.close();
   }
+  const rejected = combos.flatMap((_, c) => {
+    const failed = outcomes[c]!.flatMap((o, i) =>
+      o.status === 'failed' ? [prepared[c]!.variants[i]!.index] : [],
+    );
+    const problems = failed.length > 0 ? traceProblems(prepared[c]!, failed) : null;
+    return problems ? [...problems.problems] : [];
+  });
+  if (rejected.length > 0)
+    throw new ExperimentFileError(loaded.path, 'TRACE_REJECTED', uniqueProblems(rejected));
+  return outcomes;
+}
+
+function uniqueProblems(problems: readonly LoadProblem[]): LoadProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.path}\0${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 async function report(
@@ -346,11 +375,7 @@ async function report(
       : [`${experiment.variants[i]!.name}: ${o.status === 'failed' ? o.message : 'cancelled'}`],
   );
   const done = outcomes.flatMap((o) => (o.status === 'done' ? [o.result] : []));
-  if (opts.csv) {
-    const dir = resolve(io.cwd, opts.csv);
-    await mkdir(dir, { recursive: true });
-    for (const r of done) await writeFile(join(dir, `${safeFileName(r.name)}.csv`), seriesCsv(r));
-  }
+  if (opts.csv) await writeSeriesCsvFiles(resolve(io.cwd, opts.csv), done);
   if (opts.events) {
     const lines = done.map((r) =>
       (r.eventsJsonl ?? '')

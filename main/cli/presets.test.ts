@@ -2,8 +2,8 @@
 // written from the model: what each comparison is meant to show must show.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { main, type CliIo } from './index.js';
-import { PRESETS_DIR, PRESET_SUFFIX } from '../services/experiment-files.js';
+import { cli } from './test-helpers.js';
+import { PRESETS_DIR, PRESET_SUFFIX } from '../services/run-preparation.js';
 
 interface JsonVariant {
   name: string;
@@ -13,18 +13,10 @@ interface JsonVariant {
 }
 
 async function runPreset(name: string): Promise<Record<string, JsonVariant>> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-    stderrIsTty: false,
-    cwd: process.cwd(),
-  };
-  const code = await main(['run', `preset:${name}`, '--json', '--workers', '2'], io);
-  expect(err).toBe('');
+  const { code, stdout, stderr } = await cli(['run', `preset:${name}`, '--json', '--workers', '2']);
+  expect(stderr).toBe('');
   expect(code).toBe(0);
-  const parsed = JSON.parse(out) as { variants: JsonVariant[]; failures: string[] };
+  const parsed = JSON.parse(stdout) as { variants: JsonVariant[]; failures: string[] };
   expect(parsed.failures).toEqual([]);
   return Object.fromEntries(parsed.variants.map((v) => [v.name, v]));
 }

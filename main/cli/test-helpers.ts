@@ -1,7 +1,8 @@
-// Shared by the CLI tests: a small valid experiment and temporary folders.
-import { mkdtempSync } from 'node:fs';
+// Shared by the CLI tests: the CLI run in process, a small valid experiment and temporary folders.
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { main, type CliIo } from './index.js';
 
 const GiB = 1024 ** 3;
 
@@ -23,4 +24,28 @@ export function smallExperiment(name = 'small'): Record<string, unknown> {
 
 export function tempDir(prefix = 'gmem-lab-cli-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Run the CLI in process; its exit code and everything it printed. */
+export async function cli(
+  args: string[],
+  cwd = process.cwd(),
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+    stderrIsTty: false,
+    cwd,
+  };
+  const code = await main(args, io);
+  return { code, stdout, stderr };
+}
+
+/** Write `doc` (JSON, or text as it is) as `name` in `dir`; its path. */
+export function writeExperiment(dir: string, doc: unknown, name = 'exp.gmemlab.json'): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
+  return path;
 }

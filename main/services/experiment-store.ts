@@ -4,9 +4,9 @@
 // written. Saves are durable and atomic (durable-write.ts) and only ever write a validated
 // document; a file that cannot be opened (malformed, invalid, too large, a newer format) is listed
 // with its problem and never rewritten, reset or overwritten.
-import { realpathSync, watch as fsWatch, constants, type FSWatcher } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { realpathSync, watch as fsWatch, type FSWatcher } from 'node:fs';
+import { lstat, mkdir, readdir, realpath, rename, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   ApiError,
   type ApiErrorCode,
@@ -19,13 +19,19 @@ import {
   MAX_EXPERIMENT_BYTES,
   parseExperimentText,
   parseExperimentValue,
-  type LoadErrorCode,
-  type LoadProblem,
 } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
 import { cleanupTempFiles, fsyncDir, moveNoClobber, writeFileDurable } from './durable-write.js';
 import type { SettingsStore } from './settings-store.js';
 import { moveToTrash } from './trash.js';
+import { isInside, isPathText } from './path-policy.js';
+import {
+  readExperiment,
+  stripBom,
+  tooLargeMessage,
+  type ExperimentRead,
+  type PreparationErrorCode,
+} from './run-preparation.js';
 
 export const EXPERIMENT_SUFFIX = '.gmemlab.json';
 const DEFAULT_RECENT_LIMIT = 10;
@@ -60,26 +66,6 @@ interface CheckedPath {
   readonly exists: boolean;
   readonly inWorkspace: boolean;
 }
-
-type ReadOutcome =
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'not-a-file'; readonly modifiedMs: number }
-  | { readonly kind: 'too-large'; readonly size: number; readonly modifiedMs: number }
-  | { readonly kind: 'ok'; readonly text: string; readonly modifiedMs: number };
-
-type LoadOutcome =
-  | {
-      readonly ok: true;
-      readonly experiment: Experiment;
-      readonly migratedFrom?: number;
-      readonly modifiedMs: number;
-    }
-  | {
-      readonly ok: false;
-      readonly code: ApiErrorCode;
-      readonly problems: readonly LoadProblem[];
-      readonly modifiedMs: number;
-    };
 
 type Fingerprint = { readonly ino: number; readonly size: number; readonly mtimeMs: number };
 
@@ -146,7 +132,7 @@ export class ExperimentStore {
   }
 
   private async useWorkspace(dir: string): Promise<void> {
-    if (typeof dir !== 'string' || dir === '' || dir.includes('\0'))
+    if (!isPathText(dir))
       throw new ApiError('BAD_REQUEST', `not a folder path: ${JSON.stringify(dir)}`);
     const abs = resolve(dir);
     let real: string;
@@ -170,8 +156,7 @@ export class ExperimentStore {
 
   /** Allow one path outside the workspace: the user picked it in a native dialog. */
   grant(path: string): void {
-    if (typeof path !== 'string' || path === '' || path.includes('\0'))
-      throw forbidden(`not a file path: ${JSON.stringify(path)}`);
+    if (!isPathText(path)) throw forbidden(`not a file path: ${JSON.stringify(path)}`);
     const abs = resolve(this.dir, path);
     if (!basename(abs).endsWith(EXPERIMENT_SUFFIX)) throw notExperimentName(abs);
     this.granted.add(abs);
@@ -193,8 +178,7 @@ export class ExperimentStore {
 
   /** Resolve a path argument and check it; FORBIDDEN_PATH when it may not be used. */
   private async check(path: unknown): Promise<CheckedPath> {
-    if (typeof path !== 'string' || path === '' || path.includes('\0'))
-      throw forbidden(`not a file path: ${JSON.stringify(path)}`);
+    if (!isPathText(path)) throw forbidden(`not a file path: ${JSON.stringify(path)}`);
     const abs = resolve(this.dir, path);
     if (!basename(abs).endsWith(EXPERIMENT_SUFFIX)) throw notExperimentName(abs);
     let folder: string;
@@ -203,7 +187,7 @@ export class ExperimentStore {
     } catch (err) {
       // No such folder: nothing can be read or written there. Say so only where the path would
       // otherwise be allowed.
-      if (!isInside(abs, this.dir) && !isInside(abs, this.realDir) && !this.isGranted(abs))
+      if (!isInside(this.dir, abs) && !isInside(this.realDir, abs) && !this.isGranted(abs))
         throw forbidden(`${abs} is outside the workspace (${this.dir}); use a file dialog`);
       throw new ApiError('NOT_FOUND', `${abs}: cannot use its folder: ${(err as Error).message}`);
     }
@@ -220,10 +204,10 @@ export class ExperimentStore {
     }
     if (!basename(real).endsWith(EXPERIMENT_SUFFIX))
       throw forbidden(`${abs} links to ${real}, which is not a ${EXPERIMENT_SUFFIX} file`);
-    const inWorkspace = isInside(entry, this.realDir) && isInside(real, this.realDir);
+    const inWorkspace = isInside(this.realDir, entry) && isInside(this.realDir, real);
     if (!inWorkspace && !this.isGranted(abs, entry, real)) {
       throw forbidden(
-        real !== entry && isInside(entry, this.realDir)
+        real !== entry && isInside(this.realDir, entry)
           ? `${abs} links to ${real}, outside the workspace (${this.dir}); open it through the Open dialog`
           : `${abs} is outside the workspace (${this.dir}); open or save it through a file dialog`,
       );
@@ -271,7 +255,7 @@ export class ExperimentStore {
     } catch (err) {
       return broken(`cannot read the file: ${(err as Error).message}`);
     }
-    if (!isInside(real, this.realDir) && !this.isGranted(path, entry, real)) {
+    if (!isInside(this.realDir, real) && !this.isGranted(path, entry, real)) {
       const modifiedMs = await lstat(entry).then(
         (s) => s.mtimeMs,
         () => 0,
@@ -300,56 +284,9 @@ export class ExperimentStore {
     return opened(c.path, loaded.experiment, loaded.modifiedMs, loaded.migratedFrom);
   }
 
-  /** Read and validate one file (stat first: too large or not a file, it is not read). */
-  private async load(real: string): Promise<LoadOutcome> {
-    const read = await readBounded(real, this.maxBytes);
-    switch (read.kind) {
-      case 'missing':
-        return {
-          ok: false,
-          code: 'NOT_FOUND',
-          problems: [{ path: '', message: 'no such file' }],
-          modifiedMs: 0,
-        };
-      case 'not-a-file':
-        return {
-          ok: false,
-          code: 'NOT_FOUND',
-          problems: [{ path: '', message: 'not a regular file' }],
-          modifiedMs: read.modifiedMs,
-        };
-      case 'too-large':
-        return {
-          ok: false,
-          code: 'TOO_LARGE',
-          problems: [
-            {
-              path: '',
-              message: `the file is ${read.size} bytes; experiment files are limited to ${this.maxBytes} bytes`,
-            },
-          ],
-          modifiedMs: read.modifiedMs,
-        };
-      case 'ok': {
-        const parsed = parseExperimentText(read.text);
-        if (!parsed.ok) {
-          return {
-            ok: false,
-            code: apiCode(parsed.code),
-            problems: parsed.problems,
-            modifiedMs: read.modifiedMs,
-          };
-        }
-        return parsed.migratedFrom === undefined
-          ? { ok: true, experiment: parsed.experiment, modifiedMs: read.modifiedMs }
-          : {
-              ok: true,
-              experiment: parsed.experiment,
-              migratedFrom: parsed.migratedFrom,
-              modifiedMs: read.modifiedMs,
-            };
-      }
-    }
+  /** Read and validate one file (run-preparation.ts: too large or not a file, it is not read). */
+  private load(real: string): Promise<ExperimentRead> {
+    return readExperiment(real, this.maxBytes);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -371,7 +308,7 @@ export class ExperimentStore {
       if (c.exists) {
         // Never overwrite a file we would refuse to open: it may be newer, or hand-edited.
         const current = await this.load(c.real);
-        if (!current.ok && current.code !== 'NOT_FOUND') {
+        if (!current.ok && apiCode(current.code) !== 'NOT_FOUND') {
           throw new ApiError(
             'CONFLICT',
             `${c.path} was not overwritten: it cannot be opened as an experiment, and saving would replace it:\n${formatProblems(current.problems, c.path)}\nSave under another name, or fix or remove the file first.`,
@@ -401,7 +338,7 @@ export class ExperimentStore {
       const problems = [
         {
           path: '',
-          message: `the file is ${bytes} bytes; experiment files are limited to ${this.maxBytes} bytes`,
+          message: tooLargeMessage(bytes, this.maxBytes, 'experiment'),
         },
       ];
       throw new ApiError('TOO_LARGE', formatProblems(problems, label), problems);
@@ -846,15 +783,20 @@ function opened(
   return migratedFrom === undefined ? base : { ...base, migratedFrom };
 }
 
-function apiCode(code: LoadErrorCode): ApiErrorCode {
+function apiCode(code: PreparationErrorCode): ApiErrorCode {
   if (code === 'TOO_LARGE') return 'TOO_LARGE';
   if (code === 'NEWER_VERSION') return 'NEWER_VERSION';
+  if (code === 'NOT_FOUND' || code === 'NOT_A_FILE') return 'NOT_FOUND';
   return 'INVALID_EXPERIMENT';
 }
 
 /** The error for a file that cannot be opened: names the file and every problem. */
-function refusal(path: string, outcome: Extract<LoadOutcome, { ok: false }>): ApiError {
-  return new ApiError(outcome.code, formatProblems(outcome.problems, path), outcome.problems);
+function refusal(path: string, outcome: Extract<ExperimentRead, { ok: false }>): ApiError {
+  return new ApiError(
+    apiCode(outcome.code),
+    formatProblems(outcome.problems, path),
+    outcome.problems,
+  );
 }
 
 function forbidden(message: string): ApiError {
@@ -867,64 +809,6 @@ function notExperimentName(abs: string): ApiError {
 
 function ioError(what: string, err: unknown): ApiError {
   return new ApiError('IO_ERROR', `${what}: ${(err as Error)?.message ?? String(err)}`);
-}
-
-function isInside(path: string, root: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-}
-
-function stripBom(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
-
-/** Read a whole file, refusing (unread) anything that is not a regular file or is larger than
- * `maxBytes`, and never reading more than `maxBytes + 1` bytes even if it grows meanwhile. */
-async function readBounded(path: string, maxBytes: number): Promise<ReadOutcome> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    throw ioError(`cannot read ${path}`, err);
-  }
-  if (!st.isFile()) return { kind: 'not-a-file', modifiedMs: st.mtimeMs };
-  if (st.size > maxBytes) return { kind: 'too-large', size: st.size, modifiedMs: st.mtimeMs };
-  // O_NONBLOCK: should the path turn into a FIFO between stat and open, open does not hang.
-  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
-  let handle;
-  try {
-    handle = await open(path, flags);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
-    throw ioError(`cannot read ${path}`, err);
-  }
-  try {
-    const hst = await handle.stat();
-    if (!hst.isFile()) return { kind: 'not-a-file', modifiedMs: hst.mtimeMs };
-    if (hst.size > maxBytes) return { kind: 'too-large', size: hst.size, modifiedMs: hst.mtimeMs };
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const want = Math.min(Math.max(hst.size - total, 64 * 1024), maxBytes + 1 - total);
-      if (want <= 0) break;
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await handle.read(buf, 0, want, total);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-    }
-    if (total > maxBytes) return { kind: 'too-large', size: total, modifiedMs: hst.mtimeMs };
-    return {
-      kind: 'ok',
-      text: stripBom(Buffer.concat(chunks, total).toString('utf8')),
-      modifiedMs: hst.mtimeMs,
-    };
-  } catch (err) {
-    throw ioError(`cannot read ${path}`, err);
-  } finally {
-    await handle.close();
-  }
 }
 
 async function fingerprintOf(path: string): Promise<Fingerprint | 'absent'> {

@@ -4,7 +4,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PRESETS_DIR } from './experiment-files.js';
+import { PRESETS_DIR } from './run-preparation.js';
 import { findResourcesDir, resourcesDir } from './resources-dir.js';
 import { makeTempDir, removeDir } from './store-test-helpers.js';
 
@@ -41,7 +41,7 @@ describe('findResourcesDir', () => {
   it('walks up from the source tree outside Electron (CLI, tests)', () => {
     const found = findResourcesDir({
       resourcesPath: undefined,
-      from: '/src/gmem-lab/main/services/experiment-files.ts',
+      from: '/src/gmem-lab/main/services/run-preparation.ts',
       isDir: fakeDirs('/src/gmem-lab/resources/presets'),
     });
     expect(found).toBe('/src/gmem-lab/resources');

@@ -15,7 +15,7 @@ import {
 } from '../api.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
 import { ExperimentStore } from './experiment-store.js';
-import { PRESETS_DIR } from './experiment-files.js';
+import { PRESETS_DIR } from './run-preparation.js';
 import { SettingsStore } from './settings-store.js';
 import { SimulationHost } from './simulation-host.js';
 import { makeTempDir, removeDir, validDoc } from './store-test-helpers.js';

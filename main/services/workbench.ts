@@ -3,8 +3,7 @@
 // Both transports serve it through createDispatcher: Electron IPC (main/ipc.ts) and the localhost
 // bridge (main/bridge/). Arguments arrive already checked against the contract's schemas; what
 // they name (experiments, paths, run ids) is checked here.
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import {
   ApiError,
   type ApiParsedArgs,
@@ -17,29 +16,37 @@ import {
   type Settings,
   type ValidationProblem,
 } from '../api.js';
-import { seriesCsv } from '../cli/csv.js';
 import {
   configHash,
   formatProblems,
-  parseExperimentText,
   parseExperimentValue,
+  type LoadProblem,
   type LoadResult,
 } from '../../core/experiment/load.js';
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
-import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
+import type { Experiment } from '../../core/experiment/schema.js';
 import type { PackedResult } from '../worker/protocol.js';
 import type { ApiHandlers, EventSink } from './dispatch.js';
 import { DISPLAY_POINTS, downsampleAligned } from './downsample.js';
 import { EXPERIMENT_SUFFIX, sanitizeFileStem } from './experiment-store.js';
+import { seriesCsv, writeExport } from './export-service.js';
+import { isInside } from './path-policy.js';
 import {
   ExperimentFileError,
-  loadTraceFor,
-  PRESET_SUFFIX,
+  listPresets as readPresets,
   PRESETS_DIR,
-} from './experiment-files.js';
-import { writeExport } from './export-service.js';
+  PRESET_ID,
+  PRESET_PREFIX,
+  presetFile,
+  prepareRun,
+  readExperiment,
+  runRequests,
+  traceScope,
+  type PreparationErrorCode,
+  type TraceScope,
+} from './run-preparation.js';
 import { DEFAULT_KEPT_RUNS, RunResults } from './run-results.js';
-import type { RunHandle, SimulationHost } from './simulation-host.js';
+import type { RunHandle, SimulationHost, SimulationRunRequest } from './simulation-host.js';
 
 /** What the workbench needs of the experiment store (main/services/experiment-store.ts). */
 export interface WorkbenchStore {
@@ -104,8 +111,7 @@ export type Workbench = ApiHandlers & {
 };
 
 /** Presets open as `preset:<id>`: not a file path, so they are never saved over (save them as). */
-const PRESET_PATH_PREFIX = 'preset:';
-const PRESET_ID = /^[a-z0-9-]{1,80}$/;
+const PRESET_PATH_PREFIX = PRESET_PREFIX;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export function createWorkbench(options: WorkbenchOptions): Workbench {
@@ -146,43 +152,23 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
   // Presets
 
   async function listPresets(): Promise<PresetEntry[]> {
-    const names = (await readdir(presetsDir)).filter((n) => n.endsWith(PRESET_SUFFIX)).sort();
-    const entries: PresetEntry[] = [];
-    for (const name of names) {
-      const id = name.slice(0, -PRESET_SUFFIX.length);
-      if (!PRESET_ID.test(id)) continue;
-      const parsed = parseExperimentText(await readFile(join(presetsDir, name), 'utf8'));
-      // A bundled preset that does not validate is a packaging bug (the preset tests catch it);
-      // the list shows the ones that can be opened.
-      if (!parsed.ok) continue;
-      const { experiment } = parsed;
-      entries.push({
-        id,
-        name: experiment.name,
-        notes: experiment.notes,
-        variants: experiment.variants.map((v) => v.name),
-      });
-    }
-    return entries;
+    return (await readPresets(presetsDir)).map(({ id, experiment }) => ({
+      id,
+      name: experiment.name,
+      notes: experiment.notes,
+      variants: experiment.variants.map((v) => v.name),
+    }));
   }
 
   async function loadPreset(id: string): Promise<OpenedExperiment> {
-    const file = join(presetsDir, `${id}${PRESET_SUFFIX}`);
-    let text: string;
-    let modifiedMs: number;
-    try {
-      [text, modifiedMs] = await Promise.all([
-        readFile(file, 'utf8'),
-        stat(file).then((s) => s.mtimeMs),
-      ]);
-    } catch {
+    const read = PRESET_ID.test(id) ? await readExperiment(presetFile(id, presetsDir)) : null;
+    if (read === null || (!read.ok && (read.code === 'NOT_FOUND' || read.code === 'NOT_A_FILE')))
       throw new ApiError('NOT_FOUND', `there is no preset "${id}"; presets.list names them all`);
-    }
-    const experiment = validated(parseExperimentText(text), `preset ${id}`);
+    const experiment = validated(read, `preset ${id}`);
     return {
       path: `${PRESET_PATH_PREFIX}${id}`,
       experiment: experiment as unknown as Record<string, unknown>,
-      modifiedMs,
+      modifiedMs: read.modifiedMs,
       configHash: configHash(experiment),
     };
   }
@@ -190,73 +176,40 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
   // --------------------------------------------------------------------------------------------
   // Runs
 
-  /** Where an experiment's relative trace paths start, and the folders its traces may be in. */
-  function traceScope(path: string | undefined): { base: string; roots: string[] } {
+  /** Where an experiment's relative trace paths start, and the folders its traces may be in:
+   * the experiment's folder and the workspace, for a workspace file or one this session opened
+   * or saved through the store; the bundled resources for a preset. */
+  function traceScopeOf(path: string | undefined): TraceScope {
     const workspace = resolve(store.workspaceDir);
-    if (path === undefined) {
-      // Not saved yet: it will be saved into the workspace, so its traces are read from there.
-      return { base: join(workspace, 'untitled.gmemlab.json'), roots: [workspace] };
-    }
+    const scoped = (file: string) => traceScope(file, { presetsDir, alsoRoots: [workspace] });
+    // Not saved yet: it will be saved into the workspace, so its traces are read from there.
+    if (path === undefined) return scoped(join(workspace, 'untitled.gmemlab.json'));
     if (path.startsWith(PRESET_PATH_PREFIX)) {
       const id = path.slice(PRESET_PATH_PREFIX.length);
       if (!PRESET_ID.test(id)) throw new ApiError('NOT_FOUND', `there is no preset "${id}"`);
-      // Presets name the sample traces as ../traces/NAME, beside the presets folder.
-      return { base: join(presetsDir, `${id}${PRESET_SUFFIX}`), roots: [dirname(presetsDir)] };
+      return scoped(presetFile(id, presetsDir));
     }
-    const file = resolve(path);
     if (!isAbsolute(path))
       throw new ApiError('FORBIDDEN_PATH', `${path}: expected an absolute experiment path`);
-    if (isInside(file, workspace)) return { base: file, roots: [workspace] };
-    if (knownPaths.has(file)) return { base: file, roots: [workspace, dirname(file)] };
+    const file = resolve(path);
+    if (isInside(workspace, file) || knownPaths.has(file)) return scoped(file);
     throw new ApiError(
       'FORBIDDEN_PATH',
       `${path} is neither in the workspace (${workspace}) nor a file opened through a dialog; open it first`,
     );
   }
 
-  /** The trace text of each variant that replays a trace (a variant may override the path). */
-  async function tracesFor(
-    experiment: Experiment,
-    indexes: readonly number[],
-    path: string | undefined,
-  ): Promise<Map<number, string>> {
-    const texts = new Map<number, string>();
-    const byFile = new Map<string, Promise<string | undefined>>();
-    let scope: { base: string; roots: string[] } | undefined;
-    for (const index of indexes) {
-      const workload = effectiveWorkload(experiment, experiment.variants[index]!);
-      if (workload.kind !== 'trace') continue;
-      scope ??= traceScope(path);
-      const tracePath = resolve(dirname(scope.base), workload.path);
-      if (!scope.roots.some((root) => isInside(tracePath, root))) {
-        throw new ApiError(
-          'FORBIDDEN_PATH',
-          `the trace ${tracePath} is outside the folders gmem-lab reads traces from (${scope.roots.join(', ')}); copy it beside the experiment file`,
-          [{ path: 'workload.path', message: 'outside the workspace and the experiment folder' }],
-        );
-      }
-      if (!byFile.has(tracePath)) {
-        const forVariant: Experiment = { ...experiment, workload };
-        byFile.set(tracePath, loadTraceFor(scope.base, forVariant).catch(traceError));
-      }
-      const text = await byFile.get(tracePath)!;
-      if (text !== undefined) texts.set(index, text);
-    }
-    return texts;
-  }
-
-  function startRun(experiment: Experiment, variantIndex: number, traceText?: string): number {
+  function startRun(request: SimulationRunRequest): number {
+    const { experiment, variantIndex } = request;
     let handle: RunHandle;
     try {
-      handle = host.run(
-        { experiment, variantIndex, ...(traceText !== undefined ? { traceText } : {}) },
-        (p) =>
-          events.emit('run.progress', {
-            runId: p.runId,
-            variantIndex,
-            phase: p.phase,
-            fraction: p.fraction,
-          }),
+      handle = host.run(request, (p) =>
+        events.emit('run.progress', {
+          runId: p.runId,
+          variantIndex,
+          phase: p.phase,
+          fraction: p.fraction,
+        }),
       );
     } catch (err) {
       // The host is closed (the app is quitting): nothing was started for this variant.
@@ -362,8 +315,10 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
           `runs.start: variant ${missing.join(', ')} does not exist (the experiment has ${count} variants, 0 to ${count - 1})`,
         );
       }
-      const traces = await tracesFor(experiment, indexes, path);
-      return { runIds: indexes.map((i) => startRun(experiment, i, traces.get(i))) };
+      const prepared = await prepareRun(experiment, traceScopeOf(path), indexes).catch(
+        preparationError,
+      );
+      return { runIds: runRequests(prepared).map(startRun) };
     },
     'runs.cancel': async ({ runId }) => {
       const handle = active.get(runId);
@@ -448,7 +403,16 @@ export function resultView(
   };
 }
 
-function validated(parsed: LoadResult, what: string): Experiment {
+function validated(
+  parsed:
+    | LoadResult
+    | {
+        readonly ok: false;
+        readonly code: PreparationErrorCode;
+        readonly problems: readonly LoadProblem[];
+      },
+  what: string,
+): Experiment {
   if (parsed.ok) return parsed.experiment;
   const problems: ValidationProblem[] = parsed.problems.map((p) => ({
     path: p.path,
@@ -461,10 +425,11 @@ function validated(parsed: LoadResult, what: string): Experiment {
   );
 }
 
-function traceError(err: unknown): never {
+/** A refusal of the run preparation as the API's error: the same problems, with their fields. */
+function preparationError(err: unknown): never {
   if (err instanceof ExperimentFileError) {
     throw new ApiError(
-      'INVALID_EXPERIMENT',
+      err.code === 'FORBIDDEN_PATH' ? 'FORBIDDEN_PATH' : 'INVALID_EXPERIMENT',
       formatProblems(err.problems),
       err.problems.map((p) => ({ path: p.path, message: p.message })),
     );
@@ -483,9 +448,4 @@ function decodeExport(data: string, encoding: 'utf8' | 'base64'): string | Uint8
 /** `My experiment` -> `My experiment.gmemlab.json`, named as the store names new files. */
 function suggestedFileName(doc: Record<string, unknown>): string {
   return `${sanitizeFileStem(typeof doc['name'] === 'string' ? doc['name'] : '')}${EXPERIMENT_SUFFIX}`;
-}
-
-function isInside(path: string, root: string): boolean {
-  const rel = relative(root, path);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
