@@ -1,0 +1,190 @@
+// Allocation (domain.md section 4, `fallocate`): fallocate(mode 0) and faults fill an allocation
+// unit with one folio of the backing size (HugeTLB, CMA, THP) or with 4 KiB folios, from the node
+// the mempolicy names; best-effort THP falls back to 4 KiB pages; a fresh folio is zeroed. Model:
+// kvm_gmem_get_folio() in virt/kvm/guest_memfd.c and the allocator behind it (mm/hugetlb.c
+// alloc_hugetlb_folio, mm/cma.c cma_alloc, mm/mempolicy.c vma_alloc_folio).
+import type { BaseRun, NodeChoice } from '../allocators/allocator.js';
+import type { Errno } from '../errors.js';
+import { blockOfPage, ORDER_4K, PAGE_SIZE, type PageOrder } from '../units.js';
+import { chargeFaults } from './bulk-charge.js';
+import { splitForAllocation, splitForShared } from './split-merge.js';
+import {
+  M_ALLOC_FAILURES,
+  M_THP_FALLBACKS,
+  C_ALLOCATION,
+  C_MIGRATION,
+  C_ZEROING,
+  L_ALLOCATE,
+} from './slots.js';
+import type { Failure, GmemState } from './state.js';
+
+export function fallocateOp(gmem: GmemState, offset: number, size: number): Failure | null {
+  const [start, end] = gmem.pageRange(offset, size);
+  const s = Math.floor(start / gmem.unitPages) * gmem.unitPages;
+  const e = Math.ceil(end / gmem.unitPages) * gmem.unitPages;
+  const before = gmem.layout.allocated.total;
+  for (let u = s; u < e;) {
+    const run = gmem.hugeOrder === ORDER_4K ? allocateBaseRun(gmem, u, e) : 0;
+    if (run > 0) {
+      u += run;
+      continue;
+    }
+    const failure = allocateUnit(gmem, u);
+    if (failure) return failure;
+    u += gmem.unitPages;
+  }
+  if (gmem.logging)
+    gmem.log({
+      type: 'fallocate',
+      offset,
+      size,
+      allocatedBytes: (gmem.layout.allocated.total - before) * PAGE_SIZE,
+    });
+  return null;
+}
+
+/** Fill the allocation unit at `start` with folios. */
+export function allocateUnit(gmem: GmemState, start: number): Failure | null {
+  const poisonedAt = gmem.poisoned.find(start, start + gmem.unitPages, true);
+  if (poisonedAt < start + gmem.unitPages) {
+    return {
+      errno: 'EHWPOISON',
+      message: `offset 0x${(poisonedAt * PAGE_SIZE).toString(16)} is poisoned (memory error); punch it out first`,
+      offset: poisonedAt * PAGE_SIZE,
+    };
+  }
+  if (gmem.hugeOrder === ORDER_4K) return allocateBase(gmem, start);
+  const missing = gmem.unitPages - gmem.layout.allocated.countRange(start, start + gmem.unitPages);
+  if (missing === 0) return null;
+  if (missing !== gmem.unitPages) {
+    // Only 4 KiB folios of a split THP can be missing: refill them one by one.
+    for (let i = start; i < start + gmem.unitPages; i++) {
+      if (!gmem.layout.isAllocated(i)) {
+        const failure = allocateBase(gmem, i);
+        if (failure) return failure;
+      }
+    }
+    return null;
+  }
+  const choice = gmem.mempolicy.choose(start, gmem.hugeOrder);
+  const r = gmem.deps.allocator.allocate(gmem.handle, choice, gmem.hugeOrder);
+  recordAllocLatency(gmem, r.cycles);
+  if (!r.ok) {
+    gmem.charge(C_ALLOCATION, r.cycles);
+    if (gmem.config.allocator === 'thp') {
+      // Best-effort THP: fall back to 4 KiB pages.
+      gmem.metrics.addAt(M_THP_FALLBACKS, 1);
+      for (let i = start; i < start + gmem.unitPages; i++) {
+        const failure = allocateBase(gmem, i);
+        if (failure) return failure;
+      }
+      return null;
+    }
+    return allocFailure(gmem, start, gmem.hugeOrder, r.errno, r.message);
+  }
+  gmem.charge(C_MIGRATION, r.migrationCycles);
+  gmem.charge(C_ALLOCATION, r.cycles - r.migrationCycles);
+  // A fresh folio is zeroed before it is handed to the guest (clear_huge_page).
+  gmem.charge(C_ZEROING, gmem.costs.zeroPage4KCycles * gmem.unitPages);
+  gmem.layout.addHugeFolio(start, gmem.hugeOrder, r.folio.node, r.folio.hvo);
+  gmem.punched.assignRange(start, start + gmem.unitPages, false);
+  if (gmem.logging)
+    gmem.log({
+      type: 'allocate',
+      offset: start * PAGE_SIZE,
+      order: gmem.hugeOrder,
+      node: r.folio.node,
+    });
+  if (gmem.policies.split === 'always-split') {
+    // RFC v1: split before use, so every page can be refcounted and converted on its own.
+    return splitForAllocation(gmem, start);
+  }
+  // A new huge folio whose range already holds a shared page is split at once (in-place).
+  if (!gmem.legacy && gmem.sharedInRange(start, start + gmem.unitPages) > 0) {
+    return splitForShared(gmem, start, start + gmem.unitPages, null);
+  }
+  return null;
+}
+
+export function allocateBase(gmem: GmemState, index: number): Failure | null {
+  if (gmem.layout.isAllocated(index)) return null;
+  if (gmem.poisoned.get(index)) {
+    return {
+      errno: 'EHWPOISON',
+      message: `offset 0x${(index * PAGE_SIZE).toString(16)} is poisoned (memory error); punch it out first`,
+      offset: index * PAGE_SIZE,
+    };
+  }
+  const choice: NodeChoice = gmem.mempolicy.choose(index, ORDER_4K);
+  const r = gmem.deps.allocator.allocate(gmem.handle, choice, ORDER_4K);
+  recordAllocLatency(gmem, r.cycles);
+  if (!r.ok) {
+    gmem.charge(C_ALLOCATION, r.cycles);
+    return allocFailure(gmem, index, ORDER_4K, r.errno, r.message);
+  }
+  gmem.charge(C_ALLOCATION, r.cycles);
+  gmem.charge(C_ZEROING, gmem.costs.zeroPage4KCycles);
+  gmem.layout.addBaseFolio(index, r.folio.node);
+  gmem.punched.assign(index, false);
+  return null;
+}
+
+/**
+ * allocateUnit(i) of 4 KiB backing for each i of [start, end) that it would handle alike, in
+ * one step: a run of unallocated, unpoisoned pages in one block gets folios from one node
+ * (allocations, costs, latencies as those calls), and a run of allocated, unpoisoned pages needs
+ * nothing. Returns the pages done; 0 leaves `start` to allocateUnit().
+ */
+function allocateBaseRun(gmem: GmemState, start: number, end: number): number {
+  const stop = gmem.poisoned.find(start, Math.min(end, (blockOfPage(start) + 1) * 512), true);
+  if (stop <= start) return 0;
+  const allocated = gmem.layout.allocated;
+  if (allocated.get(start)) return allocated.find(start, stop, false) - start;
+  const run = newBaseFolios(gmem, start, stop);
+  if (!run) return 0;
+  chargeFaults(gmem, run.count, false, run.cycles, false);
+  return run.count;
+}
+
+/**
+ * allocateBase(i) for i = start, start + 1, ... up to `end` (one block, every page unallocated
+ * and unpoisoned) while they all get their folio from the first node of the mempolicy, without
+ * charging the cycles (the caller charges them in order with its own). Null when the allocator
+ * or the mempolicy cannot do it in one step.
+ */
+export function newBaseFolios(gmem: GmemState, start: number, end: number): BaseRun | null {
+  const allocator = gmem.deps.allocator;
+  if (!allocator.allocateBaseRun || !gmem.mempolicy.uniform) return null;
+  end = gmem.layout.allocated.find(start, end, true);
+  end = gmem.poisoned.find(start, end, true);
+  if (end <= start) return null;
+  const run = allocator.allocateBaseRun(
+    gmem.handle,
+    gmem.mempolicy.choose(start, ORDER_4K),
+    end - start,
+  );
+  if (!run) return null;
+  const n = run.count;
+  if (run.cycles > 0) gmem.metrics.recordLatencyAt(L_ALLOCATE, run.cycles / gmem.costs.cpuGhz, n);
+  gmem.layout.addBaseFolios(start, start + n, run.node);
+  gmem.punched.assignRange(start, start + n, false);
+  return run;
+}
+
+/** Latency of one allocator call (CMA migration, pool dequeue, buddy), failed ones included. */
+function recordAllocLatency(gmem: GmemState, cycles: number): void {
+  if (cycles > 0) gmem.metrics.recordLatencyAt(L_ALLOCATE, cycles / gmem.costs.cpuGhz);
+}
+
+function allocFailure(
+  gmem: GmemState,
+  index: number,
+  order: PageOrder,
+  errno: Errno,
+  message: string,
+): Failure {
+  gmem.metrics.addAt(M_ALLOC_FAILURES, 1);
+  if (gmem.logging)
+    gmem.log({ type: 'alloc_failed', offset: index * PAGE_SIZE, order, errno, reason: message });
+  return { errno, message, offset: index * PAGE_SIZE };
+}

@@ -1,0 +1,60 @@
+// Refcounts (domain.md section 4, safe refcounts): extra references taken by GUP, IOMMU/VFIO
+// mappings or vhost. A conversion to private, a merge or a free needs every page at the safe
+// refcount; unpinning lets merges that were held back go ahead.
+import { PAGE_SIZE } from '../units.js';
+import { retryMergesAfterUnpin } from './split-merge.js';
+import type { Failure, GmemState } from './state.js';
+
+export function pinOp(gmem: GmemState, offset: number, size: number): Failure | null {
+  const [start, end] = gmem.pageRange(offset, size);
+  // In place, a page is held when it is allocated: the first page that is not, if any.
+  let i = gmem.legacy ? start : gmem.layout.allocated.find(start, end, false);
+  for (; i < end; i++) {
+    if (!gmem.pageHeld(i)) {
+      return {
+        errno: 'EFAULT',
+        message: `cannot pin offset 0x${(i * PAGE_SIZE).toString(16)}: no page is allocated there`,
+        offset: i * PAGE_SIZE,
+      };
+    }
+  }
+  if (gmem.pinned.find(start, end, true) >= end) {
+    // No page of the range is pinned yet: one pin each.
+    gmem.pinned.assignRange(start, end, true);
+  } else {
+    for (let p = start; p < end; p++) {
+      if (gmem.pinned.assign(p, true)) continue;
+      gmem.extraPins.set(p, (gmem.extraPins.get(p) ?? 0) + 1);
+    }
+  }
+  if (gmem.logging) gmem.log({ type: 'pin', offset, size });
+  return null;
+}
+
+export function unpinOp(gmem: GmemState, offset: number, size: number): Failure | null {
+  const [start, end] = gmem.pageRange(offset, size);
+  const unpinned = gmem.pinned.find(start, end, false);
+  if (unpinned < end) {
+    return {
+      errno: 'EINVAL',
+      message: `unpin of offset 0x${(unpinned * PAGE_SIZE).toString(16)}, which holds no pin`,
+      offset: unpinned * PAGE_SIZE,
+    };
+  }
+  if (gmem.extraPins.size === 0) {
+    // Every page of the range holds exactly one pin.
+    gmem.pinned.assignRange(start, end, false);
+  } else {
+    for (let p = start; p < end; p++) {
+      const extra = gmem.extraPins.get(p);
+      if (extra === undefined) gmem.pinned.assign(p, false);
+      else if (extra === 1) gmem.extraPins.delete(p);
+      else gmem.extraPins.set(p, extra - 1);
+    }
+  }
+  if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
+  // Ranges that could not merge because of the pin may merge now (the deferred worker or the
+  // next conversion retries; eager merging retries here).
+  if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
+  return null;
+}
