@@ -44,7 +44,7 @@ export function fallocateOp(gmem: GmemState, offset: number, size: number): Fail
 }
 
 /** Fill the allocation unit at `start` with folios. */
-export function allocateUnit(gmem: GmemState, start: number): Failure | null {
+function allocateUnit(gmem: GmemState, start: number): Failure | null {
   const poisonedAt = gmem.poisoned.find(start, start + gmem.unitPages, true);
   if (poisonedAt < start + gmem.unitPages) {
     return {
@@ -106,7 +106,18 @@ export function allocateUnit(gmem: GmemState, start: number): Failure | null {
   return null;
 }
 
-export function allocateBase(gmem: GmemState, index: number): Failure | null {
+/** The folio holding `index` on a fault (kvm_gmem_get_folio): the whole allocation unit is filled
+ * (a huge folio, or a 4 KiB one with 4 KiB backing), and a page a best-effort THP fallback left
+ * unallocated gets its own 4 KiB folio. */
+export function allocateForFault(gmem: GmemState, index: number): Failure | null {
+  const unitStart = Math.floor(index / gmem.unitPages) * gmem.unitPages;
+  const failure =
+    gmem.hugeOrder === ORDER_4K ? allocateBase(gmem, index) : allocateUnit(gmem, unitStart);
+  if (failure) return failure;
+  return gmem.layout.isAllocated(index) ? null : allocateBase(gmem, index);
+}
+
+function allocateBase(gmem: GmemState, index: number): Failure | null {
   if (gmem.layout.isAllocated(index)) return null;
   if (gmem.poisoned.get(index)) {
     return {

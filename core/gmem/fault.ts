@@ -12,7 +12,7 @@ import {
   PAGE_SIZE,
   type PageOrder,
 } from '../units.js';
-import { allocateBase, allocateUnit, newBaseFolios } from './allocation.js';
+import { allocateForFault, newBaseFolios } from './allocation.js';
 import { chargeFaults } from './bulk-charge.js';
 import { mappedPages } from './gauges.js';
 import { issueInvalidations } from './invalidation.js';
@@ -54,14 +54,8 @@ function guestFault(gmem: GmemState, index: number, access: Access, exit: boolea
     allocateBackend(gmem, index, index + 1);
     folioOrder = gmem.backendOrder;
   } else {
-    const unitStart = Math.floor(index / gmem.unitPages) * gmem.unitPages;
-    const failure =
-      gmem.hugeOrder === ORDER_4K ? allocateBase(gmem, index) : allocateUnit(gmem, unitStart);
+    const failure = allocateForFault(gmem, index);
     if (failure) return failure;
-    if (!gmem.layout.isAllocated(index)) {
-      const f = allocateBase(gmem, index);
-      if (f) return f;
-    }
     gmem.punched.assign(index, false);
     folioOrder = gmem.layout.orderAt(index);
   }
@@ -169,14 +163,8 @@ function hostFault(gmem: GmemState, index: number, access: Access): Failure | nu
       offset: index * PAGE_SIZE,
     };
   }
-  const unitStart = Math.floor(index / gmem.unitPages) * gmem.unitPages;
-  const failure =
-    gmem.hugeOrder === ORDER_4K ? allocateBase(gmem, index) : allocateUnit(gmem, unitStart);
+  const failure = allocateForFault(gmem, index);
   if (failure) return failure;
-  if (!gmem.layout.isAllocated(index)) {
-    const f = allocateBase(gmem, index);
-    if (f) return f;
-  }
   if (gmem.layout.orderAt(index) !== ORDER_4K) {
     // A host fault on a shared page needs an order-0 folio.
     const f = splitBlockToBase(gmem, blockOfPage(index), []);

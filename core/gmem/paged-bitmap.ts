@@ -21,7 +21,7 @@ export function popcount32(x: number): number {
 }
 
 /** The 1 GiB chunk holding 4 KiB index `i`. */
-export function chunkOf(i: number): number {
+function chunkOf(i: number): number {
   return Math.floor(i / BITS_PER_CHUNK);
 }
 
