@@ -9,19 +9,21 @@ import {
   C_ALLOCATION,
   C_ZEROING,
   C_FAULT,
+  L_NONE,
 } from './slots.js';
 import type { GmemState } from './state.js';
 
 /** What `n` guest faults charge: the exit (if `exit`) and the TDP fault (if `fault`), then,
  * when `allocCycles` >= 0, the allocation of a 4 KiB folio and its zeroing; the same sums as n
- * rounds of those charge() calls. */
+ * rounds of those charge() calls. With `fault`, each fault is its own operation, its cycles summed
+ * apart (see timedGuestFault in fault.ts). Returns what one of them charges: its latency. */
 export function chargeFaults(
   gmem: GmemState,
   n: number,
   exit: boolean,
   allocCycles: number,
   fault = true,
-): void {
+): number {
   const costs = gmem.costs;
   const m = gmem.metrics;
   const allocating = allocCycles >= 0;
@@ -53,16 +55,22 @@ export function chargeFaults(
     m.addRepeatedAt(C_ZEROING, zero, n);
     m.addRepeatedAt(M_CYCLES_TOTAL, perPage, n);
     gmem.opCycles += perPage * n;
-    return;
+    return perPage;
   }
   for (let p = 0; p < n; p++) {
+    // A fault's cycles are summed apart, then added (as timedGuestFault() does), so the
+    // operation's total rounds as the per-page path's.
+    const outer = fault ? gmem.beginSample() : 0;
     if (exit) gmem.charge(C_FAULT, costs.vmExitCycles);
     if (fault) gmem.charge(C_FAULT, costs.tdpFaultCycles);
     if (allocating) {
       gmem.charge(C_ALLOCATION, allocCycles);
       gmem.charge(C_ZEROING, costs.zeroPage4KCycles);
     }
+    // The caller records the n samples at once.
+    if (fault) gmem.endSample(L_NONE, outer);
   }
+  return perPage;
 }
 
 /** `n` invalidations: the counter and charge() of each, in one step when exact. */

@@ -18,7 +18,7 @@ import { mappedPages } from './gauges.js';
 import { issueInvalidations } from './invalidation.js';
 import { allocateBackend } from './legacy-backend.js';
 import { splitBlockToBase } from './split-merge.js';
-import { M_TDP_FAULTS, M_VM_EXITS, C_FAULT } from './slots.js';
+import { M_TDP_FAULTS, M_VM_EXITS, C_FAULT, L_FAULT } from './slots.js';
 import type { Access, Failure, GmemState, Who } from './state.js';
 
 export function faultOp(
@@ -113,7 +113,7 @@ function guestFaultRun(gmem: GmemState, start: number, end: number, exit: boolea
         return 0;
     }
     const n = stop - start;
-    chargeFaults(gmem, n, exit, -1);
+    recordFaults(gmem, chargeFaults(gmem, n, exit, -1), n);
     gmem.punched.assignRange(start, stop, false);
     gmem.mmu.mapBaseRun(start, stop);
     return n;
@@ -122,7 +122,7 @@ function guestFaultRun(gmem: GmemState, start: number, end: number, exit: boolea
   const run = newBaseFolios(gmem, start, stop);
   if (!run) return 0;
   const n = run.count;
-  chargeFaults(gmem, n, exit, run.cycles);
+  recordFaults(gmem, chargeFaults(gmem, n, exit, run.cycles), n);
   gmem.mmu.mapBaseRun(start, start + n);
   return n;
 }
@@ -233,6 +233,23 @@ export function prefaultOp(gmem: GmemState, offset: number, size: number): Failu
   return null;
 }
 
+/**
+ * One fault of a range (prefault or acceptance) as its own latency sample: the fault histogram
+ * takes one sample per fault, as fault() records one per call, never one for a whole range (a
+ * 64 TiB acceptance is millions of faults). Its cycles are counted apart and added to the range's.
+ */
+function timedGuestFault(gmem: GmemState, index: number, exit: boolean): Failure | null {
+  const outer = gmem.beginSample();
+  const failure = guestFault(gmem, index, 'write', exit);
+  gmem.endSample(L_FAULT, outer);
+  return failure;
+}
+
+/** `n` faults of a bulk run, each costing `cycles`: n samples, as n timedGuestFault() calls. */
+function recordFaults(gmem: GmemState, cycles: number, n: number): void {
+  gmem.metrics.recordLatencyAt(L_FAULT, cycles / gmem.costs.cpuGhz, n);
+}
+
 /** Fault every unmapped page of [start, end) in, each mapping at the largest level allowed
  * (so one fault covers a whole huge mapping); `exit`: each fault is a VM exit (the guest touched
  * it) rather than KVM_PRE_FAULT_MEMORY. */
@@ -249,7 +266,7 @@ function faultInRange(gmem: GmemState, start: number, end: number, exit: boolean
       i += run;
       continue;
     }
-    const failure = guestFault(gmem, i, 'write', exit);
+    const failure = timedGuestFault(gmem, i, exit);
     if (failure) return failure;
     const level = gmem.mmu.levelAt(i);
     i = (Math.floor(i / 2 ** level) + 1) * 2 ** level;

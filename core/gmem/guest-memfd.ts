@@ -134,19 +134,21 @@ export class GuestMemfd {
     return this.op(L_FAULT, index * PAGE_SIZE, faultOp, index, who, access, opts.exit ?? true);
   }
 
-  /** KVM_PRE_FAULT_MEMORY over [offset, offset + size): map without VM exits. */
+  /** KVM_PRE_FAULT_MEMORY over [offset, offset + size): map without VM exits. Each fault it takes
+   * is one fault latency sample (fault.ts, timedGuestFault). */
   prefault(offset: number, size: number): OpResult {
-    return this.op(L_FAULT, offset, prefaultOp, offset, size, undefined, undefined);
+    return this.op(L_NONE, offset, prefaultOp, offset, size, undefined, undefined);
   }
 
   /**
    * The guest accepts [offset, offset + size) (SNP PVALIDATE / TDX TDG.MEM.PAGE.ACCEPT), touching
    * each page: an unmapped page costs one exit and fault, mapped at the largest level allowed, so
    * 4 KiB backing costs one exit per page and 2 MiB backing one per 2 MiB. `level` is the guest's
-   * accept size: TDX 4 KiB accepts block 2 MiB mappings of that range one-way.
+   * accept size: TDX 4 KiB accepts block 2 MiB mappings of that range one-way. Each fault is one
+   * fault latency sample, never the whole range.
    */
   accept(offset: number, size: number, level: PageOrder = ORDER_4K): OpResult {
-    return this.op(L_FAULT, offset, acceptOp, offset, size, level, undefined);
+    return this.op(L_NONE, offset, acceptOp, offset, size, level, undefined);
   }
 
   /** A memory error (hwpoison) on the folio holding `offset` (memory-failure.ts). */
@@ -237,13 +239,12 @@ export class GuestMemfd {
   ): OpResult {
     const gmem = this.gmem;
     if (gmem.destroyed) throw new Error('guest_memfd used after destroy()');
-    const outer = gmem.opCycles;
-    gmem.opCycles = 0;
+    const outer = gmem.beginSample();
     let failure: Failure | null;
     try {
       failure = body(gmem, a, b, c, d);
     } catch (err) {
-      gmem.opCycles += outer;
+      gmem.endSample(L_NONE, outer);
       if (!(err instanceof KernelError)) throw err;
       gmem.metrics.addAt(M_FAILED_OPERATIONS, 1);
       return {
@@ -254,9 +255,7 @@ export class GuestMemfd {
         cycles: 0,
       };
     }
-    const cycles = gmem.opCycles;
-    gmem.opCycles += outer;
-    if (latency !== L_NONE) gmem.metrics.recordLatencyAt(latency, cycles / gmem.costs.cpuGhz);
+    const cycles = gmem.endSample(latency, outer);
     if (failure) {
       gmem.metrics.addAt(M_FAILED_OPERATIONS, 1);
       return { ok: false, ...failure, cycles };

@@ -42,3 +42,5 @@ export const L_FALLOCATE = LATENCY_INDEX.fallocate;
 export const L_PUNCH_HOLE = LATENCY_INDEX.punch_hole;
 export const L_FAULT = LATENCY_INDEX.fault;
 export const L_ALLOCATE = LATENCY_INDEX.allocate;
+export const L_MERGE = LATENCY_INDEX.merge;
+export const L_SPLIT = LATENCY_INDEX.split;

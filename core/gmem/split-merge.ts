@@ -28,6 +28,8 @@ import {
   C_MERGE,
   C_VMEMMAP,
   C_ALLOCATION,
+  L_MERGE,
+  L_SPLIT,
 } from './slots.js';
 import type { Failure, GmemState } from './state.js';
 
@@ -66,6 +68,20 @@ export function splitBlockToBase(
 
 /** split(handle, folio, targetSize): vmemmap restore first (can fail), then the split. */
 function splitFolio(
+  gmem: GmemState,
+  index: number,
+  from: PageOrder,
+  to: PageOrder,
+  splits: number[] | null,
+): Failure | null {
+  // One split is one latency sample (vmemmap restore, the split, failed attempts too).
+  const outer = gmem.beginSample();
+  const failure = splitFolioSteps(gmem, index, from, to, splits);
+  gmem.endSample(L_SPLIT, outer);
+  return failure;
+}
+
+function splitFolioSteps(
   gmem: GmemState,
   index: number,
   from: PageOrder,
@@ -118,6 +134,22 @@ function mergeFolio(
   from: PageOrder,
   to: PageOrder,
   accountingOnly = false,
+): Failure | null {
+  // One merge is one latency sample (the merge and vmemmap re-optimise); an accounting-only
+  // merge costs nothing and records none.
+  if (accountingOnly) return mergeFolioSteps(gmem, index, from, to, true);
+  const outer = gmem.beginSample();
+  const failure = mergeFolioSteps(gmem, index, from, to, false);
+  gmem.endSample(L_MERGE, outer);
+  return failure;
+}
+
+function mergeFolioSteps(
+  gmem: GmemState,
+  index: number,
+  from: PageOrder,
+  to: PageOrder,
+  accountingOnly: boolean,
 ): Failure | null {
   let hvoAfter: boolean;
   let vmemmapPages = 0;

@@ -26,7 +26,7 @@ import { MemoryClassifier } from './accounting.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
-import { C_ALLOCATION, M_CYCLES_TOTAL } from './slots.js';
+import { C_ALLOCATION, L_NONE, M_CYCLES_TOTAL } from './slots.js';
 
 export type Shareability = 'shared' | 'private';
 export type Who = 'guest' | 'host';
@@ -263,6 +263,23 @@ export class GmemState {
     m.addAt(category, cycles);
     m.addAt(M_CYCLES_TOTAL, cycles);
     this.opCycles += cycles;
+  }
+
+  /** Start one latency sample: the cycles charged from here are counted apart from those of the
+   * operation it runs inside. Returns that operation's count so far, for endSample(). */
+  beginSample(): number {
+    const outer = this.opCycles;
+    this.opCycles = 0;
+    return outer;
+  }
+
+  /** End the sample begun with beginSample(): its cycles are recorded as one sample of `latency`
+   * (unless L_NONE) and added back to the enclosing operation's count. Returns them. */
+  endSample(latency: number, outer: number): number {
+    const cycles = this.opCycles;
+    this.opCycles = cycles + outer;
+    if (latency !== L_NONE) this.metrics.recordLatencyAt(latency, cycles / this.costs.cpuGhz);
+    return cycles;
   }
 
   /** Callers check `this.logging` first, so a run without an event log builds no event. */

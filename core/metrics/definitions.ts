@@ -373,7 +373,9 @@ export function metricDef(name: MetricName): MetricDef {
   return METRICS[METRIC_INDEX[name]] as MetricDef;
 }
 
-/** Operations whose latency the model records as a distribution. */
+/** Operations whose latency the model records as a distribution, one sample per kernel operation:
+ * per conversion ioctl, fallocate and PUNCH_HOLE call, per fault (a prefaulted or accepted range
+ * is one sample per fault it takes), per allocator call, split and merge. */
 export const LATENCY_OPS = [
   'convert',
   'fallocate',

@@ -48,6 +48,12 @@ export class LatencyHistogram {
     return bucket;
   }
 
+  /** The recorded distribution, bucket by bucket (a copy): values below 1 apart, then the
+   * log-linear buckets. Two runs recorded the same samples when these are equal. */
+  buckets(): { readonly zeros: number; readonly counts: readonly number[] } {
+    return { zeros: this.zeros, counts: Array.from(this.counts) };
+  }
+
   get count(): number {
     return this.total;
   }

@@ -118,6 +118,11 @@ export class MetricsRecorder {
     else h.recordEach(ns, times);
   }
 
+  /** The latency distribution of `op`, bucket by bucket (LatencyHistogram.buckets()). */
+  latencyBuckets(op: LatencyOp): ReturnType<LatencyHistogram['buckets']> {
+    return this.latency[LATENCY_INDEX[op]]!.buckets();
+  }
+
   latencySummary(op: LatencyOp): LatencySummary {
     const h = this.latency[LATENCY_INDEX[op]]!;
     const [p50, p90, p99] = LATENCY_PERCENTILES.slice(0, 3).map((p) => h.percentile(p));
