@@ -1,6 +1,9 @@
 // The CLI end to end, in process, with real worker threads and real temporary folders.
+import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { EXIT_BAD_INPUT, EXIT_OK } from './index.js';
 import { cli, smallExperiment, tempDir, writeExperiment } from './test-helpers.js';
@@ -95,6 +98,19 @@ describe('gmem-lab CLI', () => {
       new Set(['HugeTLB 2 MiB', 'HugeTLB 1 GiB']),
     );
     expect(events.some((e) => e.type === 'split')).toBe(true);
+  });
+
+  it('run works from any working directory, the simulation workers included', async () => {
+    const dir = tempDir();
+    const file = writeExperiment(dir, smallExperiment('elsewhere'));
+    const bin = fileURLToPath(new URL('../../bin/gmem-lab.mjs', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [bin, 'run', file, '--json'], {
+      cwd: dir,
+      env: { ...process.env, GMEMLAB_CLI: 'source' },
+    });
+    const out = JSON.parse(stdout) as { variants: { summary: Record<string, number> }[] };
+    expect(out.variants).toHaveLength(2);
+    for (const v of out.variants) expect(v.summary.guest_bytes).toBe(2 * 1024 ** 3);
   });
 
   it('run --json gives the full summary keyed by metric names', async () => {

@@ -144,6 +144,25 @@ describe('simulation host', () => {
     expect(f.status).toBe('done');
   });
 
+  it('workers that die at start are not replaced in a loop: every run fails with the reason', async () => {
+    host = new SimulationHost({
+      size: 1,
+      workerEntry: new URL('../worker/failing-start-worker.ts', import.meta.url),
+    });
+    const first = host.run({ experiment: experiment(), variantIndex: 0 });
+    const second = host.run({ experiment: experiment(), variantIndex: 1 });
+    const [a, b] = await Promise.all([first.done, second.done]);
+    for (const outcome of [a, b]) {
+      expect(outcome).toEqual({
+        status: 'failed',
+        message: expect.stringMatching(/cannot start \(3 attempts\).*injected start failure/),
+      });
+    }
+    await host.whenReady();
+    const later = await host.run({ experiment: experiment(), variantIndex: 0 }).done;
+    expect(later).toEqual(a);
+  });
+
   it('a worker that exceeds its memory limit fails only its own run', async () => {
     host = new SimulationHost({
       size: 1,

@@ -66,6 +66,9 @@ interface Slot {
  * after fewer rounds are still visibly slower. */
 const DEFAULT_WARM_UP_ROUNDS = 3;
 
+/** Workers in a row that may die before they are ready before the pool gives up on them. */
+const MAX_START_FAILURES = 3;
+
 const DEFAULT_ENTRY = import.meta.url.endsWith('.ts')
   ? new URL('../worker/simulation-worker.ts', import.meta.url)
   : new URL('./simulation-worker.mjs', import.meta.url);
@@ -83,6 +86,10 @@ export class SimulationHost {
   private closed = false;
   /** whenReady() callers waiting for every worker to have started. */
   private readyWaiters: Array<() => void> = [];
+  /** Workers in a row that died before they were ready. */
+  private startFailures = 0;
+  /** Set once workers keep dying at start: why, and every run fails with it at once. */
+  private broken: string | null = null;
 
   constructor(options: SimulationHostOptions = {}) {
     this.size = Math.max(1, options.size ?? availableParallelism() - 1);
@@ -98,6 +105,13 @@ export class SimulationHost {
   run(request: SimulationRunRequest, onProgress?: (p: RunProgress) => void): RunHandle {
     if (this.closed) throw new Error('the simulation host is closed');
     const runId = this.nextRunId++;
+    if (this.broken !== null) {
+      return {
+        runId,
+        done: Promise.resolve({ status: 'failed', message: this.broken }),
+        cancel: () => {},
+      };
+    }
     let resolve!: (o: RunOutcome) => void;
     const done = new Promise<RunOutcome>((r) => (resolve = r));
     const job: Job = {
@@ -119,7 +133,8 @@ export class SimulationHost {
 
   /** Resolves once every worker has started and can take a run (at once if they all have). */
   whenReady(): Promise<void> {
-    if (this.closed || this.slots.every((s) => s.ready)) return Promise.resolve();
+    if (this.closed || this.broken !== null || this.slots.every((s) => s.ready))
+      return Promise.resolve();
     return new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
@@ -177,6 +192,7 @@ export class SimulationHost {
   private onMessage(slot: Slot, message: WorkerMessage): void {
     if (message.type === 'ready') {
       slot.ready = true;
+      this.startFailures = 0;
       this.dispatch();
       if (this.slots.every((s) => s.ready)) {
         for (const resolve of this.readyWaiters.splice(0)) resolve();
@@ -212,17 +228,27 @@ export class SimulationHost {
     this.dispatch();
   }
 
-  /** A crashed worker fails its own run only, and is replaced. */
+  /** A crashed worker fails its own run only, and is replaced; but a worker that cannot start
+   * (its code fails to load, or memory is short at start) would die again at once, so after
+   * MAX_START_FAILURES such deaths in a row the pool stops replacing them and fails every queued
+   * and later run with the reason, instead of spawning workers in a loop. */
   private onCrash(slot: Slot, message: string): void {
     if (this.closed) return;
     const job = slot.job;
     slot.job = null;
     const dead = slot.worker;
+    void dead.terminate();
+    job?.resolve(job.cancelled ? { status: 'cancelled' } : { status: 'failed', message });
+    if (!slot.ready && ++this.startFailures >= MAX_START_FAILURES) {
+      this.broken = `the simulation worker cannot start (${MAX_START_FAILURES} attempts): ${message}`;
+      for (const queued of this.queue.splice(0))
+        queued.resolve({ status: 'failed', message: this.broken });
+      for (const resolve of this.readyWaiters.splice(0)) resolve();
+      return;
+    }
     const replacement = this.spawn();
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots[i] = replacement;
-    void dead.terminate();
-    job?.resolve(job.cancelled ? { status: 'cancelled' } : { status: 'failed', message });
   }
 
   private dispatch(): void {
@@ -252,7 +278,10 @@ function startWorker(entry: URL, resourceLimits: ResourceLimits, warmUp: number)
   const path = fileURLToPath(entry);
   const workerData = { warmUp };
   if (!path.endsWith('.ts')) return new Worker(path, { resourceLimits, workerData });
-  const stub = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
+  // An eval worker resolves bare specifiers from the working directory, not from this file: name
+  // tsx's API by its resolved URL so the command works from any directory.
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const stub = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
   return new Worker(stub, { eval: true, resourceLimits, workerData });
 }
 
