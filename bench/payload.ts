@@ -20,7 +20,7 @@ export function benchPayload(figures: Figure[]): void {
     points = Math.max(points, view.series.timeNs.length);
     const frame = encode({
       event: 'run.done',
-      payload: { runId: i + 1, status: 'done', result: view },
+      payload: { runId: i + 1, variantIndex: i, status: 'done', result: view },
     });
     frames += typeof frame === 'string' ? new TextEncoder().encode(frame).length : frame.byteLength;
   });

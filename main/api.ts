@@ -6,6 +6,8 @@
 //
 // This file must stay importable from the renderer: zod and types only, no Node or Electron.
 import { z } from 'zod';
+import type { ShownResult } from '../core/metrics/result.js';
+import type { ProgressReport } from '../core/experiment/run.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
@@ -65,32 +67,18 @@ export interface ValidationProblem {
   readonly message: string;
 }
 
-/** One variant's results as they reach the workbench: a summary, and series downsampled for
- * display (at most about 2000 points each, extremes kept). Full resolution stays on the Node side
- * for CSV export. */
-export interface RunResultView {
+/** One variant's result as it reaches the workbench (core/metrics/result.ts): a summary, and
+ * series downsampled for display (at most about 2000 points each, extremes kept). Full resolution
+ * stays on the Node side for CSV export. Results reopened from a saved file have runId < 0. */
+export interface RunResultView extends ShownResult {
   readonly runId: number;
-  readonly variant: string;
   readonly variantIndex: number;
-  readonly summary: {
-    readonly metrics: Readonly<Record<string, number>>;
-    readonly nodeBytes: readonly number[];
-    readonly latencyNs: Readonly<
-      Record<
-        string,
-        { count: number; mean: number; p50: number; p90: number; p99: number; max: number }
-      >
-    >;
-  };
-  readonly endNs: number;
-  readonly series: {
-    readonly timeNs: Float64Array;
-    readonly names: readonly string[];
-    readonly values: readonly Float64Array[];
-    readonly nodeBytes: readonly Float64Array[];
-    /** Samples before downsampling. */
-    readonly fullLength: number;
-  };
+}
+
+/** How far one run has come ('run.progress'): the core's progress report of the variant's run. */
+export interface RunProgress extends ProgressReport {
+  readonly runId: number;
+  readonly variantIndex: number;
 }
 
 export interface AppInfo {
@@ -245,13 +233,13 @@ export type ApiResult<M extends ApiMethod> = (typeof API_METHODS)[M]['result'];
 // Events (Node side -> workbench)
 
 export interface ApiEvents {
-  'run.progress': {
+  'run.progress': RunProgress;
+  'run.done': {
     readonly runId: number;
     readonly variantIndex: number;
-    readonly phase: string;
-    readonly fraction: number;
+    readonly status: 'done';
+    readonly result: RunResultView;
   };
-  'run.done': { readonly runId: number; readonly status: 'done'; readonly result: RunResultView };
   'run.failed': {
     readonly runId: number;
     readonly variantIndex: number;

@@ -2,7 +2,8 @@
 // workload and seed, so the comparison is like for like. Used by the worker threads, the CLI and
 // the tests alike.
 import { resolveCosts, type GmemVariantConfig } from '../config.js';
-import type { MetricsRecorder, RunSeries, RunSummary } from '../metrics/recorder.js';
+import type { MetricsRecorder } from '../metrics/recorder.js';
+import type { ResultCoverage, RunSeries, RunSummary } from '../metrics/result.js';
 import { Rng } from '../rng.js';
 import { Simulation } from '../sim/simulation.js';
 import { WorkloadContext, type ProgressReport } from '../workloads/context.js';
@@ -14,15 +15,27 @@ import { effectiveWorkload, type Experiment, type ExperimentVariant } from './sc
 
 export const ENGINE_VERSION = '1.0.0';
 
-export interface VariantRunOptions {
+/** How far a variant's run has come: the workload's phase and the fraction done within it. */
+export type { ProgressReport };
+
+export interface VariantRunOptions extends Pick<VariantRunRequest, 'traceText' | 'recordEvents'> {
   readonly onProgress?: (report: ProgressReport) => void;
   readonly isCancelled?: () => boolean;
-  /** Text of the trace file the workload names (trace workloads only; the core reads no files). */
+}
+
+/** One variant of an experiment to run: what the worker threads, the simulation host and the
+ * CLI pass along (the core reads no files, so a trace workload comes with its text). */
+export interface VariantRunRequest {
+  readonly experiment: Experiment;
+  readonly variantIndex: number;
+  /** Text of the trace file the workload names (trace workloads only). */
   readonly traceText?: string;
   /** Keep the event log and return it as JSON lines. */
   readonly recordEvents?: boolean;
 }
 
+/** A variant's result straight from the core: the recorder's summary and its live series (see
+ * seriesColumns in core/metrics/result.ts for the RunResult that leaves the thread). */
 export interface VariantResult {
   readonly name: string;
   readonly summary: RunSummary;
@@ -30,11 +43,7 @@ export interface VariantResult {
   /** Simulated time at the end of the run, ns. */
   readonly endNs: number;
   readonly eventsJsonl?: string;
-  readonly coverage: {
-    readonly guestBytes: number;
-    readonly nodes: number;
-    readonly workload: Experiment['workload']['kind'];
-  };
+  readonly coverage: ResultCoverage & { readonly workload: Experiment['workload']['kind'] };
 }
 
 /** The full guest_memfd configuration of one variant of the experiment. */

@@ -8,6 +8,7 @@ import { ChangePteVariantSchema, FaultPathSchema } from '../workloads/fault-path
 import { FleetSchema } from '../workloads/fleet.js';
 import { LifecycleSchema } from '../workloads/lifecycle.js';
 import { TraceWorkloadSchema } from '../workloads/trace.js';
+import { SavedResultsSchema } from '../metrics/result.js';
 import { GiB, MiB } from '../units.js';
 import { withPath } from './param-path.js';
 
@@ -79,50 +80,6 @@ const SavedViewSchema = z
       .enum(['side-by-side', 'overlay'])
       .default('side-by-side')
       .meta({ description: 'One panel per variant, or all variants in one chart.' }),
-  })
-  .strict();
-
-/** Results saved with the file: enough to show them again, and to tell when they are stale. */
-const SavedResultsSchema = z
-  .object({
-    engineVersion: z
-      .string()
-      .meta({ description: 'Version of the simulation engine that produced the results.' }),
-    configHash: z
-      .string()
-      .meta({ description: 'Hash of the configuration the results belong to.' }),
-    createdAt: z.string().meta({ description: 'When the results were produced (ISO 8601).' }),
-    variants: z
-      .array(
-        z
-          .object({
-            name: z.string().meta({ description: 'Variant name.' }),
-            summary: z
-              .record(z.string(), z.number())
-              .meta({ description: 'Final value of every metric, keyed by metric name.' }),
-            nodeBytes: z
-              .array(z.number())
-              .default([])
-              .meta({ description: 'Host memory per NUMA node at the end, bytes.' }),
-            series: z
-              .object({
-                timeNs: z
-                  .array(z.number())
-                  .meta({ description: 'Sample times, ns of simulated time.' }),
-                values: z
-                  .record(z.string(), z.array(z.number()))
-                  .meta({ description: 'Downsampled series per metric name.' }),
-              })
-              .optional()
-              .meta({ description: 'Series downsampled for display.' }),
-            error: z
-              .string()
-              .optional()
-              .meta({ description: 'Why the variant failed, when it did.' }),
-          })
-          .strict(),
-      )
-      .meta({ description: 'Results of each variant, in the order of the variants.' }),
   })
   .strict();
 

@@ -12,6 +12,10 @@ import {
 } from './definitions.js';
 import { addRepeated } from '../repeat.js';
 import { LatencyHistogram } from './histogram.js';
+import type { LatencySummary, RunSeries, RunSummary } from './result.js';
+
+// The recorder's output types belong to the result model (result.ts).
+export type { LatencySummary, RunSeries, RunSummary };
 
 class GrowableSeries {
   data: Float64Array;
@@ -30,30 +34,6 @@ class GrowableSeries {
   view(): Float64Array {
     return this.data.subarray(0, this.length);
   }
-}
-
-export interface LatencySummary {
-  readonly count: number;
-  readonly mean: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly max: number;
-}
-
-export interface RunSeries {
-  /** Simulated time of each sample, in ns. */
-  readonly timeNs: Float64Array;
-  /** One array per metric, in METRICS order, aligned with timeNs. */
-  readonly values: Readonly<Record<MetricName, Float64Array>>;
-  /** Host memory the guest costs, per NUMA node, aligned with timeNs. */
-  readonly nodeBytes: readonly Float64Array[];
-}
-
-export interface RunSummary {
-  readonly metrics: Readonly<Record<MetricName, number>>;
-  readonly nodeBytes: readonly number[];
-  readonly latencyNs: Readonly<Record<LatencyOp, LatencySummary>>;
 }
 
 export class MetricsRecorder {

@@ -83,7 +83,7 @@ describe('bridge client (GmemLabApi over the real server)', () => {
     const offDone = client.on('run.done', (p) => done.push(p));
     client.on('store.changed', (p) => changed.push(p));
     hub.emit('store.changed', { paths: ['a'] });
-    hub.emit('run.done', { runId: 4, status: 'done', result: sampleResult(100) });
+    hub.emit('run.done', { runId: 4, variantIndex: 0, status: 'done', result: sampleResult(100) });
     await waitFor(() => (done.length === 1 && changed.length === 1 ? true : undefined), 'events');
     const payload = done[0] as { result: ReturnType<typeof sampleResult> };
     expect(payload.result.series.timeNs).toBeInstanceOf(Float64Array);
@@ -106,7 +106,7 @@ describe('bridge client (GmemLabApi over the real server)', () => {
     });
     client2.on('store.changed', (p) => heard.push(p));
     hub.emit('store.changed', { paths: ['b'] });
-    hub.emit('run.done', { runId: 5, status: 'done', result: sampleResult(2) });
+    hub.emit('run.done', { runId: 5, variantIndex: 0, status: 'done', result: sampleResult(2) });
     await waitFor(() => (heard.length === 1 ? true : undefined), 'the second listener');
     expect(errors).toHaveLength(1);
     expect(done).toHaveLength(1);

@@ -410,7 +410,7 @@ describe('localhost bridge', () => {
       const inboxB = collect(b);
       hub.emit('store.changed', { paths: ['/w/a.gmemlab.json'] });
       const result = sampleResult(3000);
-      hub.emit('run.done', { runId: 4, status: 'done', result });
+      hub.emit('run.done', { runId: 4, variantIndex: 0, status: 'done', result });
       for (const inbox of [inboxA, inboxB]) {
         await waitFor(() => (inbox.messages.length >= 2 ? true : undefined), 'two events');
         expect(inbox.messages[0]).toEqual({
@@ -426,7 +426,7 @@ describe('localhost bridge', () => {
         expect(done.payload.result.series.timeNs).toBeInstanceOf(Float64Array);
         expect(done.payload.result.series.timeNs.length).toBe(3000);
         expect(done.payload.result.series.values[1]![2]).toBe(-4);
-        expect(done.payload.result.series.nodeBytes[0]![1]).toBe(4096);
+        expect(done.payload.result.series.nodeBytes![0]![1]).toBe(4096);
         expect(done.payload.result.summary.metrics['mapped_2m_ratio']).toBeNaN();
       }
       a.close();

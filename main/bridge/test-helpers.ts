@@ -5,6 +5,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
+import { LATENCY_OPS, type LatencyOp } from '../../core/metrics/definitions.js';
+import type { LatencySummary } from '../../core/metrics/result.js';
 import { API_METHODS, ApiError, type ApiMethod, type RunResultView } from '../api.js';
 import { createDispatcher, type ApiHandlers, type Dispatcher } from '../services/dispatch.js';
 import { decode } from './codec.js';
@@ -47,12 +49,19 @@ export function sampleResult(points = 5): RunResultView {
   const f = (k: number) => Float64Array.from({ length: points }, (_, i) => i * k);
   return {
     runId: 4,
-    variant: 'HugeTLB 2 MiB',
+    name: 'HugeTLB 2 MiB',
     variantIndex: 0,
     summary: {
       metrics: { host_total_bytes: 1024, mapped_2m_ratio: NaN },
       nodeBytes: [1024],
-      latencyNs: { fault: { count: 1, mean: 2, p50: 2, p90: 2, p99: 2, max: 2 } },
+      latencyNs: Object.fromEntries(
+        LATENCY_OPS.map((op) => [
+          op,
+          op === 'fault'
+            ? { count: 1, mean: 2, p50: 2, p90: 2, p99: 2, max: 2 }
+            : { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 },
+        ]),
+      ) as Record<LatencyOp, LatencySummary>,
     },
     endNs: 1e9,
     series: {

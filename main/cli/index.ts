@@ -10,7 +10,7 @@ import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
 import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
 import { summaryTableText } from '../../core/report/summary-table.js';
-import type { PackedResult } from '../worker/protocol.js';
+import type { RunResult } from '../../core/metrics/result.js';
 import { writeSeriesCsvFiles } from '../services/export-service.js';
 import {
   ExperimentFileError,
@@ -407,7 +407,7 @@ async function report(
 
 function jsonSummary(
   experiment: Experiment,
-  done: readonly PackedResult[],
+  done: readonly RunResult[],
   failed: readonly string[],
 ) {
   return {

@@ -4,13 +4,13 @@
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { ApiError } from '../api.js';
-import type { PackedResult } from '../worker/protocol.js';
+import type { RunResult } from '../../core/metrics/result.js';
 import { writeFileDurable } from './durable-write.js';
 import { isPathText } from './path-policy.js';
 
 /** CSV of a run's series: one row per sample, time first, then every metric and each node's
  * bytes, at full resolution. */
-export function seriesCsv(result: PackedResult): string {
+export function seriesCsv(result: RunResult): string {
   const { timeNs, names, values, nodeBytes } = result.series;
   const header = ['time_ns', ...names, ...nodeBytes.map((_, n) => `node${n}_bytes`)];
   const lines = [header.join(',')];
@@ -30,7 +30,7 @@ export function safeFileName(name: string): string {
 /** One `<variant>.csv` per result in `dir` (created when missing); the paths written. */
 export async function writeSeriesCsvFiles(
   dir: string,
-  results: readonly PackedResult[],
+  results: readonly RunResult[],
 ): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];

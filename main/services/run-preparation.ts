@@ -13,11 +13,11 @@ import {
   type LoadErrorCode,
   type LoadProblem,
 } from '../../core/experiment/load.js';
+import type { VariantRunRequest } from '../../core/experiment/run.js';
 import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
 import { parseTrace, MAX_REPORTED_ERRORS } from '../../core/workloads/trace.js';
 import { isInside, PathPolicyError, resolveContained } from './path-policy.js';
 import { resourcesDir } from './resources-dir.js';
-import type { SimulationRunRequest } from './simulation-host.js';
 
 /** The bundled presets: resources/presets in a checkout or beside out/, the packaged app's
  * resources folder otherwise (resources-dir.ts). */
@@ -329,7 +329,7 @@ export async function prepareRun(
 export function runRequests(
   prepared: PreparedRun,
   options: { readonly recordEvents?: boolean } = {},
-): SimulationRunRequest[] {
+): VariantRunRequest[] {
   return prepared.variants.map((v) => ({
     experiment: prepared.experiment,
     variantIndex: v.index,

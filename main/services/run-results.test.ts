@@ -1,16 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import type { PackedResult } from '../worker/protocol.js';
+import { LATENCY_OPS, type LatencyOp } from '../../core/metrics/definitions.js';
+import type { LatencySummary, RunResult } from '../../core/metrics/result.js';
 import { RunResults } from './run-results.js';
 
-function result(samples: number): PackedResult {
+function result(samples: number): RunResult {
   return {
     name: 'v',
-    summary: { metrics: {}, nodeBytes: [], latencyNs: {} },
+    summary: {
+      metrics: {} as RunResult['summary']['metrics'],
+      nodeBytes: [],
+      latencyNs: Object.fromEntries(
+        LATENCY_OPS.map((op) => [op, { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 }]),
+      ) as Record<LatencyOp, LatencySummary>,
+    },
     series: {
       timeNs: new Float64Array(samples),
       names: ['a'],
       values: [new Float64Array(samples)],
       nodeBytes: [],
+      fullLength: samples,
     },
     endNs: 0,
     coverage: { guestBytes: 0, nodes: 1, workload: 'lifecycle' },

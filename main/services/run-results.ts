@@ -1,14 +1,14 @@
 // Full-resolution results of finished runs, kept in memory for CSV export while the workbench
 // shows the downsampled view. Bounded both ways: the last `maxRuns` runs, and no more than
 // `maxBytes` of series; the least recently used run goes first.
-import type { PackedResult } from '../worker/protocol.js';
+import type { RunResult } from '../../core/metrics/result.js';
 
 export const DEFAULT_KEPT_RUNS = 64;
 const DEFAULT_KEPT_BYTES = 1024 * 1024 * 1024;
 
 export class RunResults {
   // A Map iterates in insertion order: re-inserting on use makes the first key the least recent.
-  private readonly runs = new Map<number, { result: PackedResult; bytes: number }>();
+  private readonly runs = new Map<number, { result: RunResult; bytes: number }>();
   private totalBytes = 0;
 
   constructor(
@@ -16,7 +16,7 @@ export class RunResults {
     private readonly maxBytes: number = DEFAULT_KEPT_BYTES,
   ) {}
 
-  set(runId: number, result: PackedResult): void {
+  set(runId: number, result: RunResult): void {
     this.delete(runId);
     const bytes = seriesBytes(result);
     this.runs.set(runId, { result, bytes });
@@ -26,7 +26,7 @@ export class RunResults {
       this.delete(this.runs.keys().next().value!);
   }
 
-  get(runId: number): PackedResult | undefined {
+  get(runId: number): RunResult | undefined {
     const entry = this.runs.get(runId);
     if (!entry) return undefined;
     this.runs.delete(runId);
@@ -46,7 +46,7 @@ export class RunResults {
   }
 }
 
-function seriesBytes(result: PackedResult): number {
+function seriesBytes(result: RunResult): number {
   const { timeNs, values, nodeBytes } = result.series;
   return [timeNs, ...values, ...nodeBytes].reduce((sum, a) => sum + a.byteLength, 0);
 }

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExperimentValue } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
-import { SimulationHost, type RunProgress } from './simulation-host.js';
+import type { RunProgress } from '../api.js';
+import { SimulationHost } from './simulation-host.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

@@ -4,8 +4,10 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { Experiment } from '../../core/experiment/schema.js';
-import type { PackedResult, RunRequest, WorkerMessage } from '../worker/protocol.js';
+import type { VariantRunRequest } from '../../core/experiment/run.js';
+import type { RunResult } from '../../core/metrics/result.js';
+import type { RunProgress } from '../api.js';
+import type { RunRequest, WorkerMessage } from '../worker/protocol.js';
 
 export interface SimulationHostOptions {
   /** Worker threads; default cores - 1, at least 1. */
@@ -21,21 +23,8 @@ export interface SimulationHostOptions {
   readonly warmUp?: boolean | number;
 }
 
-export interface RunProgress {
-  readonly runId: number;
-  readonly phase: string;
-  readonly fraction: number;
-}
-
-export interface SimulationRunRequest {
-  readonly experiment: Experiment;
-  readonly variantIndex: number;
-  readonly traceText?: string;
-  readonly recordEvents?: boolean;
-}
-
 export type RunOutcome =
-  | { readonly status: 'done'; readonly result: PackedResult }
+  | { readonly status: 'done'; readonly result: RunResult }
   | { readonly status: 'cancelled' }
   | { readonly status: 'failed'; readonly message: string };
 
@@ -47,7 +36,7 @@ export interface RunHandle {
 
 interface Job {
   readonly runId: number;
-  readonly request: SimulationRunRequest;
+  readonly request: VariantRunRequest;
   readonly cancelFlag: SharedArrayBuffer;
   readonly onProgress: ((p: RunProgress) => void) | undefined;
   readonly resolve: (o: RunOutcome) => void;
@@ -102,7 +91,7 @@ export class SimulationHost {
   }
 
   /** Queue one variant run. */
-  run(request: SimulationRunRequest, onProgress?: (p: RunProgress) => void): RunHandle {
+  run(request: VariantRunRequest, onProgress?: (p: RunProgress) => void): RunHandle {
     if (this.closed) throw new Error('the simulation host is closed');
     const runId = this.nextRunId++;
     if (this.broken !== null) {
@@ -203,8 +192,10 @@ export class SimulationHost {
     if (!job || job.runId !== message.runId) return;
     switch (message.type) {
       case 'progress':
-        if (!job.cancelled)
-          job.onProgress?.({ runId: job.runId, phase: message.phase, fraction: message.fraction });
+        if (!job.cancelled) {
+          const { type: _type, ...progress } = message;
+          job.onProgress?.(progress);
+        }
         return;
       case 'result':
         this.finish(

@@ -13,6 +13,7 @@ import {
   type ApiMethod,
   type RunResultView,
 } from '../api.js';
+import type { RunResult } from '../../core/metrics/result.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
 import { ExperimentStore } from './experiment-store.js';
 import { PRESETS_DIR } from './run-preparation.js';
@@ -274,8 +275,8 @@ describe('workbench: runs', () => {
       expect(end.status).toBe('done');
       const view = (end as ApiEvents['run.done']).result as RunResultView;
       expect(view.variantIndex).toBe(i);
-      expect(view.variant).toBe(i === 0 ? 'HugeTLB 2 MiB' : '4 KiB');
-      const { series } = view;
+      expect(view.name).toBe(i === 0 ? 'HugeTLB 2 MiB' : '4 KiB');
+      const series = view.series as RunResult['series'];
       expect(series.fullLength).toBeGreaterThan(2000);
       expect(series.timeNs.length).toBeLessThanOrEqual(2000);
       expect(series.timeNs).toBeInstanceOf(Float64Array);

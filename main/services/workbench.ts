@@ -23,9 +23,9 @@ import {
   type LoadProblem,
   type LoadResult,
 } from '../../core/experiment/load.js';
-import { ENGINE_VERSION } from '../../core/experiment/run.js';
+import { ENGINE_VERSION, type VariantRunRequest } from '../../core/experiment/run.js';
 import type { Experiment } from '../../core/experiment/schema.js';
-import type { PackedResult } from '../worker/protocol.js';
+import type { RunResult } from '../../core/metrics/result.js';
 import type { ApiHandlers, EventSink } from './dispatch.js';
 import { DISPLAY_POINTS, downsampleAligned } from './downsample.js';
 import { EXPERIMENT_SUFFIX, sanitizeFileStem } from './experiment-store.js';
@@ -46,7 +46,7 @@ import {
   type TraceScope,
 } from './run-preparation.js';
 import { DEFAULT_KEPT_RUNS, RunResults } from './run-results.js';
-import type { RunHandle, SimulationHost, SimulationRunRequest } from './simulation-host.js';
+import type { RunHandle, SimulationHost } from './simulation-host.js';
 
 /** What the workbench needs of the experiment store (main/services/experiment-store.ts). */
 export interface WorkbenchStore {
@@ -199,18 +199,11 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     );
   }
 
-  function startRun(request: SimulationRunRequest): number {
+  function startRun(request: VariantRunRequest): number {
     const { experiment, variantIndex } = request;
     let handle: RunHandle;
     try {
-      handle = host.run(request, (p) =>
-        events.emit('run.progress', {
-          runId: p.runId,
-          variantIndex,
-          phase: p.phase,
-          fraction: p.fraction,
-        }),
-      );
+      handle = host.run(request, (p) => events.emit('run.progress', p));
     } catch (err) {
       // The host is closed (the app is quitting): nothing was started for this variant.
       throw new ApiError('RUN_FAILED', `cannot start a run: ${(err as Error).message}`);
@@ -225,7 +218,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
         if (outcome.status === 'done') {
           finished.set(runId, outcome.result);
           const result = resultView(runId, variantIndex, outcome.result, displayPoints);
-          events.emit('run.done', { runId, status: 'done', result });
+          events.emit('run.done', { runId, variantIndex, status: 'done', result });
         } else if (outcome.status === 'cancelled') {
           failed('cancelled', `${experiment.variants[variantIndex]!.name}: cancelled`);
         } else {
@@ -382,14 +375,14 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
 export function resultView(
   runId: number,
   variantIndex: number,
-  result: PackedResult,
+  result: RunResult,
   displayPoints: number = DISPLAY_POINTS,
 ): RunResultView {
   const { timeNs, names, values, nodeBytes } = result.series;
   const shown = downsampleAligned(timeNs, [...values, ...nodeBytes], displayPoints);
   return {
     runId,
-    variant: result.name,
+    name: result.name,
     variantIndex,
     summary: result.summary,
     endNs: result.endNs,

@@ -23,6 +23,7 @@ export function runRequest(request: RunRequest, send: Send): void {
         send({
           type: 'progress',
           runId: request.runId,
+          variantIndex: request.variantIndex,
           phase: report.phase,
           fraction: report.fraction,
         });

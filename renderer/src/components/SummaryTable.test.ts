@@ -3,12 +3,12 @@ import { render } from 'vitest-browser-svelte';
 import SummaryTable from './SummaryTable.svelte';
 import type { RunResultView } from '../../../main/api';
 
-function result(variant: string, metrics: Record<string, number>, index = 0): RunResultView {
+function result(name: string, metrics: Record<string, number>, index = 0): RunResultView {
   return {
     runId: index + 1,
-    variant,
+    name,
     variantIndex: index,
-    summary: { metrics, nodeBytes: [], latencyNs: {} },
+    summary: { metrics, nodeBytes: [] },
     endNs: 1e9,
     series: {
       timeNs: new Float64Array([0, 1e9]),

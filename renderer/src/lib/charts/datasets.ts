@@ -45,7 +45,7 @@ export function overlaySeries(def: ChartDef, results: readonly RunResultView[]):
       if (!y) return [];
       return [
         {
-          label: `${result.variant}: ${metricLabel(metric)}`,
+          label: `${result.name}: ${metricLabel(metric)}`,
           color: PALETTE[v % PALETTE.length]!,
           dash: DASHES[m % DASHES.length]!,
           x: result.series.timeNs,
@@ -57,9 +57,10 @@ export function overlaySeries(def: ChartDef, results: readonly RunResultView[]):
   );
 }
 
-/** Host memory per NUMA node, one series per node. */
+/** Host memory per NUMA node, one series per node (none for a result reopened from a file saved
+ * before per-node series were kept). */
 export function nodeSeries(result: RunResultView): SeriesSpec[] {
-  return result.series.nodeBytes.map((y, n) => ({
+  return (result.series.nodeBytes ?? []).map((y, n) => ({
     label: `node ${n}`,
     color: PALETTE[n % PALETTE.length]!,
     dash: [],

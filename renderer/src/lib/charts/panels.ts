@@ -43,8 +43,8 @@ export function chartRows(results: readonly RunResultView[], layout: ChartLayout
             },
           ]
         : results.map((r) => ({
-            id: `${def.id}-${r.variant}`,
-            title: `${def.title}: ${r.variant}`,
+            id: `${def.id}-${r.name}`,
+            title: `${def.title}: ${r.name}`,
             unit: def.unit,
             stacked: !!def.stacked,
             series: panelSeries(def, r),
@@ -52,7 +52,7 @@ export function chartRows(results: readonly RunResultView[], layout: ChartLayout
           }));
     rows.push({ id: def.id, title: def.title, help, panels, yMax: rowMax(panels) });
   }
-  if (results.some((r) => r.series.nodeBytes.length > 1)) {
+  if (results.some((r) => (r.series.nodeBytes?.length ?? 0) > 1)) {
     const help = 'Host memory the guest costs on each NUMA node (bytes).';
     const panels: Panel[] =
       layout === 'overlay'
@@ -65,7 +65,7 @@ export function chartRows(results: readonly RunResultView[], layout: ChartLayout
               series: results.flatMap((r, v) =>
                 nodeSeries(r).map((s, n) => ({
                   ...s,
-                  label: `${r.variant}: node ${n}`,
+                  label: `${r.name}: node ${n}`,
                   color: PALETTE[v % PALETTE.length]!,
                   dash: n ? [6, 3] : [],
                 })),
@@ -74,8 +74,8 @@ export function chartRows(results: readonly RunResultView[], layout: ChartLayout
             },
           ]
         : results.map((r) => ({
-            id: `nodes-${r.variant}`,
-            title: `Memory per NUMA node: ${r.variant}`,
+            id: `nodes-${r.name}`,
+            title: `Memory per NUMA node: ${r.name}`,
             unit: 'bytes' as const,
             stacked: true,
             series: nodeSeries(r),

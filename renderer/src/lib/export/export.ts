@@ -112,7 +112,7 @@ export function chartSvg(spec: ChartExportSpec, theme: Theme): string {
 
 /** Every series of one variant, one row per sample (what the workbench holds: downsampled). */
 export function resultCsv(result: RunResultView): string {
-  const { timeNs, names, values, nodeBytes } = result.series;
+  const { timeNs, names, values, nodeBytes = [] } = result.series;
   const header = ['time_ns', ...names, ...nodeBytes.map((_, n) => `node${n}_bytes`)];
   const lines = [header.join(',')];
   for (let i = 0; i < timeNs.length; i++) {
@@ -129,14 +129,16 @@ export function resultsJson(results: readonly RunResultView[]): string {
   return (
     JSON.stringify(
       results.map((r) => ({
-        variant: r.variant,
+        variant: r.name,
         summary: r.summary,
         series: {
           timeNs: Array.from(r.series.timeNs),
           values: Object.fromEntries(
             r.series.names.map((n, i) => [n, Array.from(r.series.values[i]!)]),
           ),
-          nodeBytes: r.series.nodeBytes.map((a) => Array.from(a)),
+          ...(r.series.nodeBytes
+            ? { nodeBytes: r.series.nodeBytes.map((a) => Array.from(a)) }
+            : {}),
         },
       })),
       null,
@@ -149,7 +151,7 @@ export function resultsJson(results: readonly RunResultView[]): string {
 export function summaryText(title: string, results: readonly RunResultView[]): string {
   const table = summaryTableText(
     results.map((r) => ({
-      name: r.variant,
+      name: r.name,
       metrics: r.summary.metrics,
       latencyNs: r.summary.latencyNs,
     })),
@@ -186,8 +188,8 @@ export async function comparisonZip(bundle: ExportBundle, theme: Theme): Promise
     files[`${base}/charts/${chart.id}.svg`] = strToU8(chartSvg(chart, theme));
   }
   for (const r of bundle.results) {
-    const csv = bundle.fullCsv?.get(r.variant) ?? resultCsv(r);
-    files[`${base}/series/${safeName(r.variant)}.csv`] = strToU8(csv);
+    const csv = bundle.fullCsv?.get(r.name) ?? resultCsv(r);
+    files[`${base}/series/${safeName(r.name)}.csv`] = strToU8(csv);
   }
   files[`${base}/series.json`] = strToU8(resultsJson(bundle.results));
   files[`${base}/summary.txt`] = strToU8(summaryText(bundle.title, bundle.results));

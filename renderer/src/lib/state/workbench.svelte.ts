@@ -17,7 +17,12 @@ import {
   type LoadProblem,
 } from '../../../../core/experiment/load';
 import { ENGINE_VERSION } from '../../../../core/experiment/run';
-import type { Experiment } from '../../../../core/experiment/schema';
+import {
+  fromSaved,
+  SavedResultsSchema,
+  toSaved,
+  type ResultPart,
+} from '../../../../core/metrics/result';
 
 export type View = 'library' | 'setup' | 'runs' | 'compare' | 'reference';
 
@@ -42,29 +47,39 @@ export interface Banner {
 
 type Doc = Record<string, unknown>;
 
-/** Saved results of a file, turned back into what the charts show. */
-function resultsFromDoc(doc: Doc): RunResultView[] {
-  const results = doc['results'] as Experiment['results'] | undefined;
-  if (!results) return [];
-  return results.variants.flatMap((v, i) => {
-    if (!v.series) return [];
-    const names = Object.keys(v.series.values);
-    const view: RunResultView = {
-      runId: -1 - i,
-      variant: v.name,
-      variantIndex: i,
-      summary: { metrics: v.summary, nodeBytes: v.nodeBytes, latencyNs: {} },
-      endNs: v.series.timeNs.at(-1) ?? 0,
-      series: {
-        timeNs: Float64Array.from(v.series.timeNs),
-        names,
-        values: names.map((n) => Float64Array.from(v.series!.values[n]!)),
-        nodeBytes: [],
-        fullLength: v.series.timeNs.length,
-      },
-    };
-    return [view];
+/** Words for the parts of a result an older file did not keep. */
+const PART_WORDS: Record<ResultPart, string> = {
+  series: 'time series',
+  nodeBytes: 'final memory per NUMA node',
+  latency: 'latency percentiles',
+  endTime: 'simulated end time',
+  nodeSeries: 'memory per NUMA node over time',
+  fullLength: 'sample count',
+};
+
+/** The saved results of a file as runs again (core/metrics/result.ts fromSaved), and the parts of
+ * them the file did not keep. */
+function runsFromDoc(doc: Doc): { runs: VariantRun[]; absent: ResultPart[] } {
+  const parsed = SavedResultsSchema.safeParse(doc['results']);
+  if (!parsed.success) return { runs: [], absent: [] };
+  const names = Array.isArray(doc['variants'])
+    ? (doc['variants'] as Array<{ name?: unknown }>).map((v) => v?.name)
+    : [];
+  const absent = new Set<ResultPart>();
+  const runs = fromSaved(parsed.data).variants.flatMap((v, i): VariantRun[] => {
+    const at = names.indexOf(v.name);
+    const variantIndex = at >= 0 ? at : i;
+    const base = { variantIndex, name: v.name, runId: null, fraction: 1 };
+    if (v.result) {
+      for (const part of v.absent) absent.add(part);
+      const result: RunResultView = { ...v.result, runId: -1 - variantIndex, variantIndex };
+      return [{ ...base, status: 'done', phase: 'saved', result }];
+    }
+    if (v.error !== undefined)
+      return [{ ...base, status: 'failed', phase: 'saved', message: v.error }];
+    return [];
   });
+  return { runs, absent: [...absent] };
 }
 
 export class Workbench {
@@ -190,20 +205,19 @@ export class Workbench {
     // A preset as bundled has nothing to lose yet: only edits make it unsaved (else opening
     // anything after the default preset would ask to discard changes nobody made).
     this.savedJson = JSON.stringify(doc);
-    const saved = resultsFromDoc(doc);
-    this.runs = saved.map((r) => ({
-      variantIndex: r.variantIndex,
-      name: r.variant,
-      runId: null,
-      status: 'done' as const,
-      phase: 'saved',
-      fraction: 1,
-      result: r,
-    }));
+    const saved = runsFromDoc(doc);
+    this.runs = saved.runs;
     const results = doc['results'] as { configHash?: string } | undefined;
     this.resultsHash = results?.configHash ?? null;
-    this.resultsFromFile = saved.length > 0;
-    this.banner = null;
+    this.resultsFromFile = saved.runs.length > 0;
+    this.banner =
+      saved.absent.length > 0
+        ? {
+            kind: 'info',
+            title: 'Saved results are incomplete',
+            message: `This file was saved without the ${saved.absent.map((p) => PART_WORDS[p]).join(', ')} of its results; run the experiment again to see them.`,
+          }
+        : null;
   }
 
   async openPreset(id: string): Promise<void> {
@@ -244,25 +258,10 @@ export class Workbench {
     const hash = this.validation.hash;
     const done = this.runs.filter((r) => r.result);
     if (hash && this.resultsHash === hash && done.length > 0) {
-      doc['results'] = {
-        engineVersion: ENGINE_VERSION,
-        configHash: hash,
-        createdAt: new Date().toISOString(),
-        variants: done.map((r) => {
-          const s = r.result!;
-          return {
-            name: s.variant,
-            summary: { ...s.summary.metrics },
-            nodeBytes: [...s.summary.nodeBytes],
-            series: {
-              timeNs: Array.from(s.series.timeNs),
-              values: Object.fromEntries(
-                s.series.names.map((n, i) => [n, Array.from(s.series.values[i]!)]),
-              ),
-            },
-          };
-        }),
-      };
+      doc['results'] = toSaved(
+        { engineVersion: ENGINE_VERSION, configHash: hash, createdAt: new Date().toISOString() },
+        done.map((r) => r.result!),
+      );
     } else if (hash && this.resultsHash !== hash) {
       delete doc['results'];
     }
@@ -396,7 +395,7 @@ export class Workbench {
   }
 
   private onDone(e: ApiEvents['run.done']): void {
-    const run = this.runFor(e.runId, e.result.variantIndex);
+    const run = this.runFor(e.runId, e.variantIndex);
     if (!run) return;
     run.runId = e.runId;
     run.status = 'done';
