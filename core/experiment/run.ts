@@ -47,7 +47,10 @@ export interface VariantResult {
 }
 
 /** The full guest_memfd configuration of one variant of the experiment. */
-export function variantConfig(experiment: Experiment, variant: ExperimentVariant): GmemVariantConfig {
+export function variantConfig(
+  experiment: Experiment,
+  variant: ExperimentVariant,
+): GmemVariantConfig {
   const { faultPath: _faultPath, workloadOverrides: _overrides, ...rest } = variant;
   return {
     ...rest,
