@@ -51,17 +51,23 @@ export function benchConversions(figures: Figure[]): void {
   });
 }
 
-interface ChildResult {
+export interface ChildResult {
   readonly maxRssMiB: number;
   readonly seconds: number;
   readonly modelStorageMiB?: number;
-  readonly variants?: Array<{ name: string; ms: number }>;
+  readonly variants?: Array<{
+    name: string;
+    ms: number;
+    guestBytes: number;
+    faults: number;
+    faultP99Ns: number;
+  }>;
 }
 
-function child(what: string, guestBytes: number): ChildResult {
+export function child(what: string, guestBytes: number, ...args: string[]): ChildResult {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench', 'child.ts'), what, String(guestBytes)],
+    ['--import', 'tsx', join(ROOT, 'bench', 'child.ts'), what, String(guestBytes), ...args],
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 20 },
   );
   if (r.status !== 0) throw new Error(`bench child ${what} ${guestBytes} failed: ${r.stderr}`);

@@ -4,7 +4,7 @@
 //
 //   npm run bench                          everything
 //   npm run bench -- core,memory           only those sections
-// Sections: core, memory, pool, cli, sweep, payload, renderer. The pool, cli and sweep sections
+// Sections: core, memory, scale, pool, cli, sweep, payload, renderer. The pool, cli and sweep sections
 // use the built CLI and worker (npm run build:cli) when they are up to date; renderer needs the
 // built renderer (npx electron-vite build) and Chromium.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,10 +16,12 @@ import type { Figure } from './figures.js';
 import { benchPayload } from './payload.js';
 import { benchPresetPool, benchSweep } from './pool.js';
 import { benchRenderer, rendererSkipReason } from './renderer.js';
+import { benchScale } from './scale.js';
 
 const SECTIONS: Record<string, (figures: Figure[]) => void | Promise<void>> = {
   core: benchConversions,
   memory: benchMemory,
+  scale: benchScale,
   pool: benchPresetPool,
   cli: benchCli,
   sweep: benchSweep,
