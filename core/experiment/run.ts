@@ -5,6 +5,7 @@ import { resolveCosts, type GmemVariantConfig } from '../config.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { ResultCoverage, RunSeries, RunSummary } from '../metrics/result.js';
 import { Rng } from '../rng.js';
+import { withStorageBudget } from '../storage-budget.js';
 import { Simulation } from '../sim/simulation.js';
 import { WorkloadContext, type ProgressReport } from '../workloads/context.js';
 import { runFaultPath } from '../workloads/fault-path.js';
@@ -18,7 +19,10 @@ export const ENGINE_VERSION = '1.0.0';
 /** How far a variant's run has come: the workload's phase and the fraction done within it. */
 export type { ProgressReport };
 
-export interface VariantRunOptions extends Pick<VariantRunRequest, 'traceText' | 'recordEvents'> {
+export interface VariantRunOptions extends Pick<
+  VariantRunRequest,
+  'traceText' | 'recordEvents' | 'storageBudgetBytes'
+> {
   readonly onProgress?: (report: ProgressReport) => void;
   readonly isCancelled?: () => boolean;
 }
@@ -32,6 +36,8 @@ export interface VariantRunRequest {
   readonly traceText?: string;
   /** Keep the event log and return it as JSON lines. */
   readonly recordEvents?: boolean;
+  /** Memory the model's own state may take (core/storage-budget.ts); unset: no limit. */
+  readonly storageBudgetBytes?: number;
 }
 
 /** A variant's result straight from the core: the recorder's summary and its live series (see
@@ -64,6 +70,16 @@ export function runVariant(
   experiment: Experiment,
   index: number,
   options: VariantRunOptions = {},
+): VariantResult {
+  return withStorageBudget(options.storageBudgetBytes, () =>
+    runVariantWithin(experiment, index, options),
+  );
+}
+
+function runVariantWithin(
+  experiment: Experiment,
+  index: number,
+  options: VariantRunOptions,
 ): VariantResult {
   const variant = experiment.variants[index];
   if (!variant)

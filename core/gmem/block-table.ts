@@ -2,6 +2,7 @@
 // range first gets a value other than the initial one. A 64 TiB file has 32 Mi blocks: dense, each
 // such table would cost 32 MiB per variant whatever the guest touches; sparse, an untouched range
 // costs one array slot.
+import { chargeStorage, releaseStorage } from '../storage-budget.js';
 
 const BLOCKS_PER_CHUNK = 512;
 
@@ -55,6 +56,7 @@ export class BlockTable {
         if (chunk) {
           this.chunks[c] = undefined;
           this.allocatedChunks--;
+          releaseStorage(BLOCKS_PER_CHUNK);
         }
       } else {
         (chunk ?? this.allocate(c)).fill(value, b - base, stop - base);
@@ -64,6 +66,7 @@ export class BlockTable {
   }
 
   private allocate(c: number): Uint8Array {
+    chargeStorage(BLOCKS_PER_CHUNK, 'per-2 MiB block tables');
     const chunk = new Uint8Array(BLOCKS_PER_CHUNK);
     if (this.initial !== 0) chunk.fill(this.initial);
     this.chunks[c] = chunk;

@@ -8,6 +8,7 @@
 // hold: chunk and block numbers come from Math.floor division (exact below 2^53), and the 32-bit
 // operators only see offsets inside one chunk (below 2^18) or masks of the low bits (`i & 511`,
 // exact for every non-negative integer because 2^32 is a multiple of the mask's period).
+import { chargeStorage } from '../storage-budget.js';
 
 export const BITS_PER_CHUNK = 1 << 18; // one 1 GiB range of 4 KiB pages
 const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
@@ -106,6 +107,7 @@ export class PagedBitmap {
   private chunkFor(c: number): Uint32Array {
     let chunk = this.chunks[c];
     if (!chunk) {
+      chargeStorage(WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2, '4 KiB page bitmaps');
       chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
       this.blocks[c] = new Uint16Array(BLOCKS_PER_CHUNK);
       this.allocatedChunks++;

@@ -1,6 +1,7 @@
 // The metrics a run observes: current values, time series sampled over simulated time, latency
 // distributions and per-node memory. The rules that change state report into it; nothing here
 // changes simulation state.
+import { chargeStorage, releaseStorage } from '../storage-budget.js';
 import {
   LATENCY_INDEX,
   LATENCY_OPS,
@@ -25,8 +26,11 @@ class GrowableSeries {
   }
   push(value: number): void {
     if (this.length === this.data.length) {
+      // The old array goes when the new one has its copy: both are held for the copy.
+      chargeStorage(this.data.length * 2 * 8, 'sampled time series');
       const next = new Float64Array(this.data.length * 2);
       next.set(this.data);
+      releaseStorage(this.data.length * 8);
       this.data = next;
     }
     this.data[this.length++] = value;

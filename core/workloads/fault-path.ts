@@ -2,6 +2,7 @@
 // guest touches memory it never wrote; each variant's fault path (core/kvm/change-pte.ts) decides
 // how many exits, stale faults and mmu_lock write acquisitions that costs. Counters land in the
 // same metrics as every other run (vm_exits, tdp_faults, mmu_lock_write, invalidations, cycles_*).
+import { chargeStorage } from '../storage-budget.js';
 import { z } from 'zod';
 import type { CostModel } from '../constants.js';
 import {
@@ -160,6 +161,8 @@ export function runFaultPath(
 }
 
 function visitOrder(pages: number, order: 'sequential' | 'random', rng: Rng): Uint32Array {
+  // Page numbers below 2^24 (touchedBytes is at most 64 GiB): 32-bit entries hold them.
+  chargeStorage(pages * 4, 'visiting order of the touched pages');
   const gfns = new Uint32Array(pages);
   for (let i = 0; i < pages; i++) gfns[i] = i;
   if (order === 'random') {

@@ -113,6 +113,44 @@ describe('gmem-lab CLI', () => {
     for (const v of out.variants) expect(v.summary.guest_bytes).toBe(2 * 1024 ** 3);
   });
 
+  it('--memory-budget: a run that needs more fails with the reason; a bad size is bad input', async () => {
+    const dir = tempDir();
+    const doc = smallExperiment('budget');
+    doc['workload'] = {
+      kind: 'lifecycle',
+      boot: { accept: { mode: 'eager' } },
+      runtime: { durationNs: 0 },
+      teardown: false,
+    };
+    // 4 KiB backing accepting all of 16 GiB: page bitmaps for each of its 1 GiB ranges.
+    doc['host'] = { nodes: [{ memoryBytes: 64 * 1024 ** 3, cpus: '0-7' }] };
+    doc['guest'] = { memoryBytes: 16 * 1024 ** 3, vendor: 'snp', vcpus: 2 };
+    doc['variants'] = [
+      { name: '4 KiB', pageSize: '4k', allocator: 'buddy' },
+      { name: 'THP 2 MiB', pageSize: '2m', allocator: 'thp' },
+    ];
+    const file = writeExperiment(dir, doc);
+    const over = await cli(['run', file, '--memory-budget', '1MiB']);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toMatch(/4 KiB: the model needs more memory than its budget of 1 MiB/);
+    const bad = await cli(['run', file, '--memory-budget', 'lots']);
+    expect(bad.code).toBe(EXIT_BAD_INPUT);
+    expect(bad.stderr).toMatch(/--memory-budget.*expected a size of at least 1 MiB/);
+    expect((await cli(['run', file, '--memory-budget', '2GiB'])).code).toBe(EXIT_OK);
+  });
+
+  it('run leaves out metrics that are 0 everywhere unless --all-metrics', async () => {
+    const dir = tempDir();
+    const file = writeExperiment(dir, smallExperiment('zeros'));
+    const table = await cli(['run', file, '--no-progress']);
+    const all = await cli(['run', file, '--no-progress', '--all-metrics']);
+    expect(table.code).toBe(EXIT_OK);
+    expect(all.code).toBe(EXIT_OK);
+    // No variant of this experiment fails an allocation.
+    expect(table.stdout).not.toMatch(/^alloc_failures /m);
+    expect(all.stdout).toMatch(/^alloc_failures /m);
+  });
+
   it('run --json gives the full summary keyed by metric names', async () => {
     const dir = tempDir('gmem-lab-cli-');
     const r = await cli(['run', writeExperiment(dir, smallExperiment('small')), '--json']);

@@ -57,6 +57,28 @@ function positiveInt(value: string): number {
   return n;
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  b: 1,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/** A memory size: a number of bytes, or a number with a binary unit (512MiB, 4GiB, 1.5 TiB). */
+function byteSize(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]iB|B)?$/i.exec(value.trim());
+  const bytes = m ? Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]!) : NaN;
+  if (!(bytes >= 1 << 20) || !Number.isSafeInteger(bytes))
+    throw new InvalidArgumentError(
+      'expected a size of at least 1 MiB, as bytes or with a unit: 512MiB, 4GiB, 1.5TiB',
+    );
+  return bytes;
+}
+
+const MEMORY_BUDGET_HELP =
+  "memory each run's model state may take, for example 8GiB; a run that needs more stops with a message (default: half of this machine's memory, shared by the worker threads)";
+
 function portNumber(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535)
@@ -94,7 +116,9 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     .option('--json', 'print the full summary of every variant as JSON, keyed by metric name')
     .option('--events <file>', 'write the event log of every variant as JSON lines')
     .option('--csv <dir>', 'write every series of every variant as CSV files into DIR')
+    .option('--all-metrics', 'also list metrics that are 0 for every variant in the table')
     .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
+    .option('--memory-budget <size>', MEMORY_BUDGET_HELP, byteSize)
     .option('--no-progress', 'no progress on stderr')
     .addHelpText('after', '\nExample: gmem-lab run preset:snp-boot-16g-backings --csv out/')
     .action(
@@ -104,7 +128,9 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
           json?: boolean;
           events?: string;
           csv?: string;
+          allMetrics?: boolean;
           workers?: number;
+          memoryBudget?: number;
           progress: boolean;
         },
       ) => {
@@ -157,6 +183,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     )
     .option('--json', 'print every combination and variant summary as JSON')
     .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
+    .option('--memory-budget <size>', MEMORY_BUDGET_HELP, byteSize)
     .option('--no-progress', 'no progress on stderr')
     .addHelpText(
       'after',
@@ -165,7 +192,13 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     .action(
       async (
         file: string,
-        opts: { param: string[]; json?: boolean; workers?: number; progress: boolean },
+        opts: {
+          param: string[];
+          json?: boolean;
+          workers?: number;
+          memoryBudget?: number;
+          progress: boolean;
+        },
       ) => {
         const loaded = await load(file, io);
         const combos = sweepCombinations(loaded.experiment, opts.param);
@@ -292,6 +325,7 @@ async function load(file: string, io: CliIo): Promise<LoadedExperiment> {
 
 interface RunOpts {
   readonly workers?: number;
+  readonly memoryBudget?: number;
   readonly progress: boolean;
   readonly recordEvents?: boolean;
 }
@@ -323,6 +357,7 @@ async function runCombos(
   // One worker per core by default: this process only waits while they run.
   const host = new SimulationHost({
     size: Math.min(opts.workers ?? availableParallelism(), total),
+    ...(opts.memoryBudget !== undefined ? { storageBudgetBytes: opts.memoryBudget } : {}),
   });
   const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
   let outcomes: RunOutcome[][];

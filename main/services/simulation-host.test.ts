@@ -164,6 +164,27 @@ describe('simulation host', () => {
     expect(later).toEqual(a);
   });
 
+  it('a run past its model memory budget fails with the reason, and the pool goes on', async () => {
+    host = new SimulationHost({ size: 1 });
+    // 4 KiB backing accepting all of a 16 GiB guest needs bitmaps for every 1 GiB range.
+    const big = experiment({
+      guest: { memoryBytes: 16 * GiB, vendor: 'snp' },
+      workload: {
+        kind: 'lifecycle',
+        boot: { accept: { mode: 'eager' } },
+        runtime: { durationNs: 0 },
+        teardown: false,
+      },
+    });
+    const over = host.run({ experiment: big, variantIndex: 1, storageBudgetBytes: 1 * MiB });
+    const fine = host.run({ experiment: experiment(), variantIndex: 0 });
+    const o = await over.done;
+    expect(o.status).toBe('failed');
+    if (o.status === 'failed') expect(o.message).toMatch(/memory than its budget of 1 MiB/);
+    expect((await fine.done).status).toBe('done');
+    expect(host.storageBudget).toBeGreaterThan(0);
+  });
+
   it('a worker that exceeds its memory limit fails only its own run', async () => {
     host = new SimulationHost({
       size: 1,

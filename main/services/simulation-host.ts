@@ -1,7 +1,7 @@
 // The simulation host: a pool of worker threads running the core, with a queue. Each run streams
 // progress, can be cancelled, and ends with a result, an error or a cancellation. A worker that
 // crashes or runs out of memory fails only its own run and is replaced; other runs go on.
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { VariantRunRequest } from '../../core/experiment/run.js';
@@ -21,6 +21,19 @@ export interface SimulationHostOptions {
   /** Each worker runs a warm-up simulation before it takes runs (main/worker/warm-up.ts), for a
    * pool started ahead of its first run: true for the default number of rounds, or a number. */
   readonly warmUp?: boolean | number;
+  /** Memory each run's model state may take (core/storage-budget.ts): bytes, or null for no
+   * limit; default defaultStorageBudget(size). */
+  readonly storageBudgetBytes?: number | null;
+}
+
+/** Share of this machine's memory the model's state may take, split evenly between the workers
+ * that run at once. An assumption (half, leaving the rest to the V8 heaps, the app and the rest
+ * of the machine), settable per run: a run that passes it stops with a message, where without a
+ * budget the operating system's out-of-memory killer would end the whole process. */
+export const DEFAULT_STORAGE_BUDGET_SHARE = 0.5;
+
+export function defaultStorageBudget(workers: number): number {
+  return Math.floor((totalmem() * DEFAULT_STORAGE_BUDGET_SHARE) / Math.max(1, workers));
 }
 
 export type RunOutcome =
@@ -69,6 +82,8 @@ export class SimulationHost {
   private readonly progressIntervalMs: number;
   /** Warm-up rounds of each new worker (0: none). */
   private readonly warmUp: number;
+  /** Memory each run's model state may take; null: no limit. */
+  readonly storageBudget: number | null;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextRunId = 1;
@@ -87,6 +102,10 @@ export class SimulationHost {
     this.progressIntervalMs = options.progressIntervalMs ?? 100;
     this.warmUp =
       options.warmUp === true ? DEFAULT_WARM_UP_ROUNDS : Math.max(0, Number(options.warmUp ?? 0));
+    this.storageBudget =
+      options.storageBudgetBytes === undefined
+        ? defaultStorageBudget(this.size)
+        : options.storageBudgetBytes;
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
   }
 
@@ -248,6 +267,8 @@ export class SimulationHost {
       if (!slot.ready || slot.job) continue;
       const job = this.queue.shift()!;
       slot.job = job;
+      // The run's own budget, if its caller set one, else the pool's.
+      const budget = job.request.storageBudgetBytes ?? this.storageBudget;
       const message: RunRequest = {
         type: 'run',
         runId: job.runId,
@@ -255,6 +276,7 @@ export class SimulationHost {
         variantIndex: job.request.variantIndex,
         ...(job.request.traceText !== undefined ? { traceText: job.request.traceText } : {}),
         recordEvents: job.request.recordEvents ?? false,
+        ...(budget !== null ? { storageBudgetBytes: budget } : {}),
         cancelFlag: job.cancelFlag,
         progressIntervalMs: this.progressIntervalMs,
       };

@@ -15,6 +15,9 @@ export function runRequest(request: RunRequest, send: Send): void {
     const result = runVariant(request.experiment, request.variantIndex, {
       ...(request.traceText !== undefined ? { traceText: request.traceText } : {}),
       recordEvents: request.recordEvents ?? false,
+      ...(request.storageBudgetBytes !== undefined
+        ? { storageBudgetBytes: request.storageBudgetBytes }
+        : {}),
       isCancelled: () => Atomics.load(cancel, 0) === 1,
       onProgress: (report) => {
         const now = Date.now();
