@@ -5,24 +5,14 @@ import type { GmemVariantInput, Vendor } from '../config.js';
 import { Rng } from '../rng.js';
 import { simOf } from '../sim/test-helpers.js';
 import { GiB, KiB, MiB, PAGE_SIZE } from '../units.js';
-import {
-  BootSchema,
-  CocoGuest,
-  GuestPhysMap,
-  SwiotlbSchema,
-  bootGuest,
-  dmaAtomicPoolBytes,
-  DmaPoolsSchema,
-  kvmclockExtraBytes,
-  lazyAcceptExits,
-  mapGpaExits,
-  pscEntries,
-  pscRequestPlan,
-  pscRequests,
-  swiotlbBytes,
-  vringBytes,
-  type BootConfig,
-} from './coco-boot.js';
+import { lazyAcceptExits } from './coco-accept.js';
+import { BootSchema, bootGuest, type BootConfig } from './coco-boot.js';
+import { kvmclockExtraBytes } from './coco-decrypted.js';
+import { DmaPoolsSchema, dmaAtomicPoolBytes, vringBytes } from './coco-dma.js';
+import { CocoGuest } from './coco-guest.js';
+import { mapGpaExits, pscEntries, pscRequestPlan, pscRequests } from './coco-page-state.js';
+import { GuestPhysMap } from './coco-placement.js';
+import { SwiotlbSchema, swiotlbBytes } from './coco-swiotlb.js';
 import { WorkloadContext } from './context.js';
 
 type Backing = Pick<GmemVariantInput, 'allocator' | 'pageSize'>;

@@ -11,30 +11,24 @@
 // boot.reboot.punch), so a second boot shows reuse and the merges the reset allowed. Not modelled:
 // the TDX "4 KiB accept blocks 2 MiB" state of the old TD, which the model keeps across a reboot.
 import { z } from 'zod';
-import {
-  BootSchema,
-  CocoGuest,
-  GuestPhysMap,
-  bootGuest,
-  type GuestSpec,
-  type RebootConfig,
-} from './coco-boot.js';
+import { BootSchema, bootGuest, type RebootConfig } from './coco-boot.js';
+import { CocoGuest, type GuestSpec } from './coco-guest.js';
+import { GuestPhysMap } from './coco-placement.js';
 import type { WorkloadContext } from './context.js';
 import { RuntimeSchema, runRuntime, type RuntimeState } from './runtime.js';
 
+export { lazyAcceptExits } from './coco-accept.js';
+export { kvmclockExtraBytes } from './coco-decrypted.js';
+export { dmaAtomicPoolBytes, vringBytes } from './coco-dma.js';
 export {
-  buddySpan,
-  dmaAtomicPoolBytes,
-  kvmclockExtraBytes,
-  lazyAcceptExits,
   mapGpaExits,
   pscEntries,
   pscRequestPlan,
   pscRequests,
   pscRuns,
-  swiotlbBytes,
-  vringBytes,
-} from './coco-boot.js';
+} from './coco-page-state.js';
+export { buddySpan } from './coco-placement.js';
+export { swiotlbBytes } from './coco-swiotlb.js';
 
 export const LifecycleSchema = z
   .object({

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.js';
 import { simOf } from '../sim/test-helpers.js';
 import { MiB, PAGE_SIZE } from '../units.js';
-import { BootSchema, CocoGuest, GuestPhysMap, bootGuest } from './coco-boot.js';
+import { BootSchema, bootGuest } from './coco-boot.js';
+import { CocoGuest } from './coco-guest.js';
+import { GuestPhysMap } from './coco-placement.js';
 import { WorkloadContext } from './context.js';
 import { RuntimeSchema, runRuntime } from './runtime.js';
 

@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import type { Rng } from '../rng.js';
 import { MiB, PAGE_SIZE, alignUp } from '../units.js';
-import { buddySpan, type CocoGuest, type GuestPhysMap, type Range } from './coco-boot.js';
+import type { CocoGuest } from './coco-guest.js';
+import { buddySpan, type GuestPhysMap, type Range } from './coco-placement.js';
 
 const SZ_2M = 2 * MiB;
 
