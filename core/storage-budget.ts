@@ -23,7 +23,7 @@ export class StorageBudgetExceeded extends Error {
     super(
       `the model needs more memory than its budget of ${formatBytes(budgetBytes)}: it holds ` +
         `${formatBytes(usedBytes)} and the ${what} asked for ${formatBytes(requestBytes)} more. ` +
-        'Raise the budget (gmem-lab run --memory-budget, or Settings > Model memory budget), ' +
+        'Raise the budget (gmem-lab run or sweep --memory-budget), ' +
         'or model a smaller guest, lazy acceptance or a larger backing page size',
     );
     this.name = 'StorageBudgetExceeded';
