@@ -108,33 +108,94 @@ export type GmemEvent =
 
 export type TimedEvent = GmemEvent & { readonly t: number };
 
+/** Where a streaming event log writes: JSON lines, a chunk of whole lines at a time. */
+export interface EventSink {
+  write(text: string): void;
+}
+
+/** Events kept by default before the log is cut: bounds the file a long run writes (and, without
+ * a sink, the memory the kept events take). An assumption of this tool, settable per run. */
+export const DEFAULT_EVENT_LIMIT = 1_000_000;
+
+/** Events buffered before a streaming log hands a chunk to its sink. */
+const FLUSH_EVERY = 4096;
+
+export interface EventLogOptions {
+  /** Events kept; events past it are counted, not kept (default DEFAULT_EVENT_LIMIT). */
+  readonly limit?: number;
+  /** Stream the events to this sink as the run goes, keeping none in memory. */
+  readonly sink?: EventSink;
+  /** Fields written first in every streamed line (for example the variant's name). */
+  readonly tag?: Readonly<Record<string, string | number>>;
+}
+
 export class EventLog {
   private readonly events: TimedEvent[] = [];
   private dropped = 0;
+  private written = 0;
+  private readonly limit: number;
+  private readonly sink: EventSink | null;
+  /** `{"variant":"x",` for tagged lines, else `{`: each line is prefix + JSON minus its `{`. */
+  private readonly prefix: string;
+  private pending = '';
+  private pendingCount = 0;
 
-  /** `limit` bounds memory for long runs; events past it are counted, not kept. */
   constructor(
     readonly enabled: boolean,
-    private readonly limit = 1_000_000,
-  ) {}
+    options: EventLogOptions | number = {},
+  ) {
+    const o = typeof options === 'number' ? { limit: options } : options;
+    this.limit = o.limit ?? DEFAULT_EVENT_LIMIT;
+    this.sink = o.sink ?? null;
+    const tag = o.tag ? JSON.stringify(o.tag) : '{}';
+    this.prefix = tag === '{}' ? '{' : tag.slice(0, -1) + ',';
+  }
 
   push(t: number, event: GmemEvent): void {
     if (!this.enabled) return;
-    if (this.events.length >= this.limit) {
+    if (this.written + this.events.length >= this.limit) {
       this.dropped++;
+      return;
+    }
+    if (this.sink) {
+      this.pending += this.prefix + JSON.stringify({ t, ...event }).slice(1) + '\n';
+      this.written++;
+      if (++this.pendingCount >= FLUSH_EVERY) this.flush();
       return;
     }
     this.events.push({ t, ...event } as TimedEvent);
   }
 
+  /** Events logged so far (kept in memory or streamed), not counting dropped ones. */
   get length(): number {
-    return this.events.length;
+    return this.written + this.events.length;
   }
 
   get droppedCount(): number {
     return this.dropped;
   }
 
+  get eventLimit(): number {
+    return this.limit;
+  }
+
+  /** Hand what is buffered to the sink. */
+  flush(): void {
+    if (!this.sink || this.pending === '') return;
+    this.sink.write(this.pending);
+    this.pending = '';
+    this.pendingCount = 0;
+  }
+
+  /** End of the run: flush, and say in the log itself how many events it left out. */
+  close(): void {
+    if (!this.enabled || !this.sink) return;
+    if (this.dropped > 0)
+      this.pending += this.prefix + truncatedLine(this.dropped, this.limit).slice(1);
+    this.flush();
+  }
+
+  /** Events kept in memory (none when the log streams to a sink). */
   all(): readonly TimedEvent[] {
     return this.events;
   }
@@ -145,9 +206,13 @@ export class EventLog {
 
   toJsonLines(): string {
     let out = '';
-    for (const e of this.events) out += JSON.stringify(e) + '\n';
-    if (this.dropped > 0)
-      out += JSON.stringify({ type: 'log_truncated', dropped: this.dropped }) + '\n';
+    for (const e of this.events) out += this.prefix + JSON.stringify(e).slice(1) + '\n';
+    if (this.dropped > 0) out += this.prefix + truncatedLine(this.dropped, this.limit).slice(1);
     return out;
   }
+}
+
+/** The last line of a log that was cut: how many events it left out, and at which limit. */
+function truncatedLine(dropped: number, limit: number): string {
+  return JSON.stringify({ type: 'log_truncated', dropped, limit }) + '\n';
 }

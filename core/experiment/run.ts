@@ -4,6 +4,8 @@
 import { resolveCosts, type GmemVariantConfig } from '../config.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import type { ResultCoverage, RunSeries, RunSummary } from '../metrics/result.js';
+import type { EventSink } from '../events/event-log.js';
+import type { EventLogStats } from '../metrics/result.js';
 import { Rng } from '../rng.js';
 import { withStorageBudget } from '../storage-budget.js';
 import { Simulation } from '../sim/simulation.js';
@@ -21,10 +23,13 @@ export type { ProgressReport };
 
 export interface VariantRunOptions extends Pick<
   VariantRunRequest,
-  'traceText' | 'recordEvents' | 'storageBudgetBytes'
+  'traceText' | 'recordEvents' | 'eventLimit' | 'storageBudgetBytes'
 > {
   readonly onProgress?: (report: ProgressReport) => void;
   readonly isCancelled?: () => boolean;
+  /** Stream the event log here as the run goes (each line tagged with the variant's name),
+   * instead of keeping it for `eventsJsonl`. */
+  readonly eventSink?: EventSink;
 }
 
 /** One variant of an experiment to run: what the worker threads, the simulation host and the
@@ -34,8 +39,10 @@ export interface VariantRunRequest {
   readonly variantIndex: number;
   /** Text of the trace file the workload names (trace workloads only). */
   readonly traceText?: string;
-  /** Keep the event log and return it as JSON lines. */
+  /** Record the event log (streamed to a sink, or returned as JSON lines). */
   readonly recordEvents?: boolean;
+  /** Events the log keeps before it is cut (default DEFAULT_EVENT_LIMIT). */
+  readonly eventLimit?: number;
   /** Memory the model's own state may take (core/storage-budget.ts); unset: no limit. */
   readonly storageBudgetBytes?: number;
 }
@@ -48,7 +55,10 @@ export interface VariantResult {
   readonly series: RunSeries;
   /** Simulated time at the end of the run, ns. */
   readonly endNs: number;
+  /** The event log as JSON lines, when it was recorded without a sink. */
   readonly eventsJsonl?: string;
+  /** How much the event log holds, when it was recorded. */
+  readonly eventLog?: EventLogStats;
   readonly coverage: ResultCoverage & { readonly workload: Experiment['workload']['kind'] };
 }
 
@@ -127,6 +137,10 @@ function runVariantWithin(
     variant: config,
     seed: experiment.seed,
     recordEvents: options.recordEvents ?? false,
+    eventLog: {
+      ...(options.eventLimit !== undefined ? { limit: options.eventLimit } : {}),
+      ...(options.eventSink ? { sink: options.eventSink, tag: { variant: variant.name } } : {}),
+    },
   });
   const ctx = new WorkloadContext(sim, new Rng(experiment.seed).fork(7), {
     sampleIntervalNs: experiment.sampling.intervalNs,
@@ -151,6 +165,7 @@ function runVariantWithin(
     runTrace(ctx, workload, parsed.ops);
   }
   ctx.sampleNow();
+  sim.log.close();
   const result = sim.result();
   return {
     name: variant.name,
@@ -158,6 +173,15 @@ function runVariantWithin(
     series: result.series,
     endNs: sim.now,
     coverage,
-    ...(options.recordEvents ? { eventsJsonl: sim.log.toJsonLines() } : {}),
+    ...(options.recordEvents
+      ? {
+          eventLog: {
+            logged: sim.log.length,
+            dropped: sim.log.droppedCount,
+            limit: sim.log.eventLimit,
+          },
+          ...(options.eventSink ? {} : { eventsJsonl: sim.log.toJsonLines() }),
+        }
+      : {}),
   };
 }

@@ -250,12 +250,20 @@ function recordFaults(gmem: GmemState, cycles: number, n: number): void {
   gmem.metrics.recordLatencyAt(L_FAULT, cycles / gmem.costs.cpuGhz, n);
 }
 
+/** Pages of a range fault-in between two reports to `gmem.rangeWork` (1 GiB). */
+export const RANGE_REPORT_PAGES = 2 ** 18;
+
 /** Fault every unmapped page of [start, end) in, each mapping at the largest level allowed
  * (so one fault covers a whole huge mapping); `exit`: each fault is a VM exit (the guest touched
- * it) rather than KVM_PRE_FAULT_MEMORY. */
+ * it) rather than KVM_PRE_FAULT_MEMORY. Reports its progress to `gmem.rangeWork` as it goes. */
 function faultInRange(gmem: GmemState, start: number, end: number, exit: boolean): Failure | null {
   let i = start;
+  let report = start + RANGE_REPORT_PAGES;
   while (i < end) {
+    if (i >= report && gmem.rangeWork) {
+      gmem.rangeWork(i - start, end - start);
+      report = i + RANGE_REPORT_PAGES;
+    }
     const mapped = gmem.mmu.levelAt(i);
     if (mapped !== NOT_MAPPED) {
       i = (Math.floor(i / 2 ** mapped) + 1) * 2 ** mapped;

@@ -91,6 +91,11 @@ export class GuestMemfd {
   }
 
   /** Boot ('build': TDX maps private memory at 4 KiB until the TD is finalized) or runtime. */
+  /** Progress of long range operations (see GmemState.rangeWork); null: none. */
+  set onRangeWork(fn: ((donePages: number, totalPages: number) => void) | null) {
+    this.gmem.rangeWork = fn;
+  }
+
   get phase(): 'build' | 'runtime' {
     return this.gmem.phase;
   }

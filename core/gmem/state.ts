@@ -98,6 +98,9 @@ export class GmemState {
   readonly handle: AllocatorHandle;
   readonly mempolicy: Mempolicy;
   phase: 'build' | 'runtime' = 'runtime';
+  /** Told how far a long range operation (acceptance or prefault of many GiB) has come, every
+   * RANGE_REPORT_PAGES: the workload's progress and cancellation, inside one operation. */
+  rangeWork: ((donePages: number, totalPages: number) => void) | null = null;
   opCycles = 0;
   inConversion = false;
   destroyed = false;

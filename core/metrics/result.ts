@@ -90,8 +90,17 @@ export interface RunResult extends ShownResult {
   };
   readonly endNs: number;
   readonly coverage: ResultCoverage;
-  /** The event log as JSON lines, when the run was asked to keep it. */
+  /** The event log as JSON lines, when the run kept it in memory (no file to stream to). */
   readonly eventsJsonl?: string;
+  /** How much the event log holds, when the run recorded one. */
+  readonly eventLog?: EventLogStats;
+}
+
+/** A recorded event log's size: events logged, events left out past the limit, the limit. */
+export interface EventLogStats {
+  readonly logged: number;
+  readonly dropped: number;
+  readonly limit: number;
 }
 
 /** The recorder's series as exact-size columns (copies: the recorder's buffers have spare

@@ -13,7 +13,7 @@ import {
   type HostConfig,
 } from '../config.js';
 import type { CostModel } from '../constants.js';
-import { EventLog } from '../events/event-log.js';
+import { EventLog, type EventLogOptions } from '../events/event-log.js';
 import {
   GuestMemfd,
   type Access,
@@ -32,9 +32,10 @@ export interface SimulationOptions {
   readonly host: z.input<typeof HostSchema> | HostConfig;
   readonly variant: GmemVariantInput | GmemVariantConfig;
   readonly seed: number;
-  /** Keep the event log (costs memory on long runs). */
+  /** Record the event log: kept in memory, or streamed to `eventLog.sink`. */
   readonly recordEvents?: boolean;
-  readonly eventLimit?: number;
+  /** Limit, sink and line tag of the event log (core/events/event-log.ts). */
+  readonly eventLog?: EventLogOptions;
 }
 
 export interface SimulationResult {
@@ -69,7 +70,7 @@ export class Simulation {
     );
     this.metrics = new MetricsRecorder(this.host.nodeCount);
     this.metrics.set('numa_nodes', this.host.nodeCount);
-    this.log = new EventLog(options.recordEvents ?? false, options.eventLimit);
+    this.log = new EventLog(options.recordEvents ?? false, options.eventLog);
     const hvo =
       this.variant.allocator === 'hugetlb'
         ? hostConfig.hvo

@@ -10,8 +10,8 @@
 // offset is a guest physical address (the PCI hole and other memslots are not modelled).
 import { z } from 'zod';
 import type { Rng } from '../rng.js';
-import { MiB } from '../units.js';
-import { AcceptSchema, acceptAtBoot, prefaultAtLaunch } from './coco-accept.js';
+import { GiB, MiB } from '../units.js';
+import { AcceptSchema, acceptAtBoot, bootAcceptBytes, prefaultAtLaunch } from './coco-accept.js';
 import {
   KvmclockSchema,
   PerCpuSchema,
@@ -172,36 +172,58 @@ export function bootGuest(
   map: GuestPhysMap,
 ): BootLayout {
   const snp = g.vendor === 'snp';
-  const steps = 8;
-  let step = 0;
-  const progress = () => g.ctx.progress(++step / steps);
+  // Progress through the boot in proportion to its work: the steps that touch RAM range by range
+  // (payload, prefault, acceptance) weigh their GiB, every other step one GiB's worth.
+  const gib = (bytes: number) => 1 + bytes / GiB;
+  const acceptBytes =
+    params.accept.mode === 'eager' ? g.bytes : bootAcceptBytes(params.accept, g.bytes);
+  const prefaultBytes =
+    params.accept.prefault === 'all'
+      ? g.bytes
+      : params.accept.prefault === 'boot-range'
+        ? bootAcceptBytes(params.accept, g.bytes)
+        : 0;
+  const weights = [
+    gib(params.payload.firmwareBytes + params.payload.kernelBytes),
+    gib(prefaultBytes),
+    gib(acceptBytes),
+    1,
+    1,
+    1,
+    1,
+    1,
+  ];
+  const total = weights.reduce((a, b) => a + b, 0);
+  let done = 0;
+  const step = <T>(fn: () => T): T => {
+    const from = done / total;
+    done += weights.shift()!;
+    return g.ctx.within(from, done / total, fn);
+  };
 
-  const payload = populatePayload(g, params.payload, map);
+  const payload = step(() => populatePayload(g, params.payload, map));
   const from = payload ? payload.offset + payload.size : 0;
-  progress();
-  prefaultAtLaunch(g, params.accept);
-  progress();
-  const acceptedHi = acceptAtBoot(g, params.accept, payload);
-  progress();
+  step(() => prefaultAtLaunch(g, params.accept));
+  const acceptedHi = step(() => acceptAtBoot(g, params.accept, payload));
   const placer = { map, rng, acceptedHi };
 
   let bssDecrypted: Range | null = null;
   let perCpu: { ghcb: Range[]; paravirt: Range[] } = { ghcb: [], paravirt: [] };
-  if (snp) {
+  step(() => {
+    if (!snp) return;
     // SNP early boot, over the MSR protocol (before the per-CPU GHCBs exist).
     bssDecrypted = shareBssDecrypted(g, params.kvmclock, map, from);
     perCpu = sharePerCpuPages(g, params.perCpu, map, rng);
-  }
-  progress();
-  const swiotlb = shareSwiotlb(g, params.swiotlb, map, from);
-  progress();
-  const kvmclock = snp && params.kvmclock.enabled ? shareKvmclockPages(g, placer) : null;
-  progress();
-  const dmaPools = g.confidential ? shareAtomicPools(g, params.dmaPools, placer) : [];
-  const virtio = g.confidential ? shareVirtioRings(g, params.virtio, placer) : [];
-  progress();
-  freeUnusedDecrypted(g, params.kvmclock, bssDecrypted);
-  progress();
+  });
+  const swiotlb = step(() => shareSwiotlb(g, params.swiotlb, map, from));
+  const kvmclock = step(() =>
+    snp && params.kvmclock.enabled ? shareKvmclockPages(g, placer) : null,
+  );
+  const { dmaPools, virtio } = step(() => ({
+    dmaPools: g.confidential ? shareAtomicPools(g, params.dmaPools, placer) : [],
+    virtio: g.confidential ? shareVirtioRings(g, params.virtio, placer) : [],
+  }));
+  step(() => freeUnusedDecrypted(g, params.kvmclock, bssDecrypted));
 
   return {
     payload,

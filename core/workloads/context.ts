@@ -30,11 +30,36 @@ export class WorkloadContext {
   private phaseName = 'start';
   private opsSinceCheck = 0;
 
+  /** Part [from, to) of the phase's fraction that a long range operation now fills. */
+  private span: readonly [number, number] | null = null;
+
   constructor(
     readonly sim: Simulation,
     readonly rng: Rng,
     private readonly options: WorkloadContextOptions,
-  ) {}
+  ) {
+    // A range operation over many GiB (eager acceptance of all RAM, a full prefault) is one call
+    // into the model: it reports as it goes, so progress moves and cancel works inside it.
+    sim.gmem.onRangeWork = (done, total) => {
+      if (this.span) this.progress(this.span[0] + ((this.span[1] - this.span[0]) * done) / total);
+      if (this.options.isCancelled?.()) throw new Cancelled();
+    };
+  }
+
+  /** Run `step`, which fills the part [from, to) of the phase: progress moves through that part
+   * while its range operations run, and stands at `to` when it returns. */
+  within<T>(from: number, to: number, step: () => T): T {
+    const outer = this.span;
+    this.span = [from, to];
+    let result: T;
+    try {
+      result = step();
+    } finally {
+      this.span = outer;
+    }
+    this.progress(to);
+    return result;
+  }
 
   get phase(): string {
     return this.phaseName;

@@ -52,6 +52,8 @@ interface Job {
   readonly request: VariantRunRequest;
   readonly cancelFlag: SharedArrayBuffer;
   readonly onProgress: ((p: RunProgress) => void) | undefined;
+  /** File the worker streams the event log to (recordEvents runs). */
+  readonly eventsFile: string | undefined;
   readonly resolve: (o: RunOutcome) => void;
   cancelled: boolean;
 }
@@ -109,8 +111,14 @@ export class SimulationHost {
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn());
   }
 
-  /** Queue one variant run. */
-  run(request: VariantRunRequest, onProgress?: (p: RunProgress) => void): RunHandle {
+  /** Queue one variant run. `options.eventsFile`: with `request.recordEvents`, the new file
+   * (absolute path, must not exist) the worker streams the event log to as the run goes; without
+   * it the log comes back in the result (bounded by `request.eventLimit`). */
+  run(
+    request: VariantRunRequest,
+    onProgress?: (p: RunProgress) => void,
+    options: { readonly eventsFile?: string } = {},
+  ): RunHandle {
     if (this.closed) throw new Error('the simulation host is closed');
     const runId = this.nextRunId++;
     if (this.broken !== null) {
@@ -127,6 +135,7 @@ export class SimulationHost {
       request,
       cancelFlag: new SharedArrayBuffer(4),
       onProgress,
+      eventsFile: options.eventsFile,
       resolve,
       cancelled: false,
     };
@@ -276,6 +285,8 @@ export class SimulationHost {
         variantIndex: job.request.variantIndex,
         ...(job.request.traceText !== undefined ? { traceText: job.request.traceText } : {}),
         recordEvents: job.request.recordEvents ?? false,
+        ...(job.request.eventLimit !== undefined ? { eventLimit: job.request.eventLimit } : {}),
+        ...(job.eventsFile !== undefined ? { eventsFile: job.eventsFile } : {}),
         ...(budget !== null ? { storageBudgetBytes: budget } : {}),
         cancelFlag: job.cancelFlag,
         progressIntervalMs: this.progressIntervalMs,

@@ -12,6 +12,9 @@ export interface RunRequest extends VariantRunRequest {
   readonly cancelFlag: SharedArrayBuffer;
   /** Least time between two progress messages. */
   readonly progressIntervalMs: number;
+  /** With recordEvents: the file (absolute, created by the worker, which must not exist) the
+   * event log streams to as the run goes. Chosen by the host's caller, never by a client. */
+  readonly eventsFile?: string;
 }
 
 export type WorkerMessage =
@@ -46,6 +49,7 @@ export function packResult(result: VariantResult): {
       endNs: result.endNs,
       coverage: result.coverage,
       ...(result.eventsJsonl !== undefined ? { eventsJsonl: result.eventsJsonl } : {}),
+      ...(result.eventLog !== undefined ? { eventLog: result.eventLog } : {}),
     },
     transfer,
   };

@@ -2,6 +2,8 @@
 // every progressIntervalMs, stops when the host raises the cancel flag, and sends the result,
 // the cancellation or the error. The worker's message handler and its warm-up both go through
 // here, so the warm-up trains the very closures real runs use.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { EventSink } from '../../core/events/event-log.js';
 import { runVariant } from '../../core/experiment/run.js';
 import { Cancelled } from '../../core/workloads/context.js';
 import { packResult, type RunRequest, type WorkerMessage } from './protocol.js';
@@ -11,10 +13,13 @@ export type Send = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 export function runRequest(request: RunRequest, send: Send): void {
   const cancel = new Int32Array(request.cancelFlag);
   let lastProgress = 0;
+  const events = request.recordEvents && request.eventsFile ? fileSink(request.eventsFile) : null;
   try {
     const result = runVariant(request.experiment, request.variantIndex, {
       ...(request.traceText !== undefined ? { traceText: request.traceText } : {}),
       recordEvents: request.recordEvents ?? false,
+      ...(request.eventLimit !== undefined ? { eventLimit: request.eventLimit } : {}),
+      ...(events ? { eventSink: events.sink } : {}),
       ...(request.storageBudgetBytes !== undefined
         ? { storageBudgetBytes: request.storageBudgetBytes }
         : {}),
@@ -32,9 +37,11 @@ export function runRequest(request: RunRequest, send: Send): void {
         });
       },
     });
+    events?.close();
     const { packed, transfer } = packResult(result);
     send({ type: 'result', runId: request.runId, result: packed }, transfer);
   } catch (err) {
+    events?.close();
     if (err instanceof Cancelled) {
       send({ type: 'cancelled', runId: request.runId });
       return;
@@ -47,4 +54,23 @@ export function runRequest(request: RunRequest, send: Send): void {
       ...(e.stack ? { stack: e.stack } : {}),
     });
   }
+}
+
+/** An event sink writing straight to a new file, synchronously: the worker's own thread does
+ * the writing, so the log never queues up in memory, whatever the run's length. */
+function fileSink(path: string): { sink: EventSink; close(): void } {
+  const fd = openSync(path, 'wx', 0o600);
+  let open = true;
+  return {
+    sink: {
+      write(text: string) {
+        const bytes = Buffer.from(text);
+        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+      },
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
 }
