@@ -100,6 +100,62 @@ describe('gmem-lab CLI', () => {
     expect(events.some((e) => e.type === 'split')).toBe(true);
   });
 
+  it('--events: the log of each variant in variant order, joined from parts that do not stay', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
+    const r = await cli(['run', path, '--events', 'events.jsonl', '--workers', '2'], dir);
+    expect(r.code).toBe(EXIT_OK);
+    const lines = readFileSync(join(dir, 'events.jsonl'), 'utf8').trim().split('\n');
+    const variants = lines.map((l) => (JSON.parse(l) as { variant: string }).variant);
+    // Variant 0's events first, then variant 1's, whichever worker finished first.
+    const firstOfSecond = variants.indexOf('HugeTLB 1 GiB');
+    expect(firstOfSecond).toBeGreaterThan(0);
+    expect(variants.slice(0, firstOfSecond).every((v) => v === 'HugeTLB 2 MiB')).toBe(true);
+    expect(variants.slice(firstOfSecond).every((v) => v === 'HugeTLB 1 GiB')).toBe(true);
+    // The per-variant parts (hidden temp files) are gone.
+    expect(readdirSync(dir).sort()).toEqual(['events.jsonl', 'exp.gmemlab.json']);
+  });
+
+  it('--events-limit: warns before the run which logs will be cut, and says after how much was left out', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
+    const r = await cli(['run', path, '--events', 'e.jsonl', '--events-limit', '100'], dir);
+    expect(r.code).toBe(EXIT_OK);
+    const warning = r.stderr.indexOf(
+      'warning: the event log of variant "HugeTLB 2 MiB" will be cut at 100 events',
+    );
+    const after = r.stderr.indexOf(
+      'the event log of variant "HugeTLB 2 MiB" was cut at 100 events',
+    );
+    expect(warning).toBeGreaterThanOrEqual(0);
+    expect(after).toBeGreaterThan(warning);
+    expect(r.stderr).toMatch(/raise the limit with --events-limit \d+/);
+    const lines = readFileSync(join(dir, 'e.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const cut = lines.filter((l) => l.type === 'log_truncated');
+    expect(cut.length).toBe(2);
+    for (const c of cut) expect(c).toMatchObject({ limit: 100 });
+    expect(lines).toHaveLength(2 * 100 + 2);
+    const bad = await cli(['run', path, '--events', 'e.jsonl', '--events-limit', 'many'], dir);
+    expect(bad.code).toBe(EXIT_BAD_INPUT);
+    expect(bad.stderr).toMatch(/--events-limit.*whole number of events/);
+  });
+
+  it('validate prints what a run implies: pages, operations, events, model memory', async () => {
+    const r = await cli(['validate', 'preset:snp-boot-16g-backings']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toMatch(/4 KiB: 4,194,304 guest pages \(16 GiB\)/);
+    expect(r.stdout).toMatch(/about [\d,]+ faults, [\d,]+ conversions, [\d,]+ folio allocations/);
+    expect(r.stdout).toMatch(/model memory: about [\d.]+ MiB/);
+    const json = JSON.parse(
+      (await cli(['validate', 'preset:snp-boot-16g-backings', '--json'])).stdout,
+    );
+    expect(json.estimates).toHaveLength(4);
+    expect(json.estimates[0].guestPages).toBe(4 * 2 ** 20);
+  });
+
   it('run works from any working directory, the simulation workers included', async () => {
     const dir = tempDir();
     const file = writeExperiment(dir, smallExperiment('elsewhere'));

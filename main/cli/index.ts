@@ -1,7 +1,6 @@
 // The gmem-lab command line: the same core as the workbench, headless. Exit codes: 0 success,
 // 1 a run failed, 2 bad input (arguments, experiment file, trace).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { zodProblems, formatProblems, type LoadProblem } from '../../core/experiment/load.js';
@@ -18,6 +17,7 @@ import {
   loadExperimentFile,
   prepareRun,
   resolveExperimentPath,
+  estimatePrepared,
   runRequests,
   traceProblems,
   traceScope,
@@ -25,7 +25,10 @@ import {
   type PreparedRun,
 } from '../services/run-preparation.js';
 import { SimulationHost, type RunOutcome } from '../services/simulation-host.js';
+import { EventLogFiles } from '../services/event-files.js';
+import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
 import { ProgressLine } from './progress.js';
+import { commitEventLog, estimateText, eventCount, warnEventLogCuts } from './run-output.js';
 import { serveWorkbench } from './serve.js';
 
 export const EXIT_OK = 0;
@@ -114,7 +117,15 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     .description('run every variant of an experiment and print a summary table')
     .argument('<file>', 'experiment file, or preset:NAME')
     .option('--json', 'print the full summary of every variant as JSON, keyed by metric name')
-    .option('--events <file>', 'write the event log of every variant as JSON lines')
+    .option(
+      '--events <file>',
+      'write the event log of every variant as JSON lines, streamed to disk as the run goes',
+    )
+    .option(
+      '--events-limit <n>',
+      `events each variant's log keeps before it is cut (default ${DEFAULT_EVENT_LIMIT.toLocaleString('en-US')})`,
+      eventCount,
+    )
     .option('--csv <dir>', 'write every series of every variant as CSV files into DIR')
     .option('--all-metrics', 'also list metrics that are 0 for every variant in the table')
     .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
@@ -127,6 +138,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         opts: {
           json?: boolean;
           events?: string;
+          eventsLimit?: number;
           csv?: string;
           allMetrics?: boolean;
           workers?: number;
@@ -135,7 +147,10 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         },
       ) => {
         const loaded = await load(file, io);
-        const results = await runAll(loaded, io, { ...opts, recordEvents: Boolean(opts.events) });
+        const results = await runAll(loaded, io, {
+          ...opts,
+          ...(opts.events !== undefined ? { eventsFile: resolve(io.cwd, opts.events) } : {}),
+        });
         exitCode = await report(loaded.experiment, results, io, opts);
       },
     );
@@ -147,9 +162,14 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     )
     .argument('<file>', 'experiment file, or preset:NAME')
     .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nAlso prints what a run of each variant implies: guest pages, the operations to model (faults, conversions, folio allocations and frees), the events its log would hold and an estimate of the memory the model needs.',
+    )
     .action(async (file: string, opts: { json?: boolean }) => {
       const loaded = await load(file, io);
       const { experiment } = loaded;
+      const estimates = estimatePrepared(await prepareRun(experiment, traceScope(loaded.path)));
       if (opts.json) {
         io.stdout(
           JSON.stringify({
@@ -158,6 +178,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
             name: experiment.name,
             variants: experiment.variants.map((v) => v.name),
             migratedFrom: loaded.migratedFrom ?? null,
+            estimates,
           }) + '\n',
         );
       } else {
@@ -166,6 +187,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         );
         if (loaded.migratedFrom !== undefined)
           io.stdout(`note: migrated from format version ${loaded.migratedFrom}\n`);
+        io.stdout(estimateText(estimates));
       }
     });
 
@@ -327,7 +349,9 @@ interface RunOpts {
   readonly workers?: number;
   readonly memoryBudget?: number;
   readonly progress: boolean;
-  readonly recordEvents?: boolean;
+  /** Stream every variant's event log into this file (absolute). */
+  readonly eventsFile?: string;
+  readonly eventsLimit?: number;
 }
 
 async function runAll(loaded: LoadedExperiment, io: CliIo, opts: RunOpts): Promise<RunOutcome[]> {
@@ -360,21 +384,29 @@ async function runCombos(
     ...(opts.memoryBudget !== undefined ? { storageBudgetBytes: opts.memoryBudget } : {}),
   });
   const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
+  const events = opts.eventsFile !== undefined ? new EventLogFiles(opts.eventsFile) : null;
+  if (events) warnEventLogCuts(prepared, opts.eventsLimit ?? DEFAULT_EVENT_LIMIT, io);
   let outcomes: RunOutcome[][];
+  let key = 0;
   try {
     const handles = combos.map((combo, c) =>
-      runRequests(prepared[c]!, { recordEvents: opts.recordEvents ?? false }).map((request) => {
+      runRequests(prepared[c]!, {
+        recordEvents: events !== null,
+        ...(opts.eventsLimit !== undefined ? { eventLimit: opts.eventsLimit } : {}),
+      }).map((request) => {
         const variant = combo.experiment.variants[request.variantIndex]!;
         const label = `${combo.label}${combo.label ? ' ' : ''}${variant.name}`;
-        return host.run(request, (p) =>
-          progress?.update(label, `${p.phase} ${Math.round(p.fraction * 100)} %`),
-        );
+        return host.run(request, (p) => progress?.update(label, p.phase, p.fraction), {
+          ...(events ? { eventsFile: events.partFor(key++) } : {}),
+        });
       }),
     );
     outcomes = await Promise.all(handles.map((hs) => Promise.all(hs.map((h) => h.done))));
     progress?.clear();
+    if (events) await commitEventLog(events, outcomes.flat(), io);
   } finally {
     await host.close();
+    await events?.discard();
   }
   const rejected = combos.flatMap((_, c) => {
     const failed = outcomes[c]!.flatMap((o, i) =>
@@ -402,7 +434,7 @@ async function report(
   experiment: Experiment,
   outcomes: readonly RunOutcome[],
   io: CliIo,
-  opts: { json?: boolean; events?: string; csv?: string; allMetrics?: boolean },
+  opts: { json?: boolean; csv?: string; allMetrics?: boolean },
 ): Promise<number> {
   const failed = outcomes.flatMap((o, i) =>
     o.status === 'done'
@@ -411,16 +443,6 @@ async function report(
   );
   const done = outcomes.flatMap((o) => (o.status === 'done' ? [o.result] : []));
   if (opts.csv) await writeSeriesCsvFiles(resolve(io.cwd, opts.csv), done);
-  if (opts.events) {
-    const lines = done.map((r) =>
-      (r.eventsJsonl ?? '')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => `{"variant":${JSON.stringify(r.name)},${l.slice(1)}`)
-        .join('\n'),
-    );
-    await writeFile(resolve(io.cwd, opts.events), lines.filter(Boolean).join('\n') + '\n');
-  }
   if (opts.json) {
     io.stdout(JSON.stringify(jsonSummary(experiment, done, failed), null, 2) + '\n');
   } else {

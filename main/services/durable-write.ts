@@ -12,7 +12,17 @@
 // signals through signal-exit.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, link, lstat, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  lstat,
+  open,
+  readdir,
+  rename,
+  stat,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** `.<name>.tmp-<pid>-<12 hex>`: hidden, and never ends in `.gmemlab.json` or `.json`. */
@@ -48,6 +58,44 @@ export async function writeFileDurable(
   data: string | Uint8Array,
   options: DurableWriteOptions = {},
 ): Promise<void> {
+  // writeFile on a handle loops until every byte is written.
+  await writeDurable(target, (handle) => handle.writeFile(data), options);
+}
+
+/** Write the files `parts`, one after the other, to `target` durably and atomically, a chunk at a
+ * time (a long event log never sits in memory whole). */
+export async function concatFilesDurable(
+  target: string,
+  parts: readonly string[],
+  options: DurableWriteOptions = {},
+): Promise<void> {
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  await writeDurable(
+    target,
+    async (out) => {
+      for (const part of parts) {
+        const input = await open(part, 'r');
+        try {
+          for (;;) {
+            const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) break;
+            // writeFile continues from the handle's position, and loops until all is written.
+            await out.writeFile(buffer.subarray(0, bytesRead));
+          }
+        } finally {
+          await input.close();
+        }
+      }
+    },
+    options,
+  );
+}
+
+async function writeDurable(
+  target: string,
+  fill: (handle: FileHandle) => Promise<void>,
+  options: DurableWriteOptions,
+): Promise<void> {
   // The replaced file's permissions, applied exactly (not through the umask).
   let keepMode: number | undefined;
   if (!options.exclusive) {
@@ -64,8 +112,7 @@ export async function writeFileDurable(
   try {
     try {
       options.onTempFile?.(temp);
-      // writeFile on a handle loops until every byte is written.
-      await handle.writeFile(data);
+      await fill(handle);
       if (keepMode !== undefined) await handle.chmod(keepMode).catch(() => undefined);
       await handle.sync();
     } finally {

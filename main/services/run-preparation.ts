@@ -15,6 +15,7 @@ import {
 } from '../../core/experiment/load.js';
 import type { VariantRunRequest } from '../../core/experiment/run.js';
 import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
+import { estimateRun, type RunEstimate } from '../../core/experiment/estimate.js';
 import { parseTrace, MAX_REPORTED_ERRORS } from '../../core/workloads/trace.js';
 import { isInside, PathPolicyError, resolveContained } from './path-policy.js';
 import { resourcesDir } from './resources-dir.js';
@@ -328,14 +329,34 @@ export async function prepareRun(
 /** The requests for the simulation host, one per prepared variant. */
 export function runRequests(
   prepared: PreparedRun,
-  options: { readonly recordEvents?: boolean } = {},
+  options: { readonly recordEvents?: boolean; readonly eventLimit?: number } = {},
 ): VariantRunRequest[] {
   return prepared.variants.map((v) => ({
     experiment: prepared.experiment,
     variantIndex: v.index,
     ...(v.trace ? { traceText: v.trace.text } : {}),
     ...(options.recordEvents !== undefined ? { recordEvents: options.recordEvents } : {}),
+    ...(options.eventLimit !== undefined ? { eventLimit: options.eventLimit } : {}),
   }));
+}
+
+/** What each prepared variant's run implies (core/experiment/estimate.ts), in variant order: a
+ * trace's operations are its lines that are not blank. */
+export function estimatePrepared(prepared: PreparedRun): RunEstimate[] {
+  const traceOps: (number | undefined)[] = [];
+  for (const v of prepared.variants) if (v.trace) traceOps[v.index] = countLines(v.trace.text);
+  return estimateRun(prepared.experiment, traceOps);
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let at = 0; at < text.length;) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    if (/\S/.test(text.slice(at, Math.min(end, at + 256)))) n++;
+    at = end + 1;
+  }
+  return n;
 }
 
 /** The problems of the traces these variants replay, one entry per bad line, each trace once.
