@@ -65,7 +65,7 @@ function fileSink(path: string): { sink: EventSink; close(): void } {
     sink: {
       write(text: string) {
         const bytes = Buffer.from(text);
-        for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
       },
     },
     close() {
