@@ -1,0 +1,114 @@
+// A trace's text as numbered lines, and the bad lines reported against it: every format parser
+// splits the file here, reports into one ErrorSink, and quotes input in its messages the same way.
+import type { TraceOp } from './trace-ops.js';
+
+export interface TraceLineError {
+  readonly line: number;
+  readonly message: string;
+}
+
+/** Bad lines listed in full; the rest are summed up in one last entry. */
+export const MAX_REPORTED_ERRORS = 100;
+
+/** What a format parser returns; the errors went to its sink. */
+export interface ParsedLines {
+  readonly ops: TraceOp[];
+  readonly skipped: number;
+}
+
+export class ErrorSink {
+  readonly kept: TraceLineError[] = [];
+  private total = 0;
+  private firstOmittedLine = 0;
+
+  add(line: number, message: string): void {
+    this.total++;
+    if (this.kept.length < MAX_REPORTED_ERRORS) this.kept.push({ line, message });
+    else if (this.firstOmittedLine === 0) this.firstOmittedLine = line;
+  }
+
+  get empty(): boolean {
+    return this.total === 0;
+  }
+
+  result(): TraceLineError[] {
+    const more = this.total - this.kept.length;
+    if (more === 0) return this.kept;
+    return [
+      ...this.kept,
+      {
+        line: this.firstOmittedLine,
+        message: `and ${more} more bad line(s) from this one on, not listed (only the first ${MAX_REPORTED_ERRORS} are)`,
+      },
+    ];
+  }
+}
+
+export interface SplitText {
+  readonly lines: string[];
+  readonly endsWithNewline: boolean;
+}
+
+export function splitLines(text: string): SplitText {
+  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  if (body === '') return { lines: [], endsWithNewline: true };
+  const lines = body.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  const endsWithNewline = body.endsWith('\n');
+  if (endsWithNewline) lines.pop();
+  return { lines, endsWithNewline };
+}
+
+/** A hint for a bad last line of a file that does not end in a newline. */
+export function truncationHint(split: SplitText, index: number): string {
+  return index === split.lines.length - 1 && !split.endsWithNewline
+    ? ' (the file ends without a newline after this line: was it cut short?)'
+    : '';
+}
+
+/** A piece of input for a message: strings quoted, other JSON values as JSON, cut short. */
+export function show(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const cut = text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return typeof value === 'string' ? JSON.stringify(cut) : cut;
+}
+
+/** What kind of JSON value this is, with its article. */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** A number from the input, in hex and, for traces written in decimal, in decimal too. */
+export function both(n: number): string {
+  return n < 10 ? hex(n) : `${hex(n)} (${n})`;
+}
+
+/** Blank lines and # comments carry no operation in our own formats. */
+export function isSkippable(text: string): boolean {
+  const t = text.trim();
+  return t === '' || t.startsWith('#');
+}
+
+/**
+ * Calls `each` for every line of our own formats that may carry an operation, in file order, and
+ * returns how many were blank lines or comments.
+ */
+export function forEachRecordLine(
+  split: SplitText,
+  each: (text: string, line: number, index: number) => void,
+): number {
+  let skipped = 0;
+  split.lines.forEach((text, index) => {
+    if (isSkippable(text)) {
+      skipped++;
+      return;
+    }
+    each(text, index + 1, index);
+  });
+  return skipped;
+}

@@ -1,0 +1,272 @@
+// QEMU kvm_convert_memory logs: the conversions a real VMM made, as its `log` trace backend wrote
+// them; other trace events and QEMU's own messages in the same log are skipped, anything else is a
+// bad line.
+//
+// QEMU's accel/kvm/trace-events declares the event as
+//   kvm_convert_memory(uint64_t start, uint64_t size, const char *msg) "start 0x%" PRIx64 " size 0x%" PRIx64 " %s"
+// and accel/kvm/kvm-all.c kvm_convert_memory() calls
+//   trace_kvm_convert_memory(start, size, to_private ? "shared_to_private" : "private_to_shared");
+// before it validates anything, with `start` a guest physical address. The `log` trace backend
+// writes "<event name> <formatted arguments>\n" (scripts/tracetool/backend/log.py). With
+// `-msg timestamp=on`, QEMU up to 10.0 prefixes "%d@%zu.%06zu:" (thread id, gettimeofday seconds
+// and microseconds, no space before the event name); later QEMU prints the timestamp in qemu_log()
+// (util/log.c) as g_date_time_format_iso8601() of UTC followed by a space, e.g.
+// "2025-03-01T10:00:00.123456Z ".
+import type { Shareability } from '../gmem/guest-memfd.js';
+import {
+  checkAddress,
+  checkRange,
+  checkSize,
+  parseUnsigned,
+  TimeChecker,
+  type Parsed,
+} from './trace-checks.js';
+import {
+  show,
+  truncationHint,
+  type ErrorSink,
+  type ParsedLines,
+  type SplitText,
+} from './trace-lines.js';
+import type { TraceOp } from './trace-ops.js';
+
+export const QEMU_EVENT = 'kvm_convert_memory';
+const QEMU_EXPECTED = `"[<tid>@<seconds>.<micros>:]${QEMU_EVENT} start 0x<gpa> size 0x<bytes> private_to_shared|shared_to_private"`;
+const TID_PREFIX = /^(\d+)@(\d{1,15})\.(\d{6}):/;
+const ISO_PREFIX = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z /;
+/** error_report() lines: "[timestamp ]<program name containing qemu>: message". */
+const QEMU_MESSAGE = /^(?:\d{4}-\d{2}-\d{2}T[0-9:.]+Z )?\S*qemu[^\s:]*: /;
+/** Another trace event of the log backend: an event name (C identifier with an underscore, as
+ * every QEMU event name has) alone or followed by a space. */
+const OTHER_EVENT = /^([A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]*)(?: |$)/;
+
+interface WallTime {
+  readonly seconds: number;
+  readonly micros: number;
+}
+
+interface QemuPrefix {
+  readonly rest: string;
+  readonly time: WallTime | null;
+  readonly error: string | null;
+}
+
+/** The "<tid>@<seconds>.<micros>:" or ISO 8601 timestamp QEMU writes before a line, if any. */
+function stripQemuPrefix(line: string): QemuPrefix {
+  const tid = TID_PREFIX.exec(line);
+  if (tid) {
+    return {
+      rest: line.slice(tid[0].length),
+      time: { seconds: Number(tid[2]), micros: Number(tid[3]) },
+      error: null,
+    };
+  }
+  const iso = ISO_PREFIX.exec(line);
+  if (iso) return isoPrefix(line, iso);
+  return { rest: line, time: null, error: null };
+}
+
+/** The regex takes any digits; a date that cannot exist is reported, not rolled over. */
+function isoPrefix(line: string, iso: RegExpExecArray): QemuPrefix {
+  const [y, mo, d, h, mi, s] = iso.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const rest = line.slice(iso[0].length);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) {
+    return { rest, time: null, error: `timestamp ${show(iso[0].trim())} is not a valid date` };
+  }
+  const micros = Number((iso[7] ?? '').padEnd(6, '0'));
+  return {
+    rest,
+    time: { seconds: Date.UTC(y, mo - 1, d, h, mi, s) / 1000, micros },
+    error: null,
+  };
+}
+
+/** Whether a line looks like QEMU log output at all, for telling the format of a trace. */
+export function looksLikeQemuLine(t: string): boolean {
+  return (
+    t.includes(QEMU_EVENT) ||
+    TID_PREFIX.test(t) ||
+    ISO_PREFIX.test(t) ||
+    QEMU_MESSAGE.test(t) ||
+    OTHER_EVENT.test(t)
+  );
+}
+
+interface QemuConvert {
+  readonly kind: 'convert';
+  readonly gpa: number;
+  readonly size: number;
+  readonly to: Shareability;
+  readonly time: WallTime | null;
+}
+
+type QemuLine =
+  { readonly kind: 'skip' } | { readonly kind: 'error'; readonly message: string } | QemuConvert;
+
+/** One log line: our event, a line to skip, or what is wrong with it. */
+function parseQemuLine(line: string): QemuLine {
+  if (line.trim() === '') return { kind: 'skip' };
+  const prefix = stripQemuPrefix(line);
+  if (prefix.error) return { kind: 'error', message: prefix.error };
+  const rest = prefix.rest;
+  if (rest === QEMU_EVENT || rest.startsWith(`${QEMU_EVENT} `)) {
+    return parseConvertArgs(rest.slice(QEMU_EVENT.length), prefix.time);
+  }
+  if (QEMU_MESSAGE.test(line)) return { kind: 'skip' };
+  if (line.includes(QEMU_EVENT)) {
+    return {
+      kind: 'error',
+      message: `unrecognised text before ${QEMU_EVENT}: expected nothing, "<tid>@<seconds>.<micros>:" or an ISO 8601 UTC timestamp and a space, as QEMU writes them`,
+    };
+  }
+  // A name that starts our event's (kvm_convert...) is one cut short, not another event.
+  const other = OTHER_EVENT.exec(rest);
+  if (other && !QEMU_EVENT.startsWith(other[1]!)) return { kind: 'skip' };
+  return {
+    kind: 'error',
+    message: `not a QEMU trace line: expected ${QEMU_EXPECTED}, another trace event, or a QEMU message; got ${show(line)}`,
+  };
+}
+
+/** The arguments of one event: exactly "start 0x<gpa> size 0x<bytes> <direction>". */
+function parseConvertArgs(args: string, time: WallTime | null): QemuLine {
+  const tokens = args.trim() === '' ? [] : args.trim().split(/\s+/);
+  const badCount = checkTokenCount(tokens);
+  if (badCount) return { kind: 'error', message: badCount };
+  // Every problem of the line is reported at once, in the order of its words.
+  const problems = [expectWord(tokens, 0, 'start'), expectWord(tokens, 2, 'size')].filter(
+    (p): p is string => p !== null,
+  );
+  const gpa = tokens[0] === 'start' ? hexArgument(tokens[1]!, 'start', problems) : null;
+  const size = tokens[2] === 'size' ? hexArgument(tokens[3]!, 'size', problems) : null;
+  const to = directionOf(tokens[4]!, problems);
+  if (problems.length === 0 && gpa !== null && size !== null) {
+    const bad = checkRange('gpa', gpa, size);
+    if (bad) problems.push(bad);
+  }
+  if (problems.length > 0 || gpa === null || size === null || to === null) {
+    return { kind: 'error', message: problems.join('; ') };
+  }
+  return { kind: 'convert', gpa, size, to, time };
+}
+
+function checkTokenCount(tokens: readonly string[]): string | null {
+  if (tokens.length < 5) {
+    return `${QEMU_EVENT} needs "start 0x<gpa> size 0x<bytes> private_to_shared|shared_to_private", the line stops after ${show(tokens.at(-1) ?? QEMU_EVENT)}`;
+  }
+  if (tokens.length > 5)
+    return `unexpected text after the direction: ${show(tokens.slice(5).join(' '))}`;
+  return null;
+}
+
+function expectWord(tokens: readonly string[], i: number, word: string): string | null {
+  return tokens[i] === word
+    ? null
+    : `expected "${word}" at word ${i + 1} of the event, got ${show(tokens[i])}`;
+}
+
+/** start or size: QEMU prints both with PRIx64 after "0x", so decimal here means a foreign log. */
+function hexArgument(t: string, name: 'start' | 'size', problems: string[]): number | null {
+  if (!/^0[xX]/.test(t)) {
+    problems.push(`${name}: expected 0x-prefixed hex, as QEMU prints it, got ${show(t)}`);
+    return null;
+  }
+  const r = parseUnsigned(t);
+  if (!r.ok) {
+    problems.push(`${name}: ${r.message}`);
+    return null;
+  }
+  const bad = name === 'start' ? checkAddress('gpa', r.value) : checkSize(r.value);
+  if (bad) {
+    problems.push(`${name} ${bad}`);
+    return null;
+  }
+  return r.value;
+}
+
+/** kvm_convert_memory's msg names the direction; the model's word is the target shareability. */
+function directionOf(direction: string, problems: string[]): Shareability | null {
+  if (direction === 'private_to_shared') return 'shared';
+  if (direction === 'shared_to_private') return 'private';
+  problems.push(`expected private_to_shared or shared_to_private, got ${show(direction)}`);
+  return null;
+}
+
+/** Times relative to the first timed conversion: absolute epoch nanoseconds do not fit a double. */
+class QemuClock {
+  private origin: WallTime | null = null;
+
+  sinceOrigin(time: WallTime): number {
+    this.origin ??= time;
+    return (time.seconds - this.origin.seconds) * 1e9 + (time.micros - this.origin.micros) * 1e3;
+  }
+}
+
+function convertOp(
+  line: number,
+  parsed: QemuConvert,
+  clock: QemuClock,
+  times: TimeChecker,
+): Parsed<TraceOp> {
+  const timeNs = parsed.time ? clock.sinceOrigin(parsed.time) : undefined;
+  if (timeNs !== undefined && !Number.isSafeInteger(timeNs)) {
+    return {
+      ok: false,
+      message: `timestamp is too far from the first conversion's to count in ns`,
+    };
+  }
+  const bad = times.check(line, timeNs);
+  if (bad) return { ok: false, message: bad };
+  return {
+    ok: true,
+    value: {
+      op: 'convert',
+      line,
+      ...(timeNs !== undefined ? { timeNs } : {}),
+      space: 'gpa',
+      address: parsed.gpa,
+      size: parsed.size,
+      to: parsed.to,
+    },
+  };
+}
+
+export function parseQemu(split: SplitText, sink: ErrorSink): ParsedLines {
+  const ops: TraceOp[] = [];
+  const times = new TimeChecker();
+  const clock = new QemuClock();
+  let skipped = 0;
+  let otherLines = 0;
+  split.lines.forEach((text, index) => {
+    const line = index + 1;
+    const parsed = parseQemuLine(text);
+    if (parsed.kind === 'skip') {
+      skipped++;
+      if (text.trim() !== '') otherLines++;
+      return;
+    }
+    if (parsed.kind === 'error') {
+      sink.add(line, parsed.message + truncationHint(split, index));
+      return;
+    }
+    const op = convertOp(line, parsed, clock, times);
+    if (op.ok) ops.push(op.value);
+    else sink.add(line, op.message);
+  });
+  if (ops.length === 0 && sink.empty) {
+    sink.add(
+      1,
+      otherLines > 0
+        ? `no ${QEMU_EVENT} events among ${otherLines} other trace line(s): was the event enabled (-trace ${QEMU_EVENT})?`
+        : `the trace is empty: expected ${QEMU_EXPECTED} lines`,
+    );
+  }
+  return { ops, skipped };
+}
