@@ -23,7 +23,7 @@ export class StorageBudgetExceeded extends Error {
     super(
       `the model needs more memory than its budget of ${formatBytes(budgetBytes)}: it holds ` +
         `${formatBytes(usedBytes)} and the ${what} asked for ${formatBytes(requestBytes)} more. ` +
-        'Raise the budget (gmem-lab run or sweep --memory-budget), ' +
+        "Raise the budget (--memory-budget of gmem-lab run, sweep or serve; the workbench's Settings), " +
         'or model a smaller guest, lazy acceptance or a larger backing page size',
     );
     this.name = 'StorageBudgetExceeded';

@@ -60,7 +60,21 @@ export interface Settings {
   readonly theme: Theme;
   readonly workspaceDir: string;
   readonly recentFiles: readonly string[];
+  /** Memory each run's model state may take (core/storage-budget.ts), bytes; null: the default
+   * (AppInfo.defaultMemoryBudgetBytes). */
+  readonly memoryBudgetBytes: number | null;
 }
+
+/** Least and most memory budget the settings take: 1 MiB (as the CLI's --memory-budget), and
+ * 1 PiB (no limit in practice). */
+export const MEMORY_BUDGET_MIN_BYTES = 2 ** 20;
+export const MEMORY_BUDGET_MAX_BYTES = 2 ** 50;
+export const MemoryBudgetSchema = z
+  .number()
+  .int()
+  .min(MEMORY_BUDGET_MIN_BYTES, 'must be at least 1 MiB')
+  .max(MEMORY_BUDGET_MAX_BYTES, 'must be at most 1 PiB')
+  .nullable();
 
 export interface ValidationProblem {
   readonly path: string;
@@ -88,6 +102,8 @@ export interface AppInfo {
   readonly platform: string;
   /** Whether native open/save dialogs exist (Electron) or files come through the browser. */
   readonly nativeDialogs: boolean;
+  /** The memory budget of a run when the settings leave it unset (null: no limit). */
+  readonly defaultMemoryBudgetBytes: number | null;
 }
 
 /** What the workbench reports of its open document (app.setDocumentState). */
@@ -218,6 +234,7 @@ export const API_METHODS = {
       .object({
         theme: ThemeSchema.optional(),
         workspaceDir: FilePath.optional(),
+        memoryBudgetBytes: MemoryBudgetSchema.optional(),
       })
       .strict(),
     result: {} as Settings,

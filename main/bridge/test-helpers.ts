@@ -30,6 +30,7 @@ export function smallDispatcher(overrides: Partial<ApiHandlers> = {}): Dispatche
       transport: 'bridge',
       platform: 'test',
       nativeDialogs: false,
+      defaultMemoryBudgetBytes: null,
     }),
     'runs.cancel': async ({ runId }) => ({ cancelled: runId === 1 }),
     'runs.csv': async ({ runId }) => {

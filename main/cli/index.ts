@@ -255,6 +255,11 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     )
     .option('--config-dir <dir>', 'folder of settings.json (default: ~/.config/gmem-lab)')
     .option('--workers <n>', 'worker threads (default: cores - 1)', positiveInt)
+    .option(
+      '--memory-budget <size>',
+      `${MEMORY_BUDGET_HELP}; the workbench's settings can set another`,
+      byteSize,
+    )
     .option('--no-open', 'only print the URL (gmem-lab does not open a browser itself)')
     .addHelpText(
       'after',
@@ -274,6 +279,7 @@ still works. Scripts: POST /api/METHOD with a JSON body and "Authorization: Bear
         workspace?: string;
         configDir?: string;
         workers?: number;
+        memoryBudget?: number;
         open: boolean;
       }) => {
         let server: Awaited<ReturnType<typeof serveWorkbench>>;
@@ -283,6 +289,7 @@ still works. Scripts: POST /api/METHOD with a JSON body and "Authorization: Bear
             ...(opts.workspace !== undefined ? { workspace: resolve(io.cwd, opts.workspace) } : {}),
             ...(opts.configDir !== undefined ? { configDir: resolve(io.cwd, opts.configDir) } : {}),
             ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+            ...(opts.memoryBudget !== undefined ? { memoryBudget: opts.memoryBudget } : {}),
             log: (line) => io.stderr(`gmem-lab: ${line}\n`),
           });
         } catch (err) {

@@ -31,7 +31,7 @@ export function estimateText(estimates: readonly RunEstimate[]): string {
     out +=
       `  ${e.variant}: ${count(e.guestPages)} guest pages (${formatBytes(e.guestPages * 4096)}), up to ${formatBytes(e.touchedBytes)} of them backed\n` +
       `    about ${count(o.faults)} faults, ${count(o.conversions)} conversions, ${count(o.allocations)} folio allocations, ${count(o.frees)} frees\n` +
-      `    event log (--events): about ${count(e.events)} events; model memory: about ${formatBytes(e.modelBytes)}\n`;
+      `    event log (--events): about ${count(e.events)} events; model memory: up to about ${formatBytes(e.modelBytes)}\n`;
   }
   return out;
 }

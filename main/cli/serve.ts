@@ -26,6 +26,9 @@ export interface ServeOptions {
   readonly workspace?: string;
   readonly configDir?: string;
   readonly workers?: number;
+  /** Memory each run's model state may take when the settings leave it unset (bytes); default
+   * defaultStorageBudget() of the pool. */
+  readonly memoryBudget?: number;
   /** The built renderer; default out/renderer. */
   readonly staticDir?: string;
   /** Warnings and internal errors. */
@@ -54,6 +57,7 @@ export async function serveWorkbench(options: ServeOptions): Promise<RunningServ
     size: options.workers ?? Math.max(1, availableParallelism() - 1),
     // The server outlives many runs: its workers warm up while the page loads.
     warmUp: true,
+    ...(options.memoryBudget !== undefined ? { storageBudgetBytes: options.memoryBudget } : {}),
   });
   const hub = new EventHub();
   const workbench = createWorkbench({

@@ -31,9 +31,25 @@ describe('settings store', () => {
       theme: 'system',
       workspaceDir: defaults.workspaceDir,
       recentFiles: [],
+      memoryBudgetBytes: null,
     });
     expect(store.problem).toBeUndefined();
     await expect(readdir(configDir)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('keeps a memory budget, refuses one below 1 MiB, and null goes back to the default', async () => {
+    const store = await SettingsStore.create(configDir, defaults);
+    expect((await store.set({ memoryBudgetBytes: 8 * 2 ** 30 })).memoryBudgetBytes).toBe(
+      8 * 2 ** 30,
+    );
+    expect((await SettingsStore.create(configDir, defaults)).get().memoryBudgetBytes).toBe(
+      8 * 2 ** 30,
+    );
+    const refused = await rejection(store.set({ memoryBudgetBytes: 1000 }));
+    expect(refused).toBeInstanceOf(ApiError);
+    expect((refused as ApiError).message).toMatch(/memoryBudgetBytes: must be at least 1 MiB/);
+    expect(store.get().memoryBudgetBytes).toBe(8 * 2 ** 30);
+    expect((await store.set({ memoryBudgetBytes: null })).memoryBudgetBytes).toBeNull();
   });
 
   it('persists changes across instances and tells listeners', async () => {
@@ -41,7 +57,12 @@ describe('settings store', () => {
     const heard: Settings[] = [];
     const stop = store.onChange((s) => heard.push(s));
     const next = await store.set({ theme: 'dark', workspaceDir: '/data/lab' });
-    expect(next).toEqual({ theme: 'dark', workspaceDir: '/data/lab', recentFiles: [] });
+    expect(next).toEqual({
+      theme: 'dark',
+      workspaceDir: '/data/lab',
+      recentFiles: [],
+      memoryBudgetBytes: null,
+    });
     await store.set({ recentFiles: ['/data/lab/a.gmemlab.json', '/data/lab/a.gmemlab.json'] });
     // No change, no write, no event.
     await store.set({ theme: 'dark' });
@@ -56,6 +77,7 @@ describe('settings store', () => {
       theme: 'light',
       workspaceDir: '/data/lab',
       recentFiles: ['/data/lab/a.gmemlab.json'],
+      memoryBudgetBytes: null,
     });
     const again = await SettingsStore.create(configDir, defaults);
     expect(again.get()).toEqual(store.get());
@@ -94,12 +116,18 @@ describe('settings store', () => {
       JSON.stringify({ theme: 'dark', futureOption: { a: 1 } }),
     );
     const store = await SettingsStore.create(configDir, defaults);
-    expect(store.get()).toEqual({ ...defaults, theme: 'dark', recentFiles: [] });
+    expect(store.get()).toEqual({
+      ...defaults,
+      theme: 'dark',
+      recentFiles: [],
+      memoryBudgetBytes: null,
+    });
     await store.set({ theme: 'light' });
     expect(JSON.parse(await readFile(join(configDir, SETTINGS_FILE), 'utf8'))).toEqual({
       theme: 'light',
       workspaceDir: defaults.workspaceDir,
       recentFiles: [],
+      memoryBudgetBytes: null,
       futureOption: { a: 1 },
     });
   });
@@ -112,10 +140,15 @@ describe('settings store', () => {
     const bounds = { x: 10, y: -20, width: 1200, height: 800, maximized: true };
     await store.setWindowState(bounds);
     await store.set({ theme: 'dark' });
-    expect(store.get()).toEqual({ ...defaults, theme: 'dark', recentFiles: [] });
+    expect(store.get()).toEqual({
+      ...defaults,
+      theme: 'dark',
+      recentFiles: [],
+      memoryBudgetBytes: null,
+    });
     expect(store.windowState()).toEqual(bounds);
     expect(heard.map((s) => Object.keys(s).sort())).toEqual([
-      ['recentFiles', 'theme', 'workspaceDir'],
+      ['memoryBudgetBytes', 'recentFiles', 'theme', 'workspaceDir'],
     ]);
     const again = await SettingsStore.create(configDir, defaults);
     expect(again.windowState()).toEqual(bounds);
@@ -124,6 +157,7 @@ describe('settings store', () => {
       theme: 'dark',
       workspaceDir: defaults.workspaceDir,
       recentFiles: [],
+      memoryBudgetBytes: null,
       window: bounds,
     });
     // settings.set never takes the window: it is not part of the patch.
@@ -155,7 +189,12 @@ describe('settings store', () => {
       const path = join(configDir, SETTINGS_FILE);
       await writeFile(path, text);
       const store = await SettingsStore.create(configDir, defaults);
-      expect(store.get()).toEqual({ theme: 'system', ...defaults, recentFiles: [] });
+      expect(store.get()).toEqual({
+        theme: 'system',
+        ...defaults,
+        recentFiles: [],
+        memoryBudgetBytes: null,
+      });
       const files = await readdir(configDir);
       expect(files).toHaveLength(1);
       const bad = files[0] ?? '';

@@ -10,7 +10,7 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, win32 } from 'node:path';
 import { z } from 'zod';
-import { ApiError, ThemeSchema, type Settings } from '../api.js';
+import { ApiError, MemoryBudgetSchema, ThemeSchema, type Settings } from '../api.js';
 import { formatProblems, zodProblems } from '../../core/experiment/load.js';
 import { cleanupTempFiles, writeFileDurable } from './durable-write.js';
 
@@ -46,6 +46,7 @@ const SettingsFileSchema = z.looseObject({
   theme: ThemeSchema.default('system'),
   workspaceDir: AbsolutePath.optional(),
   recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).default([]),
+  memoryBudgetBytes: MemoryBudgetSchema.default(null),
   window: WindowStateSchema.optional().catch(undefined),
 });
 
@@ -54,6 +55,7 @@ const SettingsPatchSchema = z
     theme: ThemeSchema.optional(),
     workspaceDir: AbsolutePath.optional(),
     recentFiles: z.array(AbsolutePath).max(MAX_RECENT_FILES).optional(),
+    memoryBudgetBytes: MemoryBudgetSchema.optional(),
   })
   .strict();
 export type SettingsPatch = z.input<typeof SettingsPatchSchema>;
@@ -92,6 +94,7 @@ export class SettingsStore {
       theme: 'system',
       workspaceDir: defaults.workspaceDir,
       recentFiles: [],
+      memoryBudgetBytes: null,
     });
     // Temp files a crash left behind (older than a minute, of our own pattern only).
     await cleanupTempFiles(configDir, { forSuffix: SETTINGS_FILE });
@@ -99,11 +102,13 @@ export class SettingsStore {
     if (loaded.kind === 'missing')
       return new SettingsStore(configDir, path, base, {}, undefined, true);
     if (loaded.kind === 'ok') {
-      const { theme, workspaceDir, recentFiles, window, ...extra } = loaded.value;
+      const { theme, workspaceDir, recentFiles, memoryBudgetBytes, window, ...extra } =
+        loaded.value;
       const settings = freeze({
         theme,
         workspaceDir: workspaceDir ?? defaults.workspaceDir,
         recentFiles: dedupe(recentFiles),
+        memoryBudgetBytes,
       });
       return new SettingsStore(configDir, path, settings, extra, undefined, true, window);
     }
@@ -160,6 +165,8 @@ export class SettingsStore {
         theme: p.theme ?? this.current.theme,
         workspaceDir: p.workspaceDir ?? this.current.workspaceDir,
         recentFiles: p.recentFiles ? dedupe(p.recentFiles) : this.current.recentFiles,
+        memoryBudgetBytes:
+          p.memoryBudgetBytes !== undefined ? p.memoryBudgetBytes : this.current.memoryBudgetBytes,
       });
       if (sameSettings(next, this.current)) return this.current;
       await this.write(next, this.window);
@@ -295,6 +302,7 @@ function sameSettings(a: Settings, b: Settings): boolean {
   return (
     a.theme === b.theme &&
     a.workspaceDir === b.workspaceDir &&
+    a.memoryBudgetBytes === b.memoryBudgetBytes &&
     a.recentFiles.length === b.recentFiles.length &&
     a.recentFiles.every((p, i) => p === b.recentFiles[i])
   );

@@ -650,6 +650,50 @@ describe('workbench: store and settings', () => {
     expect(await b.value('settings.get', {})).toMatchObject({ theme: 'dark' });
   });
 
+  it("the memory budget of the settings holds for the workbench's runs: a run that needs more fails with the reason", async () => {
+    const b = await bench();
+    expect(
+      (await b.value<{ defaultMemoryBudgetBytes: number | null }>('app.info', {}))
+        .defaultMemoryBudgetBytes,
+    ).toBe(host.storageBudget);
+    // 4 KiB backing accepting all of 16 GiB needs page bitmaps for its 1 GiB ranges: more than 1 MiB.
+    await b.value('settings.set', { memoryBudgetBytes: MiB });
+    const doc = validDoc('Budget', {
+      host: { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7' }] },
+      guest: { memoryBytes: 16 * GiB, vendor: 'snp' },
+      workload: {
+        kind: 'lifecycle',
+        boot: { accept: { mode: 'eager' } },
+        runtime: { durationNs: 0 },
+        teardown: false,
+      },
+      variants: [
+        { name: '4 KiB', pageSize: '4k', allocator: 'buddy' },
+        { name: 'THP 2 MiB', pageSize: '2m', allocator: 'thp' },
+      ],
+    });
+    const { runIds } = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: doc,
+      variantIndexes: [0],
+    });
+    const end = (await b.events.ends(runIds)).get(runIds[0]!)!;
+    expect(end).toMatchObject({ status: 'failed' });
+    expect((end as { message: string }).message).toMatch(/budget of 1 MiB/);
+    // Back to the default: the same run completes.
+    await b.value('settings.set', { memoryBudgetBytes: null });
+    const again = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: doc,
+      variantIndexes: [0],
+    });
+    expect((await b.events.ends(again.runIds)).get(again.runIds[0]!)).toMatchObject({
+      status: 'done',
+    });
+    expect(await b.call('settings.set', { memoryBudgetBytes: 1000 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST' },
+    });
+  });
+
   it('settings.set of workspaceDir moves the store to it; a relative folder is refused', async () => {
     const b = await bench();
     const other = join(b.dir, 'other-workspace');

@@ -87,7 +87,7 @@ export interface NativeDialogs {
 export interface WorkbenchOptions {
   readonly store: WorkbenchStore;
   readonly settings: WorkbenchSettings;
-  readonly host: Pick<SimulationHost, 'run'>;
+  readonly host: Pick<SimulationHost, 'run' | 'storageBudget'>;
   readonly events: EventSink;
   readonly dialogs?: NativeDialogs;
   readonly transport: 'electron' | 'bridge';
@@ -203,7 +203,12 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     const { experiment, variantIndex } = request;
     let handle: RunHandle;
     try {
-      handle = host.run(request, (p) => events.emit('run.progress', p));
+      // The budget of the settings, when set; else the pool's default.
+      const budget = settings.get().memoryBudgetBytes;
+      handle = host.run(
+        budget !== null ? { ...request, storageBudgetBytes: budget } : request,
+        (p) => events.emit('run.progress', p),
+      );
     } catch (err) {
       // The host is closed (the app is quitting): nothing was started for this variant.
       throw new ApiError('RUN_FAILED', `cannot start a run: ${(err as Error).message}`);
@@ -243,6 +248,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       transport,
       platform: process.platform,
       nativeDialogs: dialogs !== undefined,
+      defaultMemoryBudgetBytes: host.storageBudget,
     }),
     'app.setDocumentState': async ({ dirty, title }) => {
       const state: DocumentState = Object.freeze({ dirty, title });
@@ -338,7 +344,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     },
 
     'settings.get': async () => settings.get(),
-    'settings.set': async ({ theme, workspaceDir }) => {
+    'settings.set': async ({ theme, workspaceDir, memoryBudgetBytes }) => {
       if (workspaceDir !== undefined) {
         if (!isAbsolute(workspaceDir))
           throw new ApiError('BAD_REQUEST', `settings.set: workspaceDir must be an absolute path`);
@@ -349,6 +355,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       return settings.set({
         ...(theme !== undefined ? { theme } : {}),
         ...(workspaceDir !== undefined ? { workspaceDir: store.workspaceDir } : {}),
+        ...(memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {}),
       });
     },
   };

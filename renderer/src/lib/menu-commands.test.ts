@@ -60,6 +60,7 @@ function workbench(api: GmemLabApi, transport: 'electron' | 'bridge' = 'electron
     transport,
     platform: 'linux',
     nativeDialogs: transport === 'electron',
+    defaultMemoryBudgetBytes: null,
   };
   return wb;
 }
