@@ -17,6 +17,7 @@ import {
   type LoadProblem,
 } from '../../../../core/experiment/load';
 import { ENGINE_VERSION } from '../../../../core/experiment/run';
+import { PhaseEta } from '../../../../core/report/eta';
 import {
   fromSaved,
   SavedResultsSchema,
@@ -35,6 +36,8 @@ export interface VariantRun {
   status: RunStatus;
   phase: string;
   fraction: number;
+  /** Milliseconds left in the phase (core/report/eta.ts), null while too early to say. */
+  etaMs?: number | null;
   message?: string;
   result?: RunResultView;
 }
@@ -385,6 +388,9 @@ export class Workbench {
     );
   }
 
+  /** Time left in each run's phase, from its progress reports (not reactive state). */
+  private readonly etas = new Map<number, PhaseEta>();
+
   private onProgress(e: ApiEvents['run.progress']): void {
     const run = this.runFor(e.runId, e.variantIndex);
     if (!run) return;
@@ -392,6 +398,17 @@ export class Workbench {
     if (run.status === 'queued') run.status = 'running';
     run.phase = e.phase;
     run.fraction = e.fraction;
+    let eta = this.etas.get(e.runId);
+    if (!eta) this.etas.set(e.runId, (eta = new PhaseEta()));
+    run.etaMs = eta.update(e.phase, e.fraction, Date.now());
+  }
+
+  /** Set the memory each run's model may take (null: the default); false when refused. */
+  async setMemoryBudget(bytes: number | null): Promise<boolean> {
+    return this.guard('Could not change the memory budget', async () => {
+      this.settings = await this.api!.call('settings.set', { memoryBudgetBytes: bytes });
+      return true;
+    }).then((ok) => ok === true);
   }
 
   private onDone(e: ApiEvents['run.done']): void {
