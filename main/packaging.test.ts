@@ -362,7 +362,7 @@ describe('the packaged app (electron-builder --linux dir, stand-in Electron bina
         workspaceDir: workspace,
         watch: () => () => {},
       } as never,
-      settings: { onChange: () => () => {} } as never,
+      settings: { onChange: () => () => {}, get: () => ({ memoryBudgetBytes: null }) } as never,
       host,
       events: hub,
       transport: 'bridge',

@@ -200,8 +200,16 @@ export class SettingsStore {
     const next = Object.freeze({ ...parsed.data });
     return this.enqueue(async () => {
       if (this.window && sameWindow(this.window, next)) return this.window;
-      await this.write(this.current, next);
+      // Held before the write: the file is visible (renamed) a moment before the write resolves
+      // (the folder's fsync), and a window opened in that moment must see the bounds it holds.
+      const previous = this.window;
       this.window = next;
+      try {
+        await this.write(this.current, next);
+      } catch (err) {
+        this.window = previous;
+        throw err;
+      }
       return next;
     });
   }
