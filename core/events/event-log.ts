@@ -142,12 +142,11 @@ export class EventLog {
 
   constructor(
     readonly enabled: boolean,
-    options: EventLogOptions | number = {},
+    options: EventLogOptions = {},
   ) {
-    const o = typeof options === 'number' ? { limit: options } : options;
-    this.limit = o.limit ?? DEFAULT_EVENT_LIMIT;
-    this.sink = o.sink ?? null;
-    const tag = o.tag ? JSON.stringify(o.tag) : '{}';
+    this.limit = options.limit ?? DEFAULT_EVENT_LIMIT;
+    this.sink = options.sink ?? null;
+    const tag = options.tag ? JSON.stringify(options.tag) : '{}';
     this.prefix = tag === '{}' ? '{' : tag.slice(0, -1) + ',';
   }
 

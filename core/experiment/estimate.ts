@@ -7,6 +7,8 @@
 // The counts are the operations the workload asks for; what the model makes of them (a conversion
 // that splits, a fault refused) can add events, so `events` is a lower bound and the operations
 // are "about". Workloads other than lifecycle and trace record no event log.
+import { BLOCK_TABLE_CHUNK_BYTES } from '../gmem/block-table.js';
+import { CHUNK_STORAGE_BYTES } from '../gmem/paged-bitmap.js';
 import { METRICS } from '../metrics/definitions.js';
 import { GiB, MiB, PAGE_SIZE, alignUp } from '../units.js';
 import { bootAcceptBytes } from '../workloads/coco-accept.js';
@@ -45,9 +47,6 @@ const PAGE_BITMAPS_PER_TOUCHED_GIB = 4;
 /** Block tables (a byte per 2 MiB block, core/gmem/block-table.ts) a touched GiB fills: folio
  * orders, nodes and HVO state (folio-layout.ts) and the MMU's 2 MiB mappings (kvm/mmu.ts). */
 const BLOCK_TABLES_PER_TOUCHED_GIB = 4;
-/** One 1 GiB chunk of a page bitmap: 2^18 bits, plus a 16-bit count per 2 MiB block
- * (core/gmem/paged-bitmap.ts). */
-const PAGE_BITMAP_CHUNK_BYTES = SZ_1G / PAGE_SIZE / 8 + (SZ_1G / SZ_2M) * 2;
 /** Tables sized by the guest, bytes per GiB of guest: seven page bitmaps' per-GiB summaries and
  * chunk slots (32 B each, core/gmem/paged-bitmap.ts), the classifier's per-GiB counts (65 B,
  * core/gmem/accounting.ts), the folio layout's and the MMU's per-GiB orders, nodes and block-table
@@ -205,7 +204,7 @@ export function modelBytes(
   return (
     guestGib * FIXED_BYTES_PER_GUEST_GIB +
     touchedGib *
-      (bitmaps * PAGE_BITMAP_CHUNK_BYTES + BLOCK_TABLES_PER_TOUCHED_GIB * (GiB / SZ_2M)) +
+      (bitmaps * CHUNK_STORAGE_BYTES + BLOCK_TABLES_PER_TOUCHED_GIB * BLOCK_TABLE_CHUNK_BYTES) +
     3 * samples * (METRICS.length + nodes + 1) * 8
   );
 }

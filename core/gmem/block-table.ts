@@ -5,6 +5,8 @@
 import { chargeStorage, releaseStorage } from '../storage-budget.js';
 
 const BLOCKS_PER_CHUNK = 512;
+/** Storage of one materialised chunk of a block table (a byte per 2 MiB block of 1 GiB). */
+export const BLOCK_TABLE_CHUNK_BYTES = BLOCKS_PER_CHUNK;
 
 export class BlockTable {
   private readonly chunks: (Uint8Array | undefined)[];

@@ -13,6 +13,8 @@ import { chargeStorage } from '../storage-budget.js';
 export const BITS_PER_CHUNK = 1 << 18; // one 1 GiB range of 4 KiB pages
 const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
 const BLOCKS_PER_CHUNK = 512;
+/** Storage of one materialised 1 GiB chunk: its bit words and a 16-bit count per 2 MiB block. */
+export const CHUNK_STORAGE_BYTES = WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2;
 
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -107,7 +109,7 @@ export class PagedBitmap {
   private chunkFor(c: number): Uint32Array {
     let chunk = this.chunks[c];
     if (!chunk) {
-      chargeStorage(WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2, '4 KiB page bitmaps');
+      chargeStorage(CHUNK_STORAGE_BYTES, '4 KiB page bitmaps');
       chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
       this.blocks[c] = new Uint16Array(BLOCKS_PER_CHUNK);
       this.allocatedChunks++;
