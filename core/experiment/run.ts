@@ -105,7 +105,7 @@ function runVariantWithin(
   };
   const fromRecorder = (metrics: MetricsRecorder, endNs: number): VariantResult => ({
     name: variant.name,
-    summary: metrics.summary(),
+    summary: metrics.summary(endNs),
     series: metrics.seriesView(),
     endNs,
     coverage,

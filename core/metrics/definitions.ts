@@ -373,6 +373,20 @@ export function metricDef(name: MetricName): MetricDef {
   return METRICS[METRIC_INDEX[name]] as MetricDef;
 }
 
+/** The counters the summary tables show per workload phase (`splits_2m@boot`,
+ * `merges_2m@runtime`): what kernel engineers report per phase ("N split during boot, M merged
+ * at run time"). RunSummary.phases carries every counter; the tables show these. */
+export const PHASE_METRICS = [
+  'conversions_to_shared',
+  'conversions_to_private',
+  'splits_1g',
+  'splits_2m',
+  'merges_1g',
+  'merges_2m',
+  'invalidations',
+  'tdp_faults',
+] as const satisfies readonly MetricName[];
+
 /** Operations whose latency the model records as a distribution, one sample per kernel operation:
  * per conversion ioctl, fallocate and PUNCH_HOLE call, per fault (a prefaulted or accepted range
  * is one sample per fault it takes), per allocator call, split and merge. */

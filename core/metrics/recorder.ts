@@ -13,10 +13,25 @@ import {
 } from './definitions.js';
 import { addRepeated } from '../repeat.js';
 import { LatencyHistogram } from './histogram.js';
-import type { LatencySummary, RunSeries, RunSummary } from './result.js';
+import type { LatencySummary, PhaseSummary, RunSeries, RunSummary } from './result.js';
 
 // The recorder's output types belong to the result model (result.ts).
-export type { LatencySummary, RunSeries, RunSummary };
+export type { LatencySummary, PhaseSummary, RunSeries, RunSummary };
+
+/** Positions in METRICS of the counters: what a phase's summary reports. */
+const COUNTER_INDEXES: readonly number[] = METRICS.flatMap((m, i) =>
+  m.kind === 'counter' ? [i] : [],
+);
+
+/** The phase a run is in before its workload begins one (the simulation's own set-up). */
+export const SETUP_PHASE = 'setup';
+
+interface PhaseTotal {
+  count: number;
+  durationNs: number;
+  /** Growth of each counter, in COUNTER_INDEXES order. */
+  readonly deltas: Float64Array;
+}
 
 class GrowableSeries {
   data: Float64Array;
@@ -50,6 +65,13 @@ export class MetricsRecorder {
   private readonly latency: readonly LatencyHistogram[] = LATENCY_OPS.map(
     () => new LatencyHistogram(),
   );
+
+  /** Phases by name in the order they first ran, with the counters' growth in each. */
+  private readonly phaseTotals = new Map<string, PhaseTotal>();
+  private phaseName = SETUP_PHASE;
+  private phaseStartNs = 0;
+  /** Counter values when the current phase began, in COUNTER_INDEXES order. */
+  private readonly phaseStart = new Float64Array(COUNTER_INDEXES.length);
 
   constructor(readonly nodeCount: number) {
     this.nodeCurrent = new Float64Array(nodeCount);
@@ -113,6 +135,45 @@ export class MetricsRecorder {
     return { count: h.count, mean: h.mean, p50: p50!, p90: p90!, p99: p99!, max: h.max };
   }
 
+  /** The workload enters phase `name` at simulated time `nowNs`: the counters' growth since the
+   * last phase began is added to that phase's total. */
+  beginPhase(name: string, nowNs: number): void {
+    this.addOpenPhase(this.phaseTotals, nowNs);
+    this.phaseName = name;
+    this.phaseStartNs = nowNs;
+    COUNTER_INDEXES.forEach((m, i) => (this.phaseStart[i] = this.current[m]!));
+  }
+
+  /** The counters per phase up to `nowNs`, the phase now running included. Empty when the
+   * workload never began a phase (then the whole run is one, and the totals say it all). The
+   * set-up before the first phase shows only when a counter grew in it. */
+  phaseSummaries(nowNs: number): PhaseSummary[] {
+    if (this.phaseTotals.size === 0 && this.phaseName === SETUP_PHASE) return [];
+    const totals = new Map<string, PhaseTotal>();
+    for (const [name, t] of this.phaseTotals)
+      totals.set(name, { count: t.count, durationNs: t.durationNs, deltas: t.deltas.slice() });
+    this.addOpenPhase(totals, nowNs);
+    const setup = totals.get(SETUP_PHASE);
+    if (setup && setup.deltas.every((d) => d === 0)) totals.delete(SETUP_PHASE);
+    return [...totals].map(([name, t]) => ({
+      name,
+      count: t.count,
+      durationNs: t.durationNs,
+      metrics: Object.fromEntries(COUNTER_INDEXES.map((m, i) => [METRICS[m]!.name, t.deltas[i]!])),
+    }));
+  }
+
+  private addOpenPhase(totals: Map<string, PhaseTotal>, nowNs: number): void {
+    let t = totals.get(this.phaseName);
+    if (!t) {
+      t = { count: 0, durationNs: 0, deltas: new Float64Array(COUNTER_INDEXES.length) };
+      totals.set(this.phaseName, t);
+    }
+    t.count += 1;
+    t.durationNs += nowNs - this.phaseStartNs;
+    COUNTER_INDEXES.forEach((m, i) => (t.deltas[i]! += this.current[m]! - this.phaseStart[i]!));
+  }
+
   /** Append the current values as one sample at simulated time `timeNs`. */
   sample(timeNs: number): void {
     const last = this.time.length > 0 ? this.time.data[this.time.length - 1]! : -Infinity;
@@ -133,7 +194,8 @@ export class MetricsRecorder {
     return { timeNs: this.time.view(), values, nodeBytes: this.nodeSeries.map((s) => s.view()) };
   }
 
-  summary(): RunSummary {
+  /** The run's summary at simulated time `nowNs` (for the duration of the phase now running). */
+  summary(nowNs: number): RunSummary {
     const metrics = Object.fromEntries(METRICS.map((m, i) => [m.name, this.current[i]!])) as Record<
       MetricName,
       number
@@ -141,6 +203,11 @@ export class MetricsRecorder {
     const latencyNs = Object.fromEntries(
       LATENCY_OPS.map((op) => [op, this.latencySummary(op)]),
     ) as Record<LatencyOp, LatencySummary>;
-    return { metrics, nodeBytes: Array.from(this.nodeCurrent), latencyNs };
+    return {
+      metrics,
+      nodeBytes: Array.from(this.nodeCurrent),
+      latencyNs,
+      phases: this.phaseSummaries(nowNs),
+    };
   }
 }

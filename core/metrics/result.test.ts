@@ -73,6 +73,12 @@ describe('the result model', () => {
       expect(r.series.timeNs.length).toBeGreaterThan(10);
       expect(r.series.fullLength).toBe(r.series.timeNs.length);
       expect(r.endNs).toBeGreaterThan(0);
+      expect(r.summary.phases!.map((p) => p.name)).toEqual([
+        'boot',
+        'runtime',
+        'reboot',
+        'teardown',
+      ]);
     }
     expect(results[0]!.summary.latencyNs!.fault.count).toBeGreaterThan(0);
     expect(results[0]!.summary.latencyNs!.convert.count).toBeGreaterThan(0);
@@ -137,7 +143,7 @@ describe('the result model', () => {
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
     const [a, b] = fromSaved(loaded.experiment.results!).variants;
 
-    expect(a!.absent).toEqual(['latency', 'endTime', 'nodeSeries', 'fullLength']);
+    expect(a!.absent).toEqual(['latency', 'phases', 'endTime', 'nodeSeries', 'fullLength']);
     expect(a!.result).toEqual({
       name: 'HugeTLB 2 MiB interleaved',
       summary: {
@@ -152,10 +158,18 @@ describe('the result model', () => {
     });
     // Absent means absent: no empty latency table, no empty node list, no guessed end time.
     expect(a!.result!.summary).not.toHaveProperty('latencyNs');
+    expect(a!.result!.summary).not.toHaveProperty('phases');
     expect(a!.result!.series).not.toHaveProperty('nodeBytes');
     expect(a!.result).not.toHaveProperty('endNs');
 
-    expect(b!.absent).toEqual(['nodeBytes', 'latency', 'endTime', 'nodeSeries', 'fullLength']);
+    expect(b!.absent).toEqual([
+      'nodeBytes',
+      'latency',
+      'phases',
+      'endTime',
+      'nodeSeries',
+      'fullLength',
+    ]);
     expect(b!.result!.summary).not.toHaveProperty('nodeBytes');
   });
 
@@ -171,7 +185,7 @@ describe('the result model', () => {
         name: 'broken',
         result: null,
         error: 'allocation failed',
-        absent: ['series', 'nodeBytes', 'latency', 'endTime'],
+        absent: ['series', 'nodeBytes', 'latency', 'phases', 'endTime'],
       },
     ]);
   });

@@ -25,11 +25,27 @@ export interface LatencySummary {
 /** Latency of every operation of LATENCY_OPS. */
 export type LatencyTable = Readonly<Record<LatencyOp, LatencySummary>>;
 
-/** The end of a run: every metric's final value, host memory per node, latency per operation. */
+/** What the counters did during one phase of the workload ('boot', 'runtime', 'reboot',
+ * 'teardown', 'replay', ...): every phase of that name summed (a guest rebooted twice boots three
+ * times), so that "N split during boot, M merged at run time" reads off directly. */
+export interface PhaseSummary {
+  readonly name: string;
+  /** How many times the workload entered the phase. */
+  readonly count: number;
+  /** Simulated time spent in it, ns. */
+  readonly durationNs: number;
+  /** How much each counter (METRICS of kind 'counter') grew during the phase. Summed over the
+   * phases of a run, each counter gives its final value. */
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+/** The end of a run: every metric's final value, host memory per node, latency per operation,
+ * and the counters per phase (empty for workloads without phases). */
 export interface RunSummary {
   readonly metrics: Readonly<Record<MetricName, number>>;
   readonly nodeBytes: readonly number[];
   readonly latencyNs: LatencyTable;
+  readonly phases: readonly PhaseSummary[];
 }
 
 /** The recorder's live series: views of its buffers, keyed by metric. */
@@ -50,6 +66,7 @@ export interface ResultSummary {
   readonly metrics: Readonly<Record<string, number>>;
   readonly nodeBytes?: readonly number[];
   readonly latencyNs?: LatencyTable;
+  readonly phases?: readonly PhaseSummary[];
 }
 
 /** Series as aligned columns: one time axis, one column per metric, one per NUMA node. */
@@ -132,6 +149,20 @@ const LatencySummarySchema = z
   })
   .strict();
 
+const PhaseSummarySchema = z
+  .object({
+    name: z.string().min(1).meta({ description: "Phase name ('boot', 'runtime', 'reboot', ...)." }),
+    count: z.number().int().nonnegative().meta({ description: 'Times the workload entered it.' }),
+    durationNs: z
+      .number()
+      .nonnegative()
+      .meta({ unit: 'ns', description: 'Simulated time spent in it.' }),
+    metrics: z
+      .record(z.string(), finite)
+      .meta({ description: 'How much each counter grew during the phase, keyed by metric name.' }),
+  })
+  .strict();
+
 export const SavedVariantSchema = z
   .object({
     name: z.string().meta({ description: 'Variant name.' }),
@@ -148,6 +179,10 @@ export const SavedVariantSchema = z
       .meta({
         description: `Latency of every operation (${LATENCY_OPS.join(', ')}): count, mean, p50, p90, p99 and max, ns. Absent in files saved before latency was kept.`,
       }),
+    phases: z.array(PhaseSummarySchema).optional().meta({
+      description:
+        'Counters per workload phase (boot, runtime, reboot, ...), in the order the phases first ran. Absent in files saved before phases were kept.',
+    }),
     endNs: z
       .number()
       .nonnegative()
@@ -223,7 +258,7 @@ export interface SavedResultsInfo {
 
 /** Parts of a result a saved file may lack (files from builds that did not keep them). */
 export type ResultPart =
-  'series' | 'nodeBytes' | 'latency' | 'endTime' | 'nodeSeries' | 'fullLength';
+  'series' | 'nodeBytes' | 'latency' | 'phases' | 'endTime' | 'nodeSeries' | 'fullLength';
 
 /** One saved variant reopened: its result (null when the file kept no series, e.g. the variant
  * failed), why it failed when it did, and the parts the file did not keep. */
@@ -246,6 +281,7 @@ export function toSavedVariant(result: ShownResult): SavedVariant {
     summary: { ...summary.metrics },
     ...(summary.nodeBytes ? { nodeBytes: [...summary.nodeBytes] } : {}),
     ...(summary.latencyNs ? { latencyNs: cloneLatency(summary.latencyNs) } : {}),
+    ...(summary.phases ? { phases: clonePhases(summary.phases) } : {}),
     ...(result.endNs !== undefined ? { endNs: result.endNs } : {}),
     series: {
       timeNs: Array.from(series.timeNs),
@@ -271,6 +307,7 @@ export function fromSavedVariant(saved: SavedVariant): RestoredVariant {
   const absent: ResultPart[] = [];
   if (saved.nodeBytes === undefined) absent.push('nodeBytes');
   if (saved.latencyNs === undefined) absent.push('latency');
+  if (saved.phases === undefined) absent.push('phases');
   if (saved.endNs === undefined) absent.push('endTime');
   const error = saved.error !== undefined ? { error: saved.error } : {};
   const s = saved.series;
@@ -282,6 +319,7 @@ export function fromSavedVariant(saved: SavedVariant): RestoredVariant {
     metrics: { ...saved.summary },
     ...(saved.nodeBytes ? { nodeBytes: [...saved.nodeBytes] } : {}),
     ...(saved.latencyNs ? { latencyNs: cloneLatency(saved.latencyNs) } : {}),
+    ...(saved.phases ? { phases: clonePhases(saved.phases) } : {}),
   };
   const series: ResultSeries = {
     timeNs: Float64Array.from(s.timeNs),
@@ -314,4 +352,8 @@ function cloneLatency(table: LatencyTable): Record<LatencyOp, LatencySummary> {
     LatencyOp,
     LatencySummary
   >;
+}
+
+function clonePhases(phases: readonly PhaseSummary[]): PhaseSummary[] {
+  return phases.map((p) => ({ ...p, metrics: { ...p.metrics } }));
 }

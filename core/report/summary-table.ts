@@ -1,13 +1,16 @@
 // The summary of several variants as one table: a row per metric, a column per variant, the unit
 // and, optionally, the best value marked. The same table feeds the CLI, the workbench's text
 // export and the mailing-list copy.
-import { METRICS, type MetricDef } from '../metrics/definitions.js';
+import { METRICS, PHASE_METRICS, metricDef, type MetricDef } from '../metrics/definitions.js';
+import type { PhaseSummary } from '../metrics/result.js';
 import { formatValue } from './format.js';
 import { renderTextTable } from './text-table.js';
 
 export interface VariantSummary {
   readonly name: string;
   readonly metrics: Readonly<Record<string, number>>;
+  /** Counters per workload phase: rows `<metric>@<phase>` for the PHASE_METRICS. */
+  readonly phases?: readonly PhaseSummary[];
   readonly latencyNs?: Readonly<
     Record<string, { readonly p50: number; readonly p99: number; readonly count: number }>
   >;
@@ -47,28 +50,73 @@ export function bestIndex(def: MetricDef, values: readonly number[]): number {
   return values.indexOf(target);
 }
 
+/** One row of the summary table: a metric (or a metric during one phase), its value per variant
+ * and the index of the best one (-1 for none). */
+export interface SummaryRow {
+  /** The metric's name, or `<metric>@<phase>` for its growth during one phase. */
+  readonly key: string;
+  readonly def: MetricDef;
+  /** The phase the row counts, for `<metric>@<phase>` rows. */
+  readonly phase?: string;
+  readonly description: string;
+  readonly values: readonly number[];
+  readonly best: number;
+}
+
+export interface SummaryRowOptions {
+  readonly onlyDiffering?: boolean;
+  /** Leave out rows where every variant is 0 (metrics the workload does not touch). */
+  readonly hideZero?: boolean;
+  readonly markBest?: boolean;
+  readonly metrics?: readonly MetricDef[];
+  /** Add the `<metric>@<phase>` rows of the variants' phases (default true). */
+  readonly phases?: boolean;
+}
+
+/** The rows of the summary table: every metric's final value, then, per phase in the order the
+ * phases first ran, how much each PHASE_METRICS counter grew during it. The CLI's table, the
+ * workbench's table and the text export all read these rows. */
+export function summaryRows(
+  variants: readonly VariantSummary[],
+  options: SummaryRowOptions = {},
+): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const push = (row: Omit<SummaryRow, 'best'>): void => {
+    const { values } = row;
+    if (options.onlyDiffering && values.every((v) => v === values[0])) return;
+    if (options.hideZero && values.every((v) => v === 0)) return;
+    rows.push({ ...row, best: options.markBest === false ? -1 : bestIndex(row.def, values) });
+  };
+  for (const def of options.metrics ?? (METRICS as readonly MetricDef[])) {
+    const values = variants.map((v) => v.metrics[def.name] ?? 0);
+    push({ key: def.name, def, description: def.description, values });
+  }
+  if (options.phases === false) return rows;
+  const phaseNames = [...new Set(variants.flatMap((v) => (v.phases ?? []).map((p) => p.name)))];
+  for (const phase of phaseNames) {
+    const during = variants.map((v) => v.phases?.find((p) => p.name === phase));
+    for (const name of PHASE_METRICS) {
+      const def = metricDef(name);
+      push({
+        key: `${name}@${phase}`,
+        def,
+        phase,
+        description: `${def.description} Counted during the ${phase} phase only.`,
+        values: during.map((p) => p?.metrics[name] ?? 0),
+      });
+    }
+  }
+  return rows;
+}
+
 export function summaryTableText(
   variants: readonly VariantSummary[],
-  options: {
-    onlyDiffering?: boolean;
-    /** Leave out rows where every variant is 0 (metrics the workload does not touch). */
-    hideZero?: boolean;
-    markBest?: boolean;
-    metrics?: readonly MetricDef[];
-  } = {},
+  options: SummaryRowOptions = {},
 ): string {
-  const defs = options.metrics ?? (METRICS as readonly MetricDef[]);
-  const rows: string[][] = [];
-  for (const def of defs) {
-    const values = variants.map((v) => v.metrics[def.name] ?? 0);
-    if (options.onlyDiffering && values.every((v) => v === values[0])) continue;
-    if (options.hideZero && values.every((v) => v === 0)) continue;
-    const best = options.markBest === false ? -1 : bestIndex(def, values);
-    rows.push([
-      def.name,
-      ...values.map((v, i) => formatValue(v, def.unit) + (i === best ? ' *' : '  ')),
-    ]);
-  }
+  const rows: string[][] = summaryRows(variants, options).map((row) => [
+    row.key,
+    ...row.values.map((v, i) => formatValue(v, row.def.unit) + (i === row.best ? ' *' : '  ')),
+  ]);
   const latencyOps = ['convert', 'fault', 'allocate'];
   for (const op of latencyOps) {
     if (!variants.some((v) => (v.latencyNs?.[op]?.count ?? 0) > 0)) continue;

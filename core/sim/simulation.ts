@@ -162,7 +162,7 @@ export class Simulation {
 
   summary(): RunSummary {
     this.gmem.refreshGauges();
-    return this.metrics.summary();
+    return this.metrics.summary(this.clockNs);
   }
 
   result(): SimulationResult {

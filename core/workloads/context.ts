@@ -1,6 +1,7 @@
 // What a workload gets to drive a simulation: the simulation, its own random stream, a sampler
 // that records metrics over simulated time, progress reporting and cancellation.
 import type { Rng } from '../rng.js';
+import { SETUP_PHASE } from '../metrics/recorder.js';
 import type { Simulation } from '../sim/simulation.js';
 
 export interface ProgressReport {
@@ -27,7 +28,7 @@ export interface WorkloadContextOptions {
 
 export class WorkloadContext {
   private nextSampleNs = 0;
-  private phaseName = 'start';
+  private phaseName = SETUP_PHASE;
   private opsSinceCheck = 0;
 
   /** Part [from, to) of the phase's fraction that a long range operation now fills. */
@@ -65,8 +66,10 @@ export class WorkloadContext {
     return this.phaseName;
   }
 
-  /** Start a phase: samples at its boundary so every phase shows in the series. */
+  /** Start a phase: samples at its boundary so every phase shows in the series, and the counters
+   * from here on count for this phase (RunSummary.phases). */
   beginPhase(name: string): void {
+    this.sim.metrics.beginPhase(name, this.sim.now);
     this.phaseName = name;
     this.sampleNow();
     this.progress(0);

@@ -26,7 +26,7 @@ function run(
     seed,
     { sampleIntervalNs: 1_000_000, onVmEvent: (e) => events.push(e), ...extra },
   );
-  return { ...result, events, summary: result.metrics.summary() };
+  return { ...result, events, summary: result.metrics.summary(result.endNs) };
 }
 
 /**

@@ -218,6 +218,23 @@ describe('gmem-lab CLI', () => {
     expect(json.variants[1]!.summary['splits_1g']).toBeGreaterThan(0);
   });
 
+  it('run --json gives the counters per phase, which add up to the totals', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const r = await cli(['run', writeExperiment(dir, smallExperiment('small')), '--json']);
+    const json = JSON.parse(r.stdout) as {
+      variants: Array<{
+        summary: Record<string, number>;
+        phases: Array<{ name: string; count: number; metrics: Record<string, number> }>;
+      }>;
+    };
+    const v = json.variants[1]!;
+    expect(v.phases.map((p) => p.name)).toContain('boot');
+    const splits = v.phases.reduce((sum, p) => sum + p.metrics['splits_1g']!, 0);
+    expect(splits).toBe(v.summary['splits_1g']);
+    const table = await cli(['run', writeExperiment(dir, smallExperiment('small'))]);
+    expect(table.stdout).toMatch(/^splits_1g@boot\s/m);
+  });
+
   it('sweep runs every combination and validates the values', async () => {
     const dir = tempDir('gmem-lab-cli-');
     const path = writeExperiment(dir, smallExperiment('small'));

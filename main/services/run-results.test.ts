@@ -12,6 +12,7 @@ function result(samples: number): RunResult {
       latencyNs: Object.fromEntries(
         LATENCY_OPS.map((op) => [op, { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 }]),
       ) as Record<LatencyOp, LatencySummary>,
+      phases: [],
     },
     series: {
       timeNs: new Float64Array(samples),

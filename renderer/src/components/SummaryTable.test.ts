@@ -56,6 +56,31 @@ describe('SummaryTable', () => {
     );
   });
 
+  it('adds a row per phase for the phase counters, with the phase in its definition', async () => {
+    const phases = (boot: number, runtime: number) => [
+      { name: 'boot', count: 1, durationNs: 1e8, metrics: { splits_2m: boot } },
+      { name: 'runtime', count: 1, durationNs: 1e8, metrics: { splits_2m: runtime } },
+    ];
+    const a = result('HugeTLB 2 MiB', { splits_2m: 520 }, 0);
+    const b = result('THP 2 MiB', { splits_2m: 530 }, 1);
+    const screen = await render(SummaryTable, {
+      results: [
+        { ...a, summary: { ...a.summary, phases: phases(518, 2) } },
+        { ...b, summary: { ...b.summary, phases: phases(518, 12) } },
+      ],
+    });
+    const rows = [...screen.container.querySelectorAll('tbody tr')];
+    const byMetric = new Map(rows.map((r) => [r.querySelector('th')!.textContent!.trim(), r]));
+    expect(byMetric.get('splits_2m@boot')!.textContent).toMatch(/518[\s\S]*518/);
+    expect(byMetric.get('splits_2m@runtime')!.textContent).toMatch(/2[\s\S]*12/);
+    expect(byMetric.get('splits_2m@runtime')!.querySelector('abbr')!.getAttribute('title')).toMatch(
+      /during the runtime phase/,
+    );
+    // Phase rows follow the totals.
+    const keys = [...byMetric.keys()];
+    expect(keys.indexOf('splits_2m@boot')).toBeGreaterThan(keys.indexOf('splits_2m'));
+  });
+
   it('can show only the rows that differ', async () => {
     const screen = await render(SummaryTable, {
       results: [

@@ -154,6 +154,7 @@ export function summaryText(title: string, results: readonly RunResultView[]): s
       name: r.name,
       metrics: r.summary.metrics,
       latencyNs: r.summary.latencyNs,
+      ...(r.summary.phases ? { phases: r.summary.phases } : {}),
     })),
     { hideZero: true },
   );

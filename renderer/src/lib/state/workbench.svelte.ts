@@ -55,6 +55,7 @@ const PART_WORDS: Record<ResultPart, string> = {
   series: 'time series',
   nodeBytes: 'final memory per NUMA node',
   latency: 'latency percentiles',
+  phases: 'counters per phase (boot, runtime, ...)',
   endTime: 'simulated end time',
   nodeSeries: 'memory per NUMA node over time',
   fullLength: 'sample count',
