@@ -6,7 +6,9 @@
 //
 // This file must stay importable from the renderer: zod and types only, no Node or Electron.
 import { z } from 'zod';
-import type { ShownResult } from '../core/metrics/result.js';
+import { DEFAULT_EVENT_LIMIT, MAX_EVENT_LIMIT } from '../core/events/event-log.js';
+import type { EventLogCut, RunEstimate } from '../core/experiment/estimate.js';
+import type { EventLogStats, ShownResult } from '../core/metrics/result.js';
 import type { ProgressReport } from '../core/experiment/run.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -18,6 +20,8 @@ const ExperimentDoc = z
   .meta({ description: 'experiment document (JSON object)' });
 const FilePath = z.string().min(1).max(4096);
 const RunId = z.number().int().positive();
+/** Kinds of file the workbench exports (save dialogs filter by them). */
+export const ExportKindSchema = z.enum(['png', 'svg', 'csv', 'json', 'jsonl', 'txt', 'zip']);
 
 export interface ExperimentEntry {
   readonly path: string;
@@ -87,7 +91,33 @@ export interface ValidationProblem {
 export interface RunResultView extends ShownResult {
   readonly runId: number;
   readonly variantIndex: number;
+  /** How much the run's event log holds, when the run recorded one (runs.start recordEvents):
+   * save it with runs.saveEvents (desktop) or runs.events (browser). */
+  readonly eventLog?: EventLogStats;
 }
+
+/** Events a run's log keeps before it is cut (runs.start, runs.estimate): 1 to 2^31, as the
+ * CLI's --events-limit (core/events/event-log.ts). */
+export const EventLimitSchema = z
+  .number()
+  .int('must be a whole number of events')
+  .min(1, 'must be at least 1 event')
+  .max(MAX_EVENT_LIMIT, `must be at most ${MAX_EVENT_LIMIT.toLocaleString('en-US')} events`)
+  .meta({
+    description: `Events each variant's log keeps before it is cut (default ${DEFAULT_EVENT_LIMIT.toLocaleString('en-US')}).`,
+  });
+
+/** What a run of each variant implies, before it runs (runs.estimate; the CLI's validate). */
+export interface RunEstimates {
+  readonly variants: readonly RunEstimate[];
+  /** Variants whose event log would be cut at the limit asked for. */
+  readonly cuts: readonly EventLogCut[];
+  readonly eventLimit: number;
+}
+
+/** Largest event log runs.events returns as text (the browser's download); larger logs are saved
+ * from the desktop app (runs.saveEvents) or written by the CLI (run --events). */
+export const EVENTS_TEXT_MAX_BYTES = 64 * 1024 * 1024;
 
 /** How far one run has come ('run.progress'): the core's progress report of the variant's run. */
 export interface RunProgress extends ProgressReport {
@@ -205,9 +235,32 @@ export const API_METHODS = {
         experiment: ExperimentDoc,
         path: FilePath.optional(),
         variantIndexes: z.array(z.number().int().min(0).max(15)).max(16).optional(),
+        /** Record each variant's event log, streamed to a file in the app's data folder. */
+        recordEvents: z.boolean().optional(),
+        eventLimit: EventLimitSchema.optional(),
       })
       .strict(),
     result: {} as { runIds: readonly number[] },
+  },
+  /** What a run of each variant implies (pages, operations, events, model memory), and which
+   * event logs the limit would cut: for the workbench to say before the run starts. */
+  'runs.estimate': {
+    args: z
+      .object({
+        experiment: ExperimentDoc,
+        path: FilePath.optional(),
+        eventLimit: EventLimitSchema.optional(),
+      })
+      .strict(),
+    result: {} as RunEstimates,
+  },
+  /** A finished run's event log as JSON lines (the browser downloads it); at most
+   * EVENTS_TEXT_MAX_BYTES. */
+  'runs.events': { args: z.object({ runId: RunId }).strict(), result: '' as string },
+  /** Save a finished run's event log where the user chooses (desktop: save dialog), any size. */
+  'runs.saveEvents': {
+    args: z.object({ runId: RunId }).strict(),
+    result: null as { path: string } | null,
   },
   'runs.cancel': {
     args: z.object({ runId: RunId }).strict(),
@@ -220,7 +273,7 @@ export const API_METHODS = {
     args: z
       .object({
         suggestedName: z.string().min(1).max(200),
-        kind: z.enum(['png', 'svg', 'csv', 'json', 'txt', 'zip']),
+        kind: ExportKindSchema,
         /** Text, or base64 for png. */
         data: z.string().max(64 * 1024 * 1024),
         encoding: z.enum(['utf8', 'base64']).default('utf8'),

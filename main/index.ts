@@ -234,6 +234,8 @@ async function start(): Promise<void> {
     ),
     transport: 'electron',
     version: app.getVersion(),
+    // Recorded event logs live in the app's data folder until their runs are dropped.
+    eventLogDir: join(defaultConfigDir(), 'event-logs'),
   });
   const s: Services = { settings, store, host, hub, workbench };
   services = s;

@@ -19,6 +19,7 @@ const EXPORT_FILTERS: Record<ExportKind, FileFilter> = {
   svg: { name: 'SVG image', extensions: ['svg'] },
   csv: { name: 'CSV table', extensions: ['csv'] },
   json: { name: 'JSON', extensions: ['json'] },
+  jsonl: { name: 'JSON lines (event log)', extensions: ['jsonl'] },
   txt: { name: 'Plain text', extensions: ['txt'] },
   zip: { name: 'ZIP archive', extensions: ['zip'] },
 };

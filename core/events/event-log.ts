@@ -116,6 +116,9 @@ export interface EventSink {
 /** Events kept by default before the log is cut: bounds the file a long run writes (and, without
  * a sink, the memory the kept events take). An assumption of this tool, settable per run. */
 export const DEFAULT_EVENT_LIMIT = 1_000_000;
+/** The largest limit a run takes (the CLI's --events-limit, the workbench's field): 2^31 events,
+ * some hundreds of GB of JSON lines, far past what any run is worth logging. */
+export const MAX_EVENT_LIMIT = 2 ** 31;
 
 /** Events buffered before a streaming log hands a chunk to its sink. */
 const FLUSH_EVERY = 4096;

@@ -1,6 +1,7 @@
 // What the CLI says around a run: what each variant's run implies (validate), the warning before
 // a run whose event log will be cut, and the event log's file once the runs end.
 import { InvalidArgumentError } from 'commander';
+import { MAX_EVENT_LIMIT } from '../../core/events/event-log.js';
 import { eventLogCuts, type RunEstimate } from '../../core/experiment/estimate.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { formatBytes } from '../../core/units.js';
@@ -9,9 +10,7 @@ import { estimatePrepared, type PreparedRun } from '../services/run-preparation.
 import type { RunOutcome } from '../services/simulation-host.js';
 import type { CliIo } from './index.js';
 
-/** Most events a log may be asked to keep: 2^31, a bound on the file, not on memory. */
-const MAX_EVENT_LIMIT = 2 ** 31;
-
+/** A --events-limit value: a whole number of events, 1 to MAX_EVENT_LIMIT. */
 export function eventCount(value: string): number {
   const n = Number(value.replace(/_/g, ''));
   if (!/^[\d_]+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > MAX_EVENT_LIMIT)

@@ -2,7 +2,7 @@
 // behind the localhost bridge, for a browser on this machine (or through an SSH tunnel).
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../api.js';
 import { startBridge, type Bridge } from '../bridge/server.js';
@@ -45,7 +45,8 @@ export interface RunningServer {
 }
 
 export async function serveWorkbench(options: ServeOptions): Promise<RunningServer> {
-  const settingsStore = await SettingsStore.create(options.configDir ?? defaultConfigDir(), {
+  const configDir = options.configDir ?? defaultConfigDir();
+  const settingsStore = await SettingsStore.create(configDir, {
     workspaceDir: defaultWorkspaceDir(),
   });
   if (settingsStore.problem) options.log(`warning: ${settingsStore.problem}`);
@@ -67,6 +68,7 @@ export async function serveWorkbench(options: ServeOptions): Promise<RunningServ
     events: hub,
     transport: 'bridge',
     version: appVersion(),
+    eventLogDir: join(configDir, 'event-logs'),
   });
   const dispatch = createDispatcher(workbench, (err) =>
     options.log(`internal error: ${(err as Error)?.stack ?? String(err)}`),

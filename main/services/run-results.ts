@@ -14,6 +14,8 @@ export class RunResults {
   constructor(
     private readonly maxRuns: number = DEFAULT_KEPT_RUNS,
     private readonly maxBytes: number = DEFAULT_KEPT_BYTES,
+    /** Told when a run is no longer kept (to drop what belongs to it, such as its event log). */
+    private readonly onEvict?: (runId: number) => void,
   ) {}
 
   set(runId: number, result: RunResult): void {
@@ -23,7 +25,16 @@ export class RunResults {
     this.totalBytes += bytes;
     // Keep the newest run even when it alone is over the byte bound: it is the one asked for.
     while (this.runs.size > 1 && (this.runs.size > this.maxRuns || this.totalBytes > this.maxBytes))
-      this.delete(this.runs.keys().next().value!);
+      this.evict(this.runs.keys().next().value!);
+  }
+
+  has(runId: number): boolean {
+    return this.runs.has(runId);
+  }
+
+  private evict(runId: number): void {
+    this.delete(runId);
+    this.onEvict?.(runId);
   }
 
   get(runId: number): RunResult | undefined {

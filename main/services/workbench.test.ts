@@ -2,7 +2,7 @@
 // temporary folders and the real simulation host (worker threads): presets, runs with progress,
 // downsampled results and full-resolution CSV, cancellation, validation, every method's payload
 // check, traces and the folders they may come from, dialogs on each transport, settings, events.
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,8 +11,10 @@ import {
   type ApiEvent,
   type ApiEvents,
   type ApiMethod,
+  type RunEstimates,
   type RunResultView,
 } from '../api.js';
+import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
 import { ExperimentStore } from './experiment-store.js';
@@ -150,6 +152,7 @@ async function bench(
     version: '0.0.0-test',
     ...(options.dialogs ? { dialogs: options.dialogs } : {}),
     ...(options.keptRuns ? { keptRuns: options.keptRuns } : {}),
+    eventLogDir: join(dir, 'config', 'event-logs'),
   });
   const dispatch: Dispatcher = createDispatcher(workbench, (err) => {
     throw err;
@@ -371,6 +374,151 @@ describe('workbench: runs', () => {
       ok: false,
       error: { code: 'NOT_FOUND', message: /last 1 finished/ },
     });
+  });
+
+  it('runs.estimate says what each variant implies, and which event logs the limit would cut', async () => {
+    const b = await bench();
+    const estimates = await b.value<RunEstimates>('runs.estimate', { experiment: validDoc() });
+    expect(estimates.eventLimit).toBe(DEFAULT_EVENT_LIMIT);
+    expect(estimates.variants.map((v) => v.variant)).toEqual(['HugeTLB 2 MiB', '4 KiB']);
+    for (const v of estimates.variants) {
+      expect(v.guestPages).toBe((validDoc().guest as { memoryBytes: number }).memoryBytes / 4096);
+      expect(v.events).toBeGreaterThan(0);
+      expect(v.modelBytes).toBeGreaterThan(0);
+    }
+    expect(estimates.cuts).toEqual([]);
+    // A limit below the events the 4 KiB variant logs at least: that variant's log is named.
+    const small = await b.value<RunEstimates>('runs.estimate', {
+      experiment: validDoc(),
+      eventLimit: estimates.variants[1]!.events - 1,
+    });
+    expect(small.cuts.map((c) => c.variant)).toContain('4 KiB');
+    expect(small.cuts.every((c) => c.limit === estimates.variants[1]!.events - 1)).toBe(true);
+    expect(await b.call('runs.estimate', { experiment: validDoc(), eventLimit: 0 })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: /at least 1 event/ },
+    });
+  });
+
+  it('a run that records its event log streams it to the data folder; runs.events gives it back line for line', async () => {
+    const b = await bench();
+    const { runIds } = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: validDoc(),
+      recordEvents: true,
+    });
+    const ends = await b.events.ends(runIds);
+    for (const runId of runIds) {
+      const view = (ends.get(runId) as ApiEvents['run.done']).result;
+      expect(view.eventLog!.logged).toBeGreaterThan(0);
+      expect(view.eventLog!.dropped).toBe(0);
+      const lines = (await b.value<string>('runs.events', { runId })).trimEnd().split('\n');
+      expect(lines).toHaveLength(view.eventLog!.logged);
+      const first = JSON.parse(lines[0]!) as { variant: string; type: string };
+      expect(first.variant).toBe(view.name);
+    }
+    // The logs are files of this process's folder in the data folder, nowhere else.
+    const folders = await readdir(join(b.dir, 'config', 'event-logs'));
+    expect(folders).toHaveLength(1);
+    expect(await readdir(join(b.dir, 'config', 'event-logs', folders[0]!))).toHaveLength(2);
+    // On the bridge there is no save dialog: the browser downloads runs.events.
+    expect(await b.call('runs.saveEvents', { runId: runIds[0] })).toMatchObject({
+      ok: false,
+      error: { code: 'UNSUPPORTED', message: /runs\.events/ },
+    });
+  });
+
+  it('a log past its limit ends with the line that says how much it left out', async () => {
+    const b = await bench();
+    const { runIds } = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: validDoc(),
+      variantIndexes: [1],
+      recordEvents: true,
+      eventLimit: 10,
+    });
+    const view = ((await b.events.ends(runIds)).get(runIds[0]!) as ApiEvents['run.done']).result;
+    expect(view.eventLog).toMatchObject({ logged: 10, limit: 10 });
+    expect(view.eventLog!.dropped).toBeGreaterThan(0);
+    const lines = (await b.value<string>('runs.events', { runId: runIds[0] }))
+      .trimEnd()
+      .split('\n');
+    expect(lines).toHaveLength(11);
+    expect(JSON.parse(lines[10]!)).toMatchObject({
+      type: 'log_truncated',
+      dropped: view.eventLog!.dropped,
+      limit: 10,
+    });
+  });
+
+  it('runs.events of a run that recorded nothing, or still runs, says so; a cancelled run leaves no log', async () => {
+    const b = await bench();
+    const plain = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: validDoc(),
+      variantIndexes: [0],
+    });
+    await b.events.ends(plain.runIds);
+    expect(await b.call('runs.events', { runId: plain.runIds[0] })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND', message: /recorded no event log/ },
+    });
+    const slow = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: slowDoc(),
+      variantIndexes: [0],
+      recordEvents: true,
+    });
+    const runId = slow.runIds[0]!;
+    expect(await b.call('runs.events', { runId })).toMatchObject({
+      ok: false,
+      error: { code: 'CONFLICT' },
+    });
+    await b.value('runs.cancel', { runId });
+    await b.events.ends([runId]);
+    const folder = join(b.dir, 'config', 'event-logs');
+    const [own] = await readdir(folder);
+    expect(await readdir(join(folder, own!))).toEqual([]);
+  });
+
+  it('on Electron, runs.saveEvents writes the log where the user chose; a dropped run takes its log with it', async () => {
+    const dir = await makeTempDir('gmemlab-events-save-');
+    const target = join(dir, 'chosen.jsonl');
+    const dialogs: NativeDialogs = {
+      openExperiment: async () => null,
+      saveExperiment: async () => null,
+      saveFile: async (name, kind) => {
+        expect(kind).toBe('jsonl');
+        expect(name).toMatch(/\.events\.jsonl$/);
+        return target;
+      },
+    };
+    const b = await bench({ transport: 'electron', dialogs, keptRuns: 1 });
+    try {
+      const first = await b.value<{ runIds: number[] }>('runs.start', {
+        experiment: validDoc(),
+        variantIndexes: [0],
+        recordEvents: true,
+      });
+      await b.events.ends(first.runIds);
+      const text = await b.value<string>('runs.events', { runId: first.runIds[0] });
+      expect(await b.value('runs.saveEvents', { runId: first.runIds[0] })).toEqual({
+        path: target,
+      });
+      expect(await readFile(target, 'utf8')).toBe(text);
+      // keptRuns 1: the next finished run drops the first, and its log file goes too.
+      const second = await b.value<{ runIds: number[] }>('runs.start', {
+        experiment: validDoc(),
+        variantIndexes: [0],
+        recordEvents: true,
+      });
+      await b.events.ends(second.runIds);
+      expect(await b.call('runs.events', { runId: first.runIds[0] })).toMatchObject({
+        ok: false,
+        error: { code: 'NOT_FOUND', message: /last 1 finished/ },
+      });
+      const folder = join(b.dir, 'config', 'event-logs');
+      const [own] = await readdir(folder);
+      expect(await readdir(join(folder, own!))).toHaveLength(1);
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it('an invalid experiment is INVALID_EXPERIMENT with every problem and its field path', async () => {

@@ -3,9 +3,11 @@
 // Both transports serve it through createDispatcher: Electron IPC (main/ipc.ts) and the localhost
 // bridge (main/bridge/). Arguments arrive already checked against the contract's schemas; what
 // they name (experiments, paths, run ids) is checked here.
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import {
   ApiError,
+  EVENTS_TEXT_MAX_BYTES,
   type ApiParsedArgs,
   type AppInfo,
   type DocumentState,
@@ -23,12 +25,16 @@ import {
   type LoadProblem,
   type LoadResult,
 } from '../../core/experiment/load.js';
+import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
+import { eventLogCuts } from '../../core/experiment/estimate.js';
 import { ENGINE_VERSION, type VariantRunRequest } from '../../core/experiment/run.js';
+import { formatBytes } from '../../core/units.js';
 import type { Experiment } from '../../core/experiment/schema.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import type { ApiHandlers, EventSink } from './dispatch.js';
 import { DISPLAY_POINTS, downsampleAligned } from './downsample.js';
 import { EXPERIMENT_SUFFIX, sanitizeFileStem } from './experiment-store.js';
+import { concatFilesDurable } from './durable-write.js';
 import { seriesCsv, writeExport } from './export-service.js';
 import { isInside } from './path-policy.js';
 import {
@@ -38,6 +44,7 @@ import {
   PRESET_ID,
   PRESET_PREFIX,
   presetFile,
+  estimatePrepared,
   prepareRun,
   readExperiment,
   runRequests,
@@ -45,6 +52,7 @@ import {
   type PreparationErrorCode,
   type TraceScope,
 } from './run-preparation.js';
+import { RunEventLogs } from './run-event-logs.js';
 import { DEFAULT_KEPT_RUNS, RunResults } from './run-results.js';
 import type { RunHandle, SimulationHost } from './simulation-host.js';
 
@@ -98,6 +106,9 @@ export interface WorkbenchOptions {
   readonly displayPoints?: number;
   /** Finished runs kept at full resolution for CSV; default DEFAULT_KEPT_RUNS. */
   readonly keptRuns?: number;
+  /** Folder in the app's data folder for the event logs of runs that record one; without it,
+   * runs.start refuses recordEvents. */
+  readonly eventLogDir?: string;
 }
 
 /** The API handlers, plus `dispose` to stop listening to the stores and cancel active runs, and
@@ -119,7 +130,14 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
   const dialogs = transport === 'electron' ? options.dialogs : undefined;
   const presetsDir = options.presetsDir ?? PRESETS_DIR;
   const displayPoints = options.displayPoints ?? DISPLAY_POINTS;
-  const finished = new RunResults(options.keptRuns ?? DEFAULT_KEPT_RUNS);
+  const eventLogs = options.eventLogDir ? new RunEventLogs(options.eventLogDir) : null;
+  // A run's event log is kept as long as its full result.
+  // Removals of the logs of runs no longer kept, awaited before the run that dropped them is
+  // reported (so a client that hears run.done finds the data folder as it says).
+  const forgetting: Promise<void>[] = [];
+  const finished = new RunResults(options.keptRuns ?? DEFAULT_KEPT_RUNS, undefined, (runId) => {
+    if (eventLogs) forgetting.push(eventLogs.forget(runId));
+  });
   const active = new Map<number, RunHandle>();
   // Experiment files outside the workspace that this session opened or saved through the store
   // (dialogs, grants): runs.start reads traces beside them, and nothing beside other paths.
@@ -143,7 +161,9 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       `${what} needs the desktop app's native dialogs; in the browser, ${
         what === 'exports.write'
           ? 'the workbench downloads the file itself'
-          : 'use experiments.import and experiments.save'
+          : what === 'runs.saveEvents'
+            ? 'use runs.events, which the workbench downloads'
+            : 'use experiments.import and experiments.save'
       }`,
     );
   }
@@ -199,8 +219,11 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     );
   }
 
-  function startRun(request: VariantRunRequest): number {
+  /** Start one variant's run; with `recordEvents`, its worker streams the event log to a new
+   * file in the data folder (eventLogs). */
+  async function startRun(request: VariantRunRequest): Promise<number> {
     const { experiment, variantIndex } = request;
+    const eventsFile = request.recordEvents && eventLogs ? await eventLogs.newFile() : undefined;
     let handle: RunHandle;
     try {
       // The budget of the settings, when set; else the pool's default.
@@ -208,34 +231,63 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       handle = host.run(
         budget !== null ? { ...request, storageBudgetBytes: budget } : request,
         (p) => events.emit('run.progress', p),
+        eventsFile !== undefined ? { eventsFile } : {},
       );
     } catch (err) {
+      if (eventsFile !== undefined) void eventLogs?.discard(eventsFile);
       // The host is closed (the app is quitting): nothing was started for this variant.
       throw new ApiError('RUN_FAILED', `cannot start a run: ${(err as Error).message}`);
     }
     const { runId } = handle;
     active.set(runId, handle);
-    const failed = (status: 'failed' | 'cancelled', message: string): void =>
+    if (eventsFile !== undefined) eventLogs!.attach(runId, eventsFile);
+    const failed = async (status: 'failed' | 'cancelled', message: string): Promise<void> => {
+      await eventLogs?.forget(runId);
       events.emit('run.failed', { runId, variantIndex, status, message });
+    };
     handle.done.then(
-      (outcome) => {
+      async (outcome) => {
         active.delete(runId);
         if (outcome.status === 'done') {
           finished.set(runId, outcome.result);
+          await Promise.all(forgetting.splice(0));
           const result = resultView(runId, variantIndex, outcome.result, displayPoints);
           events.emit('run.done', { runId, variantIndex, status: 'done', result });
         } else if (outcome.status === 'cancelled') {
-          failed('cancelled', `${experiment.variants[variantIndex]!.name}: cancelled`);
+          await failed('cancelled', `${experiment.variants[variantIndex]!.name}: cancelled`);
         } else {
-          failed('failed', outcome.message);
+          await failed('failed', outcome.message);
         }
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         active.delete(runId);
-        failed('failed', `the run could not finish: ${(err as Error)?.message ?? String(err)}`);
+        await failed(
+          'failed',
+          `the run could not finish: ${(err as Error)?.message ?? String(err)}`,
+        );
       },
     );
     return runId;
+  }
+
+  /** The event log file of a finished run that recorded one, or an error that says why not. */
+  function eventLogOf(runId: number): string {
+    if (active.has(runId))
+      throw new ApiError(
+        'CONFLICT',
+        `run ${runId} has not finished yet; save its event log when done`,
+      );
+    const file = eventLogs?.fileOf(runId);
+    if (file !== undefined && finished.has(runId)) return file;
+    if (finished.has(runId))
+      throw new ApiError(
+        'NOT_FOUND',
+        `run ${runId} recorded no event log; turn on "record event log" and run it again`,
+      );
+    throw new ApiError(
+      'NOT_FOUND',
+      `run ${runId} is not in memory (the last ${options.keptRuns ?? DEFAULT_KEPT_RUNS} finished runs are kept, with their event logs); run the experiment again`,
+    );
   }
 
   // --------------------------------------------------------------------------------------------
@@ -303,7 +355,12 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       return deleted;
     },
 
-    'runs.start': async ({ experiment: doc, path, variantIndexes }) => {
+    'runs.start': async ({ experiment: doc, path, variantIndexes, recordEvents, eventLimit }) => {
+      if (recordEvents && !eventLogs)
+        throw new ApiError(
+          'UNSUPPORTED',
+          'runs.start: this workbench has no data folder for event logs; record them with the CLI (gmem-lab run --events FILE)',
+        );
       const experiment = validated(parseExperimentValue(doc), 'the experiment');
       const count = experiment.variants.length;
       const indexes = [...new Set(variantIndexes ?? experiment.variants.map((_, i) => i))];
@@ -317,7 +374,48 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       const prepared = await prepareRun(experiment, traceScopeOf(path), indexes).catch(
         preparationError,
       );
-      return { runIds: runRequests(prepared).map(startRun) };
+      const requests = runRequests(prepared, {
+        ...(recordEvents ? { recordEvents: true } : {}),
+        ...(eventLimit !== undefined ? { eventLimit } : {}),
+      });
+      const runIds: number[] = [];
+      for (const request of requests) runIds.push(await startRun(request));
+      return { runIds };
+    },
+    'runs.estimate': async ({ experiment: doc, path, eventLimit }) => {
+      const experiment = validated(parseExperimentValue(doc), 'the experiment');
+      const prepared = await prepareRun(experiment, traceScopeOf(path)).catch(preparationError);
+      const variants = estimatePrepared(prepared);
+      const limit = eventLimit ?? DEFAULT_EVENT_LIMIT;
+      return { variants, cuts: eventLogCuts(variants, limit), eventLimit: limit };
+    },
+    'runs.events': async ({ runId }) => {
+      const file = eventLogOf(runId);
+      const { size } = await stat(file);
+      if (size > EVENTS_TEXT_MAX_BYTES)
+        throw new ApiError(
+          'TOO_LARGE',
+          `the event log of run ${runId} is ${formatBytes(size)}, more than the ${formatBytes(EVENTS_TEXT_MAX_BYTES)} the browser takes; save it from the desktop app, or write it with gmem-lab run --events FILE`,
+        );
+      return readFile(file, 'utf8');
+    },
+    'runs.saveEvents': async ({ runId }) => {
+      const file = eventLogOf(runId);
+      const result = finished.get(runId)!;
+      const chosen = await needDialogs('runs.saveEvents').saveFile(
+        `${sanitizeFileStem(result.name)}.events.jsonl`,
+        'jsonl',
+      );
+      if (chosen === null) return null;
+      try {
+        await concatFilesDurable(chosen, [file]);
+      } catch (err) {
+        throw new ApiError(
+          'IO_ERROR',
+          `cannot write the event log to ${chosen}: ${(err as Error).message}`,
+        );
+      }
+      return { path: chosen };
     },
     'runs.cancel': async ({ runId }) => {
       const handle = active.get(runId);
@@ -367,6 +465,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       unwatchSettings();
       documentListeners.clear();
       for (const handle of active.values()) handle.cancel();
+      void eventLogs?.dispose();
     },
     documentState: () => documentState,
     onDocumentState(listener) {
@@ -393,6 +492,7 @@ export function resultView(
     variantIndex,
     summary: result.summary,
     endNs: result.endNs,
+    ...(result.eventLog ? { eventLog: result.eventLog } : {}),
     series: {
       timeNs: shown.timeNs,
       names,
