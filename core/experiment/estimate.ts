@@ -214,11 +214,25 @@ export interface EventLogCut {
   readonly variant: string;
   readonly events: number;
   readonly limit: number;
+  /** A round limit that holds the log: `events` and a tenth, rounded up to two digits. */
+  readonly suggestedLimit: number;
 }
 
 /** The variants whose event log will be cut at `limit` events. */
 export function eventLogCuts(estimates: readonly RunEstimate[], limit: number): EventLogCut[] {
   return estimates
     .filter((e) => e.events > limit)
-    .map((e) => ({ variant: e.variant, events: e.events, limit }));
+    .map((e) => ({
+      variant: e.variant,
+      events: e.events,
+      limit,
+      suggestedLimit: suggestedEventLimit(e.events),
+    }));
+}
+
+/** A round limit above `events`: two significant digits, rounded up, with a tenth to spare
+ * (the event count is a lower bound). */
+export function suggestedEventLimit(events: number): number {
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(events)) - 1);
+  return Math.ceil((events * 1.1) / step) * step;
 }

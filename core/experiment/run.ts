@@ -9,11 +9,14 @@ import type { EventLogStats } from '../metrics/result.js';
 import { Rng } from '../rng.js';
 import { withStorageBudget } from '../storage-budget.js';
 import { Simulation } from '../sim/simulation.js';
-import { WorkloadContext, type ProgressReport } from '../workloads/context.js';
+import { Cancelled, WorkloadContext, type ProgressReport } from '../workloads/context.js';
 import { runFaultPath } from '../workloads/fault-path.js';
 import { runFleet } from '../workloads/fleet.js';
 import { runLifecycle } from '../workloads/lifecycle.js';
-import { parseTrace, runTrace } from '../workloads/trace.js';
+import { replayTraceSource, scanTrace, textSource, type TraceSource } from '../workloads/trace.js';
+
+/** The progress phase of a trace's first pass, which checks every line before the replay. */
+export const TRACE_CHECK_PHASE = 'check trace';
 import { effectiveWorkload, type Experiment, type ExperimentVariant } from './schema.js';
 
 export const ENGINE_VERSION = '1.0.0';
@@ -25,6 +28,9 @@ export interface VariantRunOptions extends Pick<
   VariantRunRequest,
   'traceText' | 'recordEvents' | 'eventLimit' | 'storageBudgetBytes'
 > {
+  /** The trace a trace workload replays, read a chunk at a time (the worker's reader over the
+   * file); else `traceText`. */
+  readonly traceSource?: TraceSource;
   readonly onProgress?: (report: ProgressReport) => void;
   readonly isCancelled?: () => boolean;
   /** Stream the event log here as the run goes (each line tagged with the variant's name),
@@ -33,12 +39,16 @@ export interface VariantRunOptions extends Pick<
 }
 
 /** One variant of an experiment to run: what the worker threads, the simulation host and the
- * CLI pass along (the core reads no files, so a trace workload comes with its text). */
+ * CLI pass along (the core reads no files: a trace workload comes with the path the worker reads,
+ * checked by the caller, or with its text). */
 export interface VariantRunRequest {
   readonly experiment: Experiment;
   readonly variantIndex: number;
-  /** Text of the trace file the workload names (trace workloads only). */
+  /** Text of the trace file the workload names (trace workloads only; small traces, tests). */
   readonly traceText?: string;
+  /** Absolute path of the trace the variant replays, which the worker streams (trace workloads
+   * only; the caller has checked it against the trace path policy). */
+  readonly tracePath?: string;
   /** Record the event log (streamed to a sink, or returned as JSON lines). */
   readonly recordEvents?: boolean;
   /** Events the log keeps before it is cut (default DEFAULT_EVENT_LIMIT). */
@@ -150,19 +160,40 @@ function runVariantWithin(
   if (workload.kind === 'lifecycle') {
     runLifecycle(ctx, workload, experiment.guest);
   } else {
-    if (options.traceText === undefined) {
+    const given =
+      options.traceSource ??
+      (options.traceText !== undefined ? textSource(options.traceText, workload.path) : undefined);
+    if (given === undefined) {
       throw new Error(
         `the trace workload needs the text of ${workload.path}; the caller reads the file`,
       );
     }
-    const parsed = parseTrace(options.traceText, workload.format, workload.path);
-    if (!parsed.ok) {
-      const first = parsed.errors
+    // Messages and format detection name the trace as the experiment does.
+    const source: TraceSource = {
+      name: workload.path,
+      bytes: given.bytes,
+      open: () => given.open(),
+    };
+    // First pass: every line checked, nothing replayed; a trace with a bad line is not run.
+    const checked = scanTrace(source, workload.format, {
+      onLines: (bytes) => {
+        options.onProgress?.({
+          phase: TRACE_CHECK_PHASE,
+          fraction: source.bytes > 0 ? Math.min(1, bytes / source.bytes) : 1,
+        });
+        if (options.isCancelled?.()) throw new Cancelled();
+      },
+    });
+    if (!checked.ok) {
+      const first = checked.errors
         .slice(0, 5)
         .map((e) => `${workload.path}:${e.line}: ${e.message}`);
-      throw new Error(`trace rejected (${parsed.errors.length} bad line(s)):\n${first.join('\n')}`);
+      throw new Error(
+        `trace rejected (${checked.errors.length} bad line(s)):\n${first.join('\n')}`,
+      );
     }
-    runTrace(ctx, workload, parsed.ops);
+    // Second pass: replayed as it is read.
+    replayTraceSource(ctx, workload, source, checked.format);
   }
   ctx.sampleNow();
   sim.log.close();

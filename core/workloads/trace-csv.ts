@@ -2,52 +2,71 @@
 // then one operation per line. Cells are not quoted: no field of ours holds a comma.
 import { TimeChecker } from './trace-checks.js';
 import {
-  forEachRecordLine,
+  isSkippable,
   show,
   truncationHint,
   type ErrorSink,
-  type ParsedLines,
-  type SplitText,
+  type LineParser,
 } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 import { recordOp, TRACE_FIELDS } from './trace-record.js';
 
 export const CSV_HEADER_EXAMPLE = 'time_ns,op,offset,size,to,who,access';
 
-export function parseCsv(split: SplitText, sink: ErrorSink): ParsedLines {
-  const ops: TraceOp[] = [];
-  const times = new TimeChecker();
-  let header: string[] | null = null;
-  let headerLine = 0;
-  const skipped = forEachRecordLine(split, (text, line, index) => {
+export class CsvParser implements LineParser {
+  skipped = 0;
+  private ops = 0;
+  private readonly times = new TimeChecker();
+  private header: string[] | null = null;
+  private headerLine = 0;
+
+  constructor(private readonly sink: ErrorSink) {}
+
+  line(text: string, line: number, lastCut: boolean): TraceOp | null {
+    if (isSkippable(text)) {
+      this.skipped++;
+      return null;
+    }
     const cells = text.split(',').map((c) => c.trim());
-    if (header === null) {
-      headerLine = line;
-      header = readHeader(line, cells, sink);
-      return;
+    if (this.header === null) {
+      this.headerLine = line;
+      this.header = readHeader(line, cells, this.sink);
+      return null;
     }
-    if (header.length === 0) return; // the header was bad: its error says so
-    const hint = truncationHint(split, index);
+    const header = this.header;
+    if (header.length === 0) return null; // the header was bad: its error says so
+    const hint = truncationHint(lastCut);
     if (cells.length !== header.length) {
-      sink.add(
+      this.sink.add(
         line,
-        `has ${cells.length} column(s), the header (line ${headerLine}) names ${header.length}: ${header.join(',')}${hint}`,
+        `has ${cells.length} column(s), the header (line ${this.headerLine}) names ${header.length}: ${header.join(',')}${hint}`,
       );
-      return;
+      return null;
     }
-    const op = recordOp(line, rowRecord(header, cells), { noun: 'column', columns: header }, times);
-    if (op.ok) ops.push(op.value);
-    else sink.add(line, op.message + hint);
-  });
-  if (header === null) {
-    sink.add(
-      1,
-      `the trace is empty: a CSV trace needs a header line, e.g. "${CSV_HEADER_EXAMPLE}"`,
+    const op = recordOp(
+      line,
+      rowRecord(header, cells),
+      { noun: 'column', columns: header },
+      this.times,
     );
-  } else if (ops.length === 0 && sink.empty) {
-    sink.add(headerLine, 'the trace holds a header but no operations');
+    if (!op.ok) {
+      this.sink.add(line, op.message + hint);
+      return null;
+    }
+    this.ops++;
+    return op.value;
   }
-  return { ops, skipped };
+
+  end(): void {
+    if (this.header === null) {
+      this.sink.add(
+        1,
+        `the trace is empty: a CSV trace needs a header line, e.g. "${CSV_HEADER_EXAMPLE}"`,
+      );
+    } else if (this.ops === 0 && this.sink.empty) {
+      this.sink.add(this.headerLine, 'the trace holds a header but no operations');
+    }
+  }
 }
 
 /** The header's columns, or none (reported) when it is bad: then no row can be read. */

@@ -2,33 +2,45 @@
 // JSON numbers or decimal / 0x-hex strings.
 import { TimeChecker, type Parsed } from './trace-checks.js';
 import {
-  forEachRecordLine,
+  isSkippable,
   kindOf,
   truncationHint,
   type ErrorSink,
-  type ParsedLines,
-  type SplitText,
+  type LineParser,
 } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 import { recordOp } from './trace-record.js';
 
-export function parseJsonl(split: SplitText, sink: ErrorSink): ParsedLines {
-  const ops: TraceOp[] = [];
-  const times = new TimeChecker();
-  const skipped = forEachRecordLine(split, (text, line, index) => {
-    const record = jsonRecord(text, truncationHint(split, index));
-    if (!record.ok) {
-      sink.add(line, record.message);
-      return;
+export class JsonlParser implements LineParser {
+  skipped = 0;
+  private ops = 0;
+  private readonly times = new TimeChecker();
+
+  constructor(private readonly sink: ErrorSink) {}
+
+  line(text: string, line: number, lastCut: boolean): TraceOp | null {
+    if (isSkippable(text)) {
+      this.skipped++;
+      return null;
     }
-    const op = recordOp(line, record.value, { noun: 'field' }, times);
-    if (op.ok) ops.push(op.value);
-    else sink.add(line, op.message);
-  });
-  if (ops.length === 0 && sink.empty) {
-    sink.add(1, 'the trace holds no operations: expected one JSON object per line');
+    const record = jsonRecord(text, truncationHint(lastCut));
+    if (!record.ok) {
+      this.sink.add(line, record.message);
+      return null;
+    }
+    const op = recordOp(line, record.value, { noun: 'field' }, this.times);
+    if (!op.ok) {
+      this.sink.add(line, op.message);
+      return null;
+    }
+    this.ops++;
+    return op.value;
   }
-  return { ops, skipped };
+
+  end(): void {
+    if (this.ops === 0 && this.sink.empty)
+      this.sink.add(1, 'the trace holds no operations: expected one JSON object per line');
+  }
 }
 
 /** The line's JSON object; the hint (a cut-short file) goes only with JSON that does not parse. */

@@ -10,9 +10,13 @@ export interface TraceLineError {
 /** Bad lines listed in full; the rest are summed up in one last entry. */
 export const MAX_REPORTED_ERRORS = 100;
 
-/** What a format parser returns; the errors went to its sink. */
-export interface ParsedLines {
-  readonly ops: TraceOp[];
+/** A format's parser, fed one line at a time in file order: it returns the line's operation, or
+ * null for a line that carries none (skipped) or is bad (reported to its ErrorSink). */
+export interface LineParser {
+  line(text: string, line: number, lastCut: boolean): TraceOp | null;
+  /** The end of the file: a trace with no operation is reported here. */
+  end(): void;
+  /** Lines that carried no operation and were not bad (blank lines, comments, other events). */
   readonly skipped: number;
 }
 
@@ -44,25 +48,9 @@ export class ErrorSink {
   }
 }
 
-export interface SplitText {
-  readonly lines: string[];
-  readonly endsWithNewline: boolean;
-}
-
-export function splitLines(text: string): SplitText {
-  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
-  if (body === '') return { lines: [], endsWithNewline: true };
-  const lines = body.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
-  const endsWithNewline = body.endsWith('\n');
-  if (endsWithNewline) lines.pop();
-  return { lines, endsWithNewline };
-}
-
 /** A hint for a bad last line of a file that does not end in a newline. */
-export function truncationHint(split: SplitText, index: number): string {
-  return index === split.lines.length - 1 && !split.endsWithNewline
-    ? ' (the file ends without a newline after this line: was it cut short?)'
-    : '';
+export function truncationHint(lastCut: boolean): string {
+  return lastCut ? ' (the file ends without a newline after this line: was it cut short?)' : '';
 }
 
 /** A piece of input for a message: strings quoted, other JSON values as JSON, cut short. */
@@ -92,23 +80,4 @@ export function both(n: number): string {
 export function isSkippable(text: string): boolean {
   const t = text.trim();
   return t === '' || t.startsWith('#');
-}
-
-/**
- * Calls `each` for every line of our own formats that may carry an operation, in file order, and
- * returns how many were blank lines or comments.
- */
-export function forEachRecordLine(
-  split: SplitText,
-  each: (text: string, line: number, index: number) => void,
-): number {
-  let skipped = 0;
-  split.lines.forEach((text, index) => {
-    if (isSkippable(text)) {
-      skipped++;
-      return;
-    }
-    each(text, index + 1, index);
-  });
-  return skipped;
 }

@@ -1,50 +1,25 @@
-// Reading a trace file: tell its format (by extension, else by its first line), split it into
-// lines and hand them to that format's parser. Every bad line is reported; a trace with any bad
-// line yields no operations, so a replay never runs on a trace read in part.
-import { CSV_HEADER_EXAMPLE, parseCsv } from './trace-csv.js';
+// Reading a trace: tell its format (by extension, else by its first line), read it line by line
+// from its source and hand each line to that format's parser. Every bad line is reported; a trace
+// with any bad line is not replayed, so a replay never runs on a trace read in part. The trace is
+// streamed: scanTrace holds one chunk and one line at a time, never the file or its operations.
+import { CSV_HEADER_EXAMPLE, CsvParser } from './trace-csv.js';
 import type { TraceFormat } from './trace-config.js';
-import { parseJsonl } from './trace-jsonl.js';
-import {
-  ErrorSink,
-  isSkippable,
-  splitLines,
-  type ParsedLines,
-  type SplitText,
-  type TraceLineError,
-} from './trace-lines.js';
+import { JsonlParser } from './trace-jsonl.js';
+import { ErrorSink, isSkippable, type LineParser, type TraceLineError } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
-import { looksLikeQemuLine, parseQemu, QEMU_EVENT } from './trace-qemu.js';
+import { looksLikeQemuLine, QEMU_EVENT, QemuParser } from './trace-qemu.js';
+import { LineReader, textSource, type TraceLine, type TraceSource } from './trace-stream.js';
 
-export type ParseTraceResult =
-  | {
-      readonly ok: true;
-      readonly ops: TraceOp[];
-      readonly format: TraceFormat;
-      /** Lines that carried no operation: blank lines, comments, other QEMU trace events and
-       * QEMU messages (docs/trace-format.md says which). */
-      readonly skippedLines: number;
-    }
-  | { readonly ok: false; readonly errors: TraceLineError[] };
-
-const PARSERS: Record<TraceFormat, (split: SplitText, sink: ErrorSink) => ParsedLines> = {
-  qemu: parseQemu,
-  csv: parseCsv,
-  jsonl: parseJsonl,
+const PARSERS: Record<TraceFormat, new (sink: ErrorSink) => LineParser> = {
+  qemu: QemuParser,
+  csv: CsvParser,
+  jsonl: JsonlParser,
 };
 
 type Detected = { ok: true; format: TraceFormat } | { ok: false; error: TraceLineError };
 
-/** The extension decides when it names a format; else the first line that is not a comment. */
-function detectFormat(split: SplitText, sourceName: string): Detected {
-  const byName = formatByExtension(sourceName);
-  if (byName) return { ok: true, format: byName };
-  const index = split.lines.findIndex((text) => !isSkippable(text));
-  if (index < 0)
-    return { ok: false, error: { line: 1, message: `the trace ${sourceName} is empty` } };
-  return formatByLine(split.lines[index]!.trim(), index + 1, sourceName);
-}
-
-function formatByExtension(sourceName: string): TraceFormat | null {
+/** The format a trace's name says (.csv, .jsonl / .ndjson, .log), or null. */
+export function formatByExtension(sourceName: string): TraceFormat | null {
   const ext = /\.([A-Za-z0-9]+)$/.exec(sourceName)?.[1]?.toLowerCase();
   if (ext === 'csv') return 'csv';
   if (ext === 'jsonl' || ext === 'ndjson') return 'jsonl';
@@ -66,26 +41,109 @@ function formatByLine(t: string, line: number, sourceName: string): Detected {
   };
 }
 
+/** What one pass over a trace found. */
+export type ScanResult =
+  | {
+      readonly ok: true;
+      readonly format: TraceFormat;
+      /** Operations the trace holds. */
+      readonly ops: number;
+      /** Lines that carried no operation: blank lines, comments, other QEMU trace events and
+       * QEMU messages (docs/trace-format.md says which). */
+      readonly skippedLines: number;
+      readonly lines: number;
+    }
+  | { readonly ok: false; readonly errors: TraceLineError[] };
+
+export interface ScanOptions {
+  /** Each operation, in file order, as its line is read. */
+  readonly onOp?: (op: TraceOp) => void;
+  /** Called every `everyLines` lines (default 4096) and at the end with the bytes read so far:
+   * for progress and cancellation (it may throw to stop the pass). */
+  readonly onLines?: (bytesRead: number) => void;
+  readonly everyLines?: number;
+}
+
 /**
- * Parse a trace file's text. Every bad line is reported (the first MAX_REPORTED_ERRORS in full)
- * with its line number; a trace with any bad line yields no operations.
+ * One pass over a trace: every bad line reported (the first MAX_REPORTED_ERRORS in full) with its
+ * line number, each good line's operation handed to `onOp` as it is read. Operations handed out
+ * before a bad line stand: check first (a pass without onOp), then replay.
+ */
+export function scanTrace(
+  source: TraceSource,
+  format: 'auto' | TraceFormat,
+  options: ScanOptions = {},
+): ScanResult {
+  const reader = new LineReader(source.open());
+  try {
+    const sink = new ErrorSink();
+    // Lines before the one that tells the format (blank lines and comments), fed once it is known.
+    const before: TraceLine[] = [];
+    let resolved: TraceFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
+    let parser = resolved ? new PARSERS[resolved](sink) : null;
+    const every = options.everyLines ?? 4096;
+    let ops = 0;
+    const onOp = (op: TraceOp): void => {
+      ops++;
+      options.onOp?.(op);
+    };
+    let lines = 0;
+    for (let l = reader.next(); l !== null; l = reader.next()) {
+      lines++;
+      if (lines % every === 0) options.onLines?.(reader.bytesRead);
+      if (parser !== null) {
+        const op = parser.line(l.text, l.line, l.lastCut);
+        if (op !== null) onOp(op);
+        continue;
+      }
+      before.push(l);
+      if (isSkippable(l.text)) continue;
+      const detected = formatByLine(l.text.trim(), l.line, source.name);
+      if (!detected.ok) return { ok: false, errors: [detected.error] };
+      resolved = detected.format;
+      parser = new PARSERS[resolved](sink);
+      for (const b of before.splice(0)) {
+        const op = parser.line(b.text, b.line, b.lastCut);
+        if (op !== null) onOp(op);
+      }
+    }
+    options.onLines?.(reader.bytesRead);
+    if (parser === null || resolved === null)
+      return { ok: false, errors: [{ line: 1, message: `the trace ${source.name} is empty` }] };
+    parser.end();
+    if (!sink.empty) return { ok: false, errors: sink.result() };
+    return {
+      ok: true,
+      format: resolved,
+      ops,
+      skippedLines: parser.skipped,
+      lines,
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+export type ParseTraceResult =
+  | {
+      readonly ok: true;
+      readonly ops: TraceOp[];
+      readonly format: TraceFormat;
+      readonly skippedLines: number;
+    }
+  | { readonly ok: false; readonly errors: TraceLineError[] };
+
+/**
+ * Parse a trace file's whole text into its operations (small traces and tests; runs stream with
+ * scanTrace). Every bad line is reported; a trace with any bad line yields no operations.
  */
 export function parseTrace(
   text: string,
   format: 'auto' | TraceFormat,
   sourceName: string,
 ): ParseTraceResult {
-  const split = splitLines(text);
-  let resolved: TraceFormat;
-  if (format === 'auto') {
-    const detected = detectFormat(split, sourceName);
-    if (!detected.ok) return { ok: false, errors: [detected.error] };
-    resolved = detected.format;
-  } else {
-    resolved = format;
-  }
-  const sink = new ErrorSink();
-  const { ops, skipped } = PARSERS[resolved](split, sink);
-  if (!sink.empty) return { ok: false, errors: sink.result() };
-  return { ok: true, ops, format: resolved, skippedLines: skipped };
+  const ops: TraceOp[] = [];
+  const r = scanTrace(textSource(text, sourceName), format, { onOp: (op) => ops.push(op) });
+  if (!r.ok) return r;
+  return { ok: true, ops, format: r.format, skippedLines: r.skippedLines };
 }

@@ -21,13 +21,7 @@ import {
   TimeChecker,
   type Parsed,
 } from './trace-checks.js';
-import {
-  show,
-  truncationHint,
-  type ErrorSink,
-  type ParsedLines,
-  type SplitText,
-} from './trace-lines.js';
+import { show, truncationHint, type ErrorSink, type LineParser } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 
 export const QEMU_EVENT = 'kvm_convert_memory';
@@ -238,35 +232,43 @@ function convertOp(
   };
 }
 
-export function parseQemu(split: SplitText, sink: ErrorSink): ParsedLines {
-  const ops: TraceOp[] = [];
-  const times = new TimeChecker();
-  const clock = new QemuClock();
-  let skipped = 0;
-  let otherLines = 0;
-  split.lines.forEach((text, index) => {
-    const line = index + 1;
+export class QemuParser implements LineParser {
+  skipped = 0;
+  private ops = 0;
+  private otherLines = 0;
+  private readonly times = new TimeChecker();
+  private readonly clock = new QemuClock();
+
+  constructor(private readonly sink: ErrorSink) {}
+
+  line(text: string, line: number, lastCut: boolean): TraceOp | null {
     const parsed = parseQemuLine(text);
     if (parsed.kind === 'skip') {
-      skipped++;
-      if (text.trim() !== '') otherLines++;
-      return;
+      this.skipped++;
+      if (text.trim() !== '') this.otherLines++;
+      return null;
     }
     if (parsed.kind === 'error') {
-      sink.add(line, parsed.message + truncationHint(split, index));
-      return;
+      this.sink.add(line, parsed.message + truncationHint(lastCut));
+      return null;
     }
-    const op = convertOp(line, parsed, clock, times);
-    if (op.ok) ops.push(op.value);
-    else sink.add(line, op.message);
-  });
-  if (ops.length === 0 && sink.empty) {
-    sink.add(
-      1,
-      otherLines > 0
-        ? `no ${QEMU_EVENT} events among ${otherLines} other trace line(s): was the event enabled (-trace ${QEMU_EVENT})?`
-        : `the trace is empty: expected ${QEMU_EXPECTED} lines`,
-    );
+    const op = convertOp(line, parsed, this.clock, this.times);
+    if (!op.ok) {
+      this.sink.add(line, op.message);
+      return null;
+    }
+    this.ops++;
+    return op.value;
   }
-  return { ops, skipped };
+
+  end(): void {
+    if (this.ops === 0 && this.sink.empty) {
+      this.sink.add(
+        1,
+        this.otherLines > 0
+          ? `no ${QEMU_EVENT} events among ${this.otherLines} other trace line(s): was the event enabled (-trace ${QEMU_EVENT})?`
+          : `the trace is empty: expected ${QEMU_EXPECTED} lines`,
+      );
+    }
+  }
 }

@@ -1,4 +1,4 @@
-// Replaying a parsed trace against the simulation: populate the guest as the workload says, then
+// Replaying a trace against the simulation, from its parsed operations or as it is read: populate the guest as the workload says, then
 // one model operation per trace operation, at its recorded time or back to back. The model decides
 // whether an operation fits the guest (EINVAL past its end, EAGAIN on a pinned page, ...), as the
 // kernel would; replay stops at the first failure or counts failures, as onError says.
@@ -8,9 +8,11 @@ import type { Simulation } from '../sim/simulation.js';
 import { PAGE_SIZE } from '../units.js';
 import type { WorkloadContext } from './context.js';
 import type { Parsed } from './trace-checks.js';
-import type { GpaLayout, TraceWorkloadConfig } from './trace-config.js';
+import type { GpaLayout, TraceFormat, TraceWorkloadConfig } from './trace-config.js';
 import { hex } from './trace-lines.js';
 import { HIGH_RAM_GPA, type TraceOp } from './trace-ops.js';
+import { scanTrace } from './trace-parse.js';
+import type { TraceSource } from './trace-stream.js';
 
 /**
  * guest_memfd offset of a guest physical range, as QEMU lays out x86 RAM: one RAMBlock (one
@@ -86,28 +88,35 @@ interface ReplayFailure {
   readonly message: string;
 }
 
-/** Replay and return what happened; runTrace is this without the statistics. */
-export function replayTrace(
-  ctx: WorkloadContext,
-  params: TraceWorkloadConfig,
-  ops: readonly TraceOp[],
-): TraceReplayStats {
-  const sim = ctx.sim;
-  if (params.populate !== 'none') populateGuest(ctx, params.populate);
-  ctx.beginPhase('replay');
-  const startNs = sim.now;
-  const failuresByErrno: Partial<Record<Errno, number>> = {};
-  let failed = 0;
-  let lateOps = 0;
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
+/** A replay in progress: the guest populated as the workload says, then one model operation per
+ * trace operation handed to `op`, in file order. */
+class TraceReplayer {
+  private readonly startNs: number;
+  private readonly failuresByErrno: Partial<Record<Errno, number>> = {};
+  private ops = 0;
+  private failed = 0;
+  private lateOps = 0;
+
+  constructor(
+    private readonly ctx: WorkloadContext,
+    private readonly params: TraceWorkloadConfig,
+  ) {
+    if (params.populate !== 'none') populateGuest(ctx, params.populate);
+    ctx.beginPhase('replay');
+    this.startNs = ctx.sim.now;
+  }
+
+  op(op: TraceOp): void {
+    const { ctx, params } = this;
+    const sim = ctx.sim;
     if (params.timing === 'recorded' && op.timeNs !== undefined) {
-      if (!waitUntilDue(sim, startNs + op.timeNs)) lateOps++;
+      if (!waitUntilDue(sim, this.startNs + op.timeNs)) this.lateOps++;
     }
     const { offset, failure } = replayOp(sim, op, params.gpaLayout);
+    this.ops++;
     if (failure) {
-      failed++;
-      failuresByErrno[failure.errno] = (failuresByErrno[failure.errno] ?? 0) + 1;
+      this.failed++;
+      this.failuresByErrno[failure.errno] = (this.failuresByErrno[failure.errno] ?? 0) + 1;
     }
     ctx.tick();
     if (failure && params.onError === 'stop') {
@@ -115,10 +124,55 @@ export function replayTrace(
         `trace ${params.path} line ${op.line}: ${describeOp(op, offset)} failed: ${failure.errno}: ${failure.message} (onError "skip" counts failures and goes on)`,
       );
     }
+  }
+
+  finish(): TraceReplayStats {
+    this.ctx.progress(1);
+    return {
+      ops: this.ops,
+      failed: this.failed,
+      failuresByErrno: this.failuresByErrno,
+      lateOps: this.lateOps,
+    };
+  }
+}
+
+/** Replay parsed operations and return what happened. */
+export function replayTrace(
+  ctx: WorkloadContext,
+  params: TraceWorkloadConfig,
+  ops: readonly TraceOp[],
+): TraceReplayStats {
+  const replay = new TraceReplayer(ctx, params);
+  for (let i = 0; i < ops.length; i++) {
+    replay.op(ops[i]!);
     if ((i & 255) === 255) ctx.progress((i + 1) / ops.length);
   }
-  ctx.progress(1);
-  return { ops: ops.length, failed, failuresByErrno, lateOps };
+  return replay.finish();
+}
+
+/**
+ * Replay a trace as it is read from `source`, a line at a time (check it with scanTrace first:
+ * this pass stops at a bad line). Progress is the share of the trace's bytes read.
+ */
+export function replayTraceSource(
+  ctx: WorkloadContext,
+  params: TraceWorkloadConfig,
+  source: TraceSource,
+  format: TraceFormat,
+): TraceReplayStats {
+  const replay = new TraceReplayer(ctx, params);
+  const scanned = scanTrace(source, format, {
+    onOp: (op) => replay.op(op),
+    onLines: (bytes) => ctx.progress(source.bytes > 0 ? bytes / source.bytes : 1),
+  });
+  if (!scanned.ok) {
+    const first = scanned.errors[0]!;
+    throw new Error(
+      `trace ${params.path} changed while it was replayed: line ${first.line}: ${first.message} (it was checked before the replay began); run again`,
+    );
+  }
+  return replay.finish();
 }
 
 /** What the VMM does before the traced operations; a failure here is the setup's, not the trace's. */

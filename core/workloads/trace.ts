@@ -10,7 +10,8 @@
 // This file is the workload's public face; each mechanism lives in its own file:
 //   trace-config.ts  the workload's settings in the experiment file
 //   trace-ops.ts     the operations a trace holds, and the address limits
-//   trace-parse.ts   format detection and the entry point of parsing
+//   trace-stream.ts  the trace's text from its source, a chunk and a line at a time
+//   trace-parse.ts   format detection and the entry point of parsing (one streaming pass)
 //   trace-lines.ts   lines, the bad-line report, how messages quote input
 //   trace-checks.ts  numbers, alignment, ranges and time order, for every format
 //   trace-qemu.ts    QEMU kvm_convert_memory logs
@@ -33,6 +34,26 @@ export {
   type TraceOp,
   type TraceOpName,
 } from './trace-ops.js';
-export { parseTrace, type ParseTraceResult } from './trace-parse.js';
+export {
+  formatByExtension,
+  parseTrace,
+  scanTrace,
+  type ParseTraceResult,
+  type ScanOptions,
+  type ScanResult,
+} from './trace-parse.js';
+export {
+  LineReader,
+  textSource,
+  type TraceChunks,
+  type TraceLine,
+  type TraceSource,
+} from './trace-stream.js';
 export { TRACE_FIELDS } from './trace-record.js';
-export { gpaToOffset, replayTrace, runTrace, type TraceReplayStats } from './trace-replay.js';
+export {
+  gpaToOffset,
+  replayTrace,
+  replayTraceSource,
+  runTrace,
+  type TraceReplayStats,
+} from './trace-replay.js';

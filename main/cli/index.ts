@@ -169,7 +169,9 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     .action(async (file: string, opts: { json?: boolean }) => {
       const loaded = await load(file, io);
       const { experiment } = loaded;
-      const estimates = estimatePrepared(await prepareRun(experiment, traceScope(loaded.path)));
+      const estimates = await estimatePrepared(
+        await prepareRun(experiment, traceScope(loaded.path)),
+      );
       if (opts.json) {
         io.stdout(
           JSON.stringify({
@@ -392,7 +394,7 @@ async function runCombos(
   });
   const progress = opts.progress && io.stderrIsTty ? new ProgressLine(io.stderr) : null;
   const events = opts.eventsFile !== undefined ? new EventLogFiles(opts.eventsFile) : null;
-  if (events) warnEventLogCuts(prepared, opts.eventsLimit ?? DEFAULT_EVENT_LIMIT, io);
+  if (events) await warnEventLogCuts(prepared, opts.eventsLimit ?? DEFAULT_EVENT_LIMIT, io);
   let outcomes: RunOutcome[][];
   let key = 0;
   try {

@@ -2,7 +2,11 @@
 // a run whose event log will be cut, and the event log's file once the runs end.
 import { InvalidArgumentError } from 'commander';
 import { MAX_EVENT_LIMIT } from '../../core/events/event-log.js';
-import { eventLogCuts, type RunEstimate } from '../../core/experiment/estimate.js';
+import {
+  eventLogCuts,
+  suggestedEventLimit,
+  type RunEstimate,
+} from '../../core/experiment/estimate.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { formatBytes } from '../../core/units.js';
 import type { EventLogFiles } from '../services/event-files.js';
@@ -37,21 +41,19 @@ export function estimateText(estimates: readonly RunEstimate[]): string {
 
 /** Before the run: name every variant whose event log will be cut, with the limit and how to
  * raise it. */
-export function warnEventLogCuts(prepared: readonly PreparedRun[], limit: number, io: CliIo): void {
+export async function warnEventLogCuts(
+  prepared: readonly PreparedRun[],
+  limit: number,
+  io: CliIo,
+): Promise<void> {
   for (const p of prepared) {
-    for (const cut of eventLogCuts(estimatePrepared(p), limit)) {
+    for (const cut of eventLogCuts(await estimatePrepared(p), limit)) {
       io.stderr(
         `gmem-lab: warning: the event log of variant "${cut.variant}" will be cut at ${count(cut.limit)} events ` +
-          `(its run logs about ${count(cut.events)}); raise the limit with --events-limit ${suggestedLimit(cut.events)}\n`,
+          `(its run logs about ${count(cut.events)}); raise the limit with --events-limit ${cut.suggestedLimit}\n`,
       );
     }
   }
-}
-
-/** A round limit above `events`: two significant digits, rounded up. */
-function suggestedLimit(events: number): number {
-  const step = 10 ** Math.max(0, Math.floor(Math.log10(events)) - 1);
-  return Math.ceil((events * 1.1) / step) * step;
 }
 
 /** After the runs: join the variants' logs into the file, and say which were cut. */
@@ -72,6 +74,6 @@ function reportCut(result: RunResult, io: CliIo): void {
   if (!log || log.dropped === 0) return;
   io.stderr(
     `gmem-lab: the event log of variant "${result.name}" was cut at ${count(log.limit)} events; ` +
-      `${count(log.dropped)} more were left out (raise the limit with --events-limit ${suggestedLimit(log.logged + log.dropped)})\n`,
+      `${count(log.dropped)} more were left out (raise the limit with --events-limit ${suggestedEventLimit(log.logged + log.dropped)})\n`,
   );
 }

@@ -338,7 +338,7 @@ export class ExperimentStore {
       const problems = [
         {
           path: '',
-          message: tooLargeMessage(bytes, this.maxBytes, 'experiment'),
+          message: tooLargeMessage(bytes, this.maxBytes),
         },
       ];
       throw new ApiError('TOO_LARGE', formatProblems(problems, label), problems);

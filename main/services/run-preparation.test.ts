@@ -12,12 +12,7 @@ import { serveWorkbench, type RunningServer } from '../cli/serve.js';
 import { cli, smallExperiment, tempDir, writeExperiment } from '../cli/test-helpers.js';
 import { createDispatcher } from './dispatch.js';
 import { ExperimentStore } from './experiment-store.js';
-import {
-  MAX_TRACE_BYTES,
-  PRESETS_DIR,
-  readTextBounded,
-  tooLargeMessage,
-} from './run-preparation.js';
+import { PRESETS_DIR, readTextBounded, tooLargeMessage } from './run-preparation.js';
 import { SettingsStore } from './settings-store.js';
 import { SimulationHost } from './simulation-host.js';
 import { createWorkbench } from './workbench.js';
@@ -253,8 +248,8 @@ describe('bounded reading', () => {
     });
     expect(await readTextBounded(join(dir, 'none.txt'), 100)).toMatchObject({ kind: 'missing' });
     expect(await readTextBounded(dir, 100)).toMatchObject({ kind: 'not-a-file' });
-    expect(tooLargeMessage(300 * 1024 * 1024, MAX_TRACE_BYTES, 'trace')).toMatch(
-      /^the trace is 314572800 bytes; traces are limited to 256 MiB \(268435456 bytes\): cut it/,
+    expect(tooLargeMessage(17 * 1024 * 1024, 16 * 1024 * 1024)).toMatch(
+      /^the file is 17825792 bytes; experiment files are limited to 16 MiB \(16777216 bytes\): remove/,
     );
   });
 });

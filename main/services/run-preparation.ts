@@ -16,9 +16,10 @@ import {
 import type { VariantRunRequest } from '../../core/experiment/run.js';
 import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
 import { estimateRun, type RunEstimate } from '../../core/experiment/estimate.js';
-import { parseTrace, MAX_REPORTED_ERRORS } from '../../core/workloads/trace.js';
+import { MAX_REPORTED_ERRORS, scanTrace } from '../../core/workloads/trace.js';
 import { isInside, PathPolicyError, resolveContained } from './path-policy.js';
 import { resourcesDir } from './resources-dir.js';
+import { countTraceLines, fileTraceSource } from './trace-file.js';
 
 /** The bundled presets: resources/presets in a checkout or beside out/, the packaged app's
  * resources folder otherwise (resources-dir.ts). */
@@ -27,8 +28,6 @@ export const PRESET_SUFFIX = '.gmemlab.json';
 /** Presets are named `preset:<id>` on the command line and in the workbench. */
 export const PRESET_PREFIX = 'preset:';
 export const PRESET_ID = /^[a-z0-9-]{1,80}$/;
-/** Trace files are read whole; bound them like experiment files. */
-export const MAX_TRACE_BYTES = 256 * 1024 * 1024;
 
 export type PreparationErrorCode =
   | LoadErrorCode
@@ -36,7 +35,6 @@ export type PreparationErrorCode =
   | 'NOT_A_FILE'
   | 'FORBIDDEN_PATH'
   | 'TRACE_NOT_FOUND'
-  | 'TRACE_TOO_LARGE'
   | 'TRACE_REJECTED';
 
 /** A file that cannot be used as it is: every problem with its field path. The message is one
@@ -122,10 +120,8 @@ function limitText(bytes: number): string {
 }
 
 /** The message for a file over its limit: what, the limit, and what to do. */
-export function tooLargeMessage(size: number, limit: number, kind: 'experiment' | 'trace'): string {
-  return kind === 'experiment'
-    ? `the file is ${size} bytes; experiment files are limited to ${limitText(limit)}: remove saved results or views (or split the notes) to make it smaller`
-    : `the trace is ${size} bytes; traces are limited to ${limitText(limit)}: cut it into shorter traces, one experiment each`;
+export function tooLargeMessage(size: number, limit: number): string {
+  return `the file is ${size} bytes; experiment files are limited to ${limitText(limit)}: remove saved results or views (or split the notes) to make it smaller`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,11 +164,7 @@ export async function readExperiment(
     case 'not-a-file':
       return refuse('NOT_A_FILE', 'not a regular file', read.modifiedMs);
     case 'too-large':
-      return refuse(
-        'TOO_LARGE',
-        tooLargeMessage(read.size, maxBytes, 'experiment'),
-        read.modifiedMs,
-      );
+      return refuse('TOO_LARGE', tooLargeMessage(read.size, maxBytes), read.modifiedMs);
     case 'ok': {
       const parsed = parseExperimentText(read.text);
       if (!parsed.ok)
@@ -285,7 +277,8 @@ export interface PreparedVariant {
     /** The field that names it: workload.path, or the variant's override. */
     readonly field: string;
     readonly format: 'auto' | 'qemu' | 'csv' | 'jsonl';
-    readonly text: string;
+    /** Its size, bytes (the worker streams it; nothing reads it whole). */
+    readonly bytes: number;
   };
 }
 
@@ -303,7 +296,7 @@ export async function prepareRun(
   indexes: readonly number[] = experiment.variants.map((_, i) => i),
 ): Promise<PreparedRun> {
   const file = scope.experimentPath;
-  const texts = new Map<string, Promise<string>>();
+  const sizes = new Map<string, Promise<number>>();
   const variants: PreparedVariant[] = [];
   for (const index of indexes) {
     const variant = experiment.variants[index]!;
@@ -317,10 +310,10 @@ export async function prepareRun(
         ? `variants[${index}].workloadOverrides.path`
         : 'workload.path';
     const path = await containedTrace(file, field, workload.path, scope);
-    if (!texts.has(path)) texts.set(path, readTrace(file, field, path));
+    if (!sizes.has(path)) sizes.set(path, checkTrace(file, field, path));
     variants.push({
       index,
-      trace: { path, field, format: workload.format, text: await texts.get(path)! },
+      trace: { path, field, format: workload.format, bytes: await sizes.get(path)! },
     });
   }
   return { experiment, file, variants };
@@ -334,33 +327,27 @@ export function runRequests(
   return prepared.variants.map((v) => ({
     experiment: prepared.experiment,
     variantIndex: v.index,
-    ...(v.trace ? { traceText: v.trace.text } : {}),
+    ...(v.trace ? { tracePath: v.trace.path } : {}),
     ...(options.recordEvents !== undefined ? { recordEvents: options.recordEvents } : {}),
     ...(options.eventLimit !== undefined ? { eventLimit: options.eventLimit } : {}),
   }));
 }
 
 /** What each prepared variant's run implies (core/experiment/estimate.ts), in variant order: a
- * trace's operations are its lines that are not blank. */
-export function estimatePrepared(prepared: PreparedRun): RunEstimate[] {
+ * trace's operations are its lines that are not blank (each trace file counted once). */
+export async function estimatePrepared(prepared: PreparedRun): Promise<RunEstimate[]> {
+  const counts = new Map<string, Promise<number>>();
   const traceOps: (number | undefined)[] = [];
-  for (const v of prepared.variants) if (v.trace) traceOps[v.index] = countLines(v.trace.text);
+  for (const v of prepared.variants) {
+    if (!v.trace) continue;
+    if (!counts.has(v.trace.path)) counts.set(v.trace.path, countTraceLines(v.trace.path));
+    traceOps[v.index] = await counts.get(v.trace.path)!;
+  }
   return estimateRun(prepared.experiment, traceOps);
 }
 
-function countLines(text: string): number {
-  let n = 0;
-  for (let at = 0; at < text.length;) {
-    let end = text.indexOf('\n', at);
-    if (end < 0) end = text.length;
-    if (/\S/.test(text.slice(at, Math.min(end, at + 256)))) n++;
-    at = end + 1;
-  }
-  return n;
-}
-
 /** The problems of the traces these variants replay, one entry per bad line, each trace once.
- * Parsing a large trace takes a while, so it is done only for variants whose run failed: a
+ * Reading a large trace takes a while, so it is done only for variants whose run failed: a
  * rejected trace is then bad input, reported once, not once per variant. */
 export function traceProblems(
   prepared: PreparedRun,
@@ -373,7 +360,7 @@ export function traceProblems(
     const key = `${v.trace.path}\0${v.trace.format}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const parsed = parseTrace(v.trace.text, v.trace.format, v.trace.path);
+    const parsed = scanTrace(fileTraceSource(v.trace.path), v.trace.format);
     if (parsed.ok) continue;
     for (const e of parsed.errors.slice(0, MAX_REPORTED_ERRORS + 1))
       problems.push({ path: v.trace.field, message: `${v.trace.path}:${e.line}: ${e.message}` });
@@ -404,29 +391,27 @@ async function containedTrace(
   }
 }
 
-async function readTrace(file: string, field: string, path: string): Promise<string> {
-  const refuse = (code: PreparationErrorCode, message: string) =>
-    new ExperimentFileError(file, code, [{ path: field, message }]);
-  let read: ReadOutcome;
+/** The trace at `path` is a regular file the run can read: its size, or a refusal naming the
+ * field. Its text is not read here; the worker streams it (core/workloads/trace-stream.ts). */
+async function checkTrace(file: string, field: string, path: string): Promise<number> {
+  const refuse = (message: string) =>
+    new ExperimentFileError(file, 'TRACE_NOT_FOUND', [{ path: field, message }]);
+  let st;
   try {
-    read = await readTextBounded(path, MAX_TRACE_BYTES);
+    st = await stat(path);
   } catch (err) {
-    throw refuse('TRACE_NOT_FOUND', `cannot read the trace ${path}: ${(err as Error).message}`);
-  }
-  switch (read.kind) {
-    case 'missing':
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
       throw refuse(
-        'TRACE_NOT_FOUND',
-        `cannot read the trace ${path}: ${read.message}; paths are relative to the experiment file`,
+        `cannot read the trace ${path}: no such file; paths are relative to the experiment file`,
       );
-    case 'not-a-file':
-      throw refuse('TRACE_NOT_FOUND', `the trace ${path} is not a regular file`);
-    case 'too-large':
-      throw refuse(
-        'TRACE_TOO_LARGE',
-        `${path}: ${tooLargeMessage(read.size, MAX_TRACE_BYTES, 'trace')}`,
-      );
-    case 'ok':
-      return read.text;
+    throw refuse(`cannot read the trace ${path}: ${(err as Error).message}`);
   }
+  if (!st.isFile()) throw refuse(`the trace ${path} is not a regular file`);
+  // Readable now (a file without read permission is refused before any worker starts).
+  try {
+    await (await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))).close();
+  } catch (err) {
+    throw refuse(`cannot read the trace ${path}: ${(err as Error).message}`);
+  }
+  return st.size;
 }

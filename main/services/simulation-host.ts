@@ -284,6 +284,7 @@ export class SimulationHost {
         experiment: job.request.experiment,
         variantIndex: job.request.variantIndex,
         ...(job.request.traceText !== undefined ? { traceText: job.request.traceText } : {}),
+        ...(job.request.tracePath !== undefined ? { tracePath: job.request.tracePath } : {}),
         recordEvents: job.request.recordEvents ?? false,
         ...(job.request.eventLimit !== undefined ? { eventLimit: job.request.eventLimit } : {}),
         ...(job.eventsFile !== undefined ? { eventsFile: job.eventsFile } : {}),

@@ -385,7 +385,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     'runs.estimate': async ({ experiment: doc, path, eventLimit }) => {
       const experiment = validated(parseExperimentValue(doc), 'the experiment');
       const prepared = await prepareRun(experiment, traceScopeOf(path)).catch(preparationError);
-      const variants = estimatePrepared(prepared);
+      const variants = await estimatePrepared(prepared);
       const limit = eventLimit ?? DEFAULT_EVENT_LIMIT;
       return { variants, cuts: eventLogCuts(variants, limit), eventLimit: limit };
     },

@@ -6,6 +6,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import type { EventSink } from '../../core/events/event-log.js';
 import { runVariant } from '../../core/experiment/run.js';
 import { Cancelled } from '../../core/workloads/context.js';
+import { fileTraceSource } from '../services/trace-file.js';
 import { packResult, type RunRequest, type WorkerMessage } from './protocol.js';
 
 export type Send = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
@@ -17,6 +18,9 @@ export function runRequest(request: RunRequest, send: Send): void {
   try {
     const result = runVariant(request.experiment, request.variantIndex, {
       ...(request.traceText !== undefined ? { traceText: request.traceText } : {}),
+      ...(request.tracePath !== undefined
+        ? { traceSource: fileTraceSource(request.tracePath) }
+        : {}),
       recordEvents: request.recordEvents ?? false,
       ...(request.eventLimit !== undefined ? { eventLimit: request.eventLimit } : {}),
       ...(events ? { eventSink: events.sink } : {}),

@@ -1,0 +1,81 @@
+// A trace file as the core's TraceSource: read synchronously in 1 MiB chunks and decoded as UTF-8
+// across chunk boundaries (invalid bytes become U+FFFD, as Buffer.toString does, and the line that
+// holds them is then a bad line). Each pass opens the file anew; memory stays at one chunk.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { TraceChunks, TraceSource } from '../../core/workloads/trace.js';
+
+const CHUNK_BYTES = 1 << 20;
+
+/** The trace at `path` (absolute, already checked against the trace path policy). */
+export function fileTraceSource(path: string, name = path): TraceSource {
+  const probe = openSync(path, 'r');
+  let bytes: number;
+  try {
+    bytes = fstatSync(probe).size;
+  } finally {
+    closeSync(probe);
+  }
+  return {
+    name,
+    bytes,
+    open(): TraceChunks {
+      let fd: number | null = openSync(path, 'r');
+      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+      const decoder = new TextDecoder('utf-8');
+      let read = 0;
+      const close = () => {
+        if (fd !== null) closeSync(fd);
+        fd = null;
+      };
+      return {
+        next() {
+          for (;;) {
+            if (fd === null) return null;
+            const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
+            if (n === 0) {
+              close();
+              const tail = decoder.decode();
+              return tail === '' ? null : tail;
+            }
+            read += n;
+            const text = decoder.decode(buffer.subarray(0, n), { stream: true });
+            if (text !== '') return text;
+          }
+        },
+        get bytesRead() {
+          return read;
+        },
+        close,
+      };
+    },
+  };
+}
+
+/** The operations of a trace file, for estimates: its lines that are not blank, read a chunk at
+ * a time without blocking (a whole-file read would hold the file in memory). */
+export async function countTraceLines(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  let n = 0;
+  let counted = false;
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+      if (bytesRead === 0) break;
+      // Bytes, not characters: a line counts once a byte that is not a space, tab or CR comes
+      // before its newline (UTF-8 never encodes those bytes inside another character).
+      for (let i = 0; i < bytesRead; i++) {
+        const c = buffer[i]!;
+        if (c === 10) counted = false;
+        else if (!counted && c !== 32 && c !== 9 && c !== 13) {
+          n++;
+          counted = true;
+        }
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return n;
+}
