@@ -9,12 +9,16 @@
 //                                        HugeTLB 1 GiB and 4 KiB
 //   tsx bench/child.ts scale BYTES MODE  the same lifecycle on a guest of BYTES backed by 1 GiB
 //                                        HugeTLB alone, with acceptance MODE (lazy or eager)
+//   tsx bench/child.ts trace BYTES SIZE FILE  the QEMU log FILE replayed on a guest of BYTES backed
+//                                        by HugeTLB pages of SIZE (2m or 1g), streamed from the
+//                                        file as a worker does: check pass, then replay
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseExperimentValue } from '../core/experiment/load.js';
 import { runVariant } from '../core/experiment/run.js';
 import { Simulation } from '../core/sim/simulation.js';
 import { GiB } from '../core/units.js';
+import { fileTraceSource } from '../main/services/trace-file.js';
 
 const [what, bytesArg, modeArg] = process.argv.slice(2);
 const guestBytes = Number(bytesArg);
@@ -85,6 +89,37 @@ if (what === 'footprint') {
     });
   }
   out['variants'] = variants;
+} else if (what === 'trace') {
+  const [pageSize, file] = [modeArg, process.argv[5]!];
+  const parsed = parseExperimentValue({
+    format: 'gmem-lab-experiment',
+    version: 1,
+    name: 'trace bench',
+    host: {
+      nodes: [
+        {
+          memoryBytes: guestBytes + 64 * GiB,
+          cpus: '0-63',
+          ...(pageSize === '1g'
+            ? { hugetlb1g: guestBytes / GiB }
+            : { hugetlb2m: guestBytes / (2 * 1024 * 1024) }),
+        },
+      ],
+    },
+    guest: { memoryBytes: guestBytes, vendor: 'snp' },
+    workload: { kind: 'trace', path: file, format: 'qemu', populate: 'fallocate' },
+    variants: [
+      { name: `HugeTLB ${pageSize}`, pageSize, allocator: 'hugetlb' },
+      { name: 'unused', pageSize, allocator: 'hugetlb' },
+    ],
+  });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+  const t0 = performance.now();
+  const r = runVariant(parsed.experiment, 0, { traceSource: fileTraceSource(file) });
+  out['ms'] = performance.now() - t0;
+  out['conversions'] =
+    r.summary.metrics.conversions_to_shared + r.summary.metrics.conversions_to_private;
+  out['samples'] = r.series.timeNs.length;
 } else {
   throw new Error(`unknown measurement ${what}`);
 }

@@ -4,7 +4,7 @@
 //
 //   npm run bench                          everything
 //   npm run bench -- core,memory           only those sections
-// Sections: core, memory, scale, pool, cli, sweep, payload, renderer. The pool, cli and sweep sections
+// Sections: core, memory, scale, trace, pool, cli, sweep, payload, renderer. The pool, cli and sweep sections
 // use the built CLI and worker (npm run build:cli) when they are up to date; renderer needs the
 // built renderer (npx electron-vite build) and Chromium.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -17,11 +17,13 @@ import { benchPayload } from './payload.js';
 import { benchPresetPool, benchSweep } from './pool.js';
 import { benchRenderer, rendererSkipReason } from './renderer.js';
 import { benchScale } from './scale.js';
+import { benchTrace } from './trace.js';
 
 const SECTIONS: Record<string, (figures: Figure[]) => void | Promise<void>> = {
   core: benchConversions,
   memory: benchMemory,
   scale: benchScale,
+  trace: benchTrace,
   pool: benchPresetPool,
   cli: benchCli,
   sweep: benchSweep,
