@@ -14,8 +14,8 @@ describe('gmem-lab CLI', () => {
     expect(top.code).toBe(EXIT_OK);
     expect(top.stdout).toMatch(/run \[options\] <file>/);
     expect(top.stdout).toMatch(/sweep/);
-    for (const cmd of ['run', 'validate', 'sweep', 'presets']) {
-      const r = await cli([cmd, '--help']);
+    for (const cmd of ['run', 'validate', 'sweep', 'presets', 'trace info']) {
+      const r = await cli([...cmd.split(' '), '--help']);
       expect(r.code, cmd).toBe(EXIT_OK);
       expect(r.stdout, cmd).toMatch(new RegExp(`Usage: gmem-lab ${cmd}`));
     }

@@ -30,6 +30,7 @@ import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
 import { ProgressLine } from './progress.js';
 import { commitEventLog, estimateText, eventCount, warnEventLogCuts } from './run-output.js';
 import { serveWorkbench } from './serve.js';
+import { addTraceCommand } from './trace-info.js';
 
 export const EXIT_OK = 0;
 export const EXIT_RUN_FAILED = 1;
@@ -244,6 +245,13 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
       if (opts.json) io.stdout(JSON.stringify(presets) + '\n');
       else for (const p of presets) io.stdout(`preset:${p.name.padEnd(32)} ${p.title}\n`);
     });
+
+  addTraceCommand(
+    program,
+    io,
+    (code) => (exitCode = code),
+    (message) => new UsageError(message),
+  );
 
   program
     .command('serve')
