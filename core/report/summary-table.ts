@@ -11,6 +11,8 @@ export interface VariantSummary {
   readonly metrics: Readonly<Record<string, number>>;
   /** Counters per workload phase: rows `<metric>@<phase>` for the PHASE_METRICS. */
   readonly phases?: readonly PhaseSummary[];
+  /** Why the variant has no result: its column says "failed" (never a value, never best). */
+  readonly failed?: string;
   readonly latencyNs?: Readonly<
     Record<string, { readonly p50: number; readonly p99: number; readonly count: number }>
   >;
@@ -41,12 +43,14 @@ function betterDirection(def: MetricDef): 'lower' | 'higher' | null {
   return 'lower';
 }
 
-/** Index of the best variant for a metric, or -1 when all are equal or the metric has no better. */
+/** Index of the best variant for a metric, or -1 when all are equal or the metric has no better.
+ * NaN stands for a variant without a value (it failed): never the best, not compared. */
 export function bestIndex(def: MetricDef, values: readonly number[]): number {
   const dir = betterDirection(def);
-  if (!dir || values.length < 2) return -1;
-  const target = dir === 'lower' ? Math.min(...values) : Math.max(...values);
-  if (values.every((v) => v === target)) return -1;
+  const known = values.filter((v) => !Number.isNaN(v));
+  if (!dir || known.length < 2) return -1;
+  const target = dir === 'lower' ? Math.min(...known) : Math.max(...known);
+  if (known.every((v) => v === target)) return -1;
   return values.indexOf(target);
 }
 
@@ -59,6 +63,7 @@ export interface SummaryRow {
   /** The phase the row counts, for `<metric>@<phase>` rows. */
   readonly phase?: string;
   readonly description: string;
+  /** NaN for a variant that failed. */
   readonly values: readonly number[];
   readonly best: number;
 }
@@ -82,13 +87,13 @@ export function summaryRows(
 ): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const push = (row: Omit<SummaryRow, 'best'>): void => {
-    const { values } = row;
-    if (options.onlyDiffering && values.every((v) => v === values[0])) return;
-    if (options.hideZero && values.every((v) => v === 0)) return;
-    rows.push({ ...row, best: options.markBest === false ? -1 : bestIndex(row.def, values) });
+    const known = row.values.filter((v) => !Number.isNaN(v));
+    if (options.onlyDiffering && known.every((v) => v === known[0])) return;
+    if (options.hideZero && known.every((v) => v === 0)) return;
+    rows.push({ ...row, best: options.markBest === false ? -1 : bestIndex(row.def, row.values) });
   };
   for (const def of options.metrics ?? (METRICS as readonly MetricDef[])) {
-    const values = variants.map((v) => v.metrics[def.name] ?? 0);
+    const values = variants.map((v) => (v.failed !== undefined ? NaN : (v.metrics[def.name] ?? 0)));
     push({ key: def.name, def, description: def.description, values });
   }
   if (options.phases === false) return rows;
@@ -102,7 +107,9 @@ export function summaryRows(
         def,
         phase,
         description: `${def.description} Counted during the ${phase} phase only.`,
-        values: during.map((p) => p?.metrics[name] ?? 0),
+        values: during.map((p, i) =>
+          variants[i]!.failed !== undefined ? NaN : (p?.metrics[name] ?? 0),
+        ),
       });
     }
   }
@@ -115,7 +122,9 @@ export function summaryTableText(
 ): string {
   const rows: string[][] = summaryRows(variants, options).map((row) => [
     row.key,
-    ...row.values.map((v, i) => formatValue(v, row.def.unit) + (i === row.best ? ' *' : '  ')),
+    ...row.values.map((v, i) =>
+      Number.isNaN(v) ? 'failed  ' : formatValue(v, row.def.unit) + (i === row.best ? ' *' : '  '),
+    ),
   ]);
   const latencyOps = ['convert', 'fault', 'allocate'];
   for (const op of latencyOps) {
@@ -123,12 +132,20 @@ export function summaryTableText(
     for (const p of ['p50', 'p99'] as const) {
       rows.push([
         `latency_${op}_${p}`,
-        ...variants.map((v) => formatValue(v.latencyNs?.[op]?.[p] ?? 0, 'ns') + '  '),
+        ...variants.map((v) =>
+          v.failed !== undefined
+            ? 'failed  '
+            : formatValue(v.latencyNs?.[op]?.[p] ?? 0, 'ns') + '  ',
+        ),
       ]);
     }
   }
   const header = ['metric', ...variants.map((v) => v.name)];
   const right = new Set(variants.map((_, i) => i + 1));
   const note = options.markBest === false ? '' : '* best value of the row\n';
-  return renderTextTable({ header, rows, rightAligned: right }) + note;
+  const failures = variants
+    .filter((v) => v.failed !== undefined)
+    .map((v) => `failed: ${v.name}: ${v.failed}\n`)
+    .join('');
+  return renderTextTable({ header, rows, rightAligned: right }) + note + failures;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { EXIT_BAD_INPUT, EXIT_OK } from './index.js';
+import { EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED } from './index.js';
 import { cli, smallExperiment, tempDir, writeExperiment } from './test-helpers.js';
 
 describe('gmem-lab CLI', () => {
@@ -233,6 +233,40 @@ describe('gmem-lab CLI', () => {
     expect(splits).toBe(v.summary['splits_1g']);
     const table = await cli(['run', writeExperiment(dir, smallExperiment('small'))]);
     expect(table.stdout).toMatch(/^splits_1g@boot\s/m);
+  });
+
+  it('a failed variant is a column that says "failed" and why, never zeros or best, and run exits 1', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const doc = smallExperiment('one fails');
+    // No 1 GiB pages in the pool: the second variant cannot create its file.
+    (doc.host as { nodes: Array<Record<string, unknown>> }).nodes[0]!.hugetlb1g = 0;
+    const r = await cli(['run', writeExperiment(dir, doc)]);
+    expect(r.code).toBe(EXIT_RUN_FAILED);
+    const row = r.stdout.split('\n').find((l) => l.startsWith('host_total_bytes'))!;
+    // A value, then "failed"; with one value left nothing is compared, so nothing is best.
+    expect(row).toMatch(/GiB\s+failed\s*$/);
+    expect(r.stdout).not.toMatch(/ \*/);
+    expect(r.stdout).toMatch(/^failed: HugeTLB 1 GiB: ENOMEM: .*1 GiB pages/m);
+  });
+
+  it("sweep labels each column path=value in the field's unit; --all-metrics shows every metric", async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
+    const args = [
+      'sweep',
+      path,
+      '--param',
+      'guest.memoryBytes=1073741824,2147483648',
+      '--no-progress',
+    ];
+    const r = await cli(args);
+    expect(r.code).toBe(EXIT_OK);
+    const header = r.stdout.split('\n')[0]!;
+    expect(header).toMatch(/guest\.memoryBytes=1 GiB \| HugeTLB 2 MiB/);
+    expect(header).toMatch(/guest\.memoryBytes=2 GiB \| HugeTLB 1 GiB/);
+    expect(r.stdout).not.toMatch(/^mmu_lock_write /m);
+    const all = await cli([...args, '--all-metrics']);
+    expect(all.stdout).toMatch(/^mmu_lock_write /m);
   });
 
   it('sweep runs every combination and validates the values', async () => {

@@ -7,6 +7,7 @@ import { zodProblems, formatProblems, type LoadProblem } from '../../core/experi
 import { parseParamValue, parsePath, withPath } from '../../core/experiment/param-path.js';
 import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.js';
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
+import { paramLabel } from '../../core/experiment/param-unit.js';
 import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
 import { summaryTableText } from '../../core/report/summary-table.js';
 import type { RunResult } from '../../core/metrics/result.js';
@@ -207,6 +208,10 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
       [] as string[],
     )
     .option('--json', 'print every combination and variant summary as JSON')
+    .option(
+      '--all-metrics',
+      'show every metric in the table (default: the memory, folio, split, merge, fault and cost metrics a sweep is usually about)',
+    )
     .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
     .option('--memory-budget <size>', MEMORY_BUDGET_HELP, byteSize)
     .option('--no-progress', 'no progress on stderr')
@@ -220,6 +225,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         opts: {
           param: string[];
           json?: boolean;
+          allMetrics?: boolean;
           workers?: number;
           memoryBudget?: number;
           progress: boolean;
@@ -228,7 +234,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         const loaded = await load(file, io);
         const combos = sweepCombinations(loaded.experiment, opts.param);
         const results = await runCombos(loaded, combos, io, opts);
-        exitCode = reportSweep(combos, results, io, Boolean(opts.json));
+        exitCode = reportSweep(combos, results, io, Boolean(opts.json), Boolean(opts.allMetrics));
       },
     );
 
@@ -464,14 +470,23 @@ async function report(
     io.stdout(JSON.stringify(jsonSummary(experiment, done, failed), null, 2) + '\n');
   } else {
     io.stdout(`${experiment.name}\n\n`);
+    // Every variant in its place; one that failed is a column that says so, never zeros.
     io.stdout(
       summaryTableText(
-        done.map((r) => ({
-          name: r.name,
-          metrics: r.summary.metrics,
-          latencyNs: r.summary.latencyNs,
-          phases: r.summary.phases,
-        })),
+        outcomes.map((o, i) =>
+          o.status === 'done'
+            ? {
+                name: o.result.name,
+                metrics: o.result.summary.metrics,
+                latencyNs: o.result.summary.latencyNs,
+                phases: o.result.summary.phases,
+              }
+            : {
+                name: experiment.variants[i]!.name,
+                metrics: {},
+                failed: o.status === 'failed' ? o.message : 'cancelled',
+              },
+        ),
         { hideZero: !opts.allMetrics },
       ),
     );
@@ -589,6 +604,7 @@ function reportSweep(
   outcomes: readonly RunOutcome[][],
   io: CliIo,
   json: boolean,
+  allMetrics = false,
 ): number {
   const failures: string[] = [];
   const rows: Array<{
@@ -616,16 +632,25 @@ function reportSweep(
   if (json)
     io.stdout(JSON.stringify({ engineVersion: ENGINE_VERSION, runs: rows }, null, 2) + '\n');
   else {
+    // Each column names its point as path=value, the value in the field's unit.
     const variants = rows.map((r) => ({
-      name: `${Object.values(r.params)
-        .map((v) => (typeof v === 'string' ? v : JSON.stringify(v)))
-        .join(',')} | ${r.variant}`,
+      name: `${Object.entries(r.params)
+        .map(([path, v]) => paramLabel(path, v))
+        .join(', ')} | ${r.variant}`,
       metrics: r.summary ?? {},
+      ...(r.error !== undefined ? { failed: r.error } : {}),
     }));
     io.stdout(
       summaryTableText(variants, {
         markBest: true,
-        metrics: (METRICS as readonly MetricDef[]).filter((d) => SWEEP_METRICS.includes(d.name)),
+        phases: false,
+        ...(allMetrics
+          ? {}
+          : {
+              metrics: (METRICS as readonly MetricDef[]).filter((d) =>
+                SWEEP_METRICS.includes(d.name),
+              ),
+            }),
       }),
     );
   }
