@@ -3,6 +3,8 @@
 // bad field. Nothing here touches the file itself: the caller decides what to do with a refusal,
 // and a refused file is never rewritten.
 import { z } from 'zod';
+import { issueMessage } from './issue-message.js';
+import { unitOfPath } from './param-unit.js';
 import { ExperimentSchema, FORMAT_NAME, FORMAT_VERSION, type Experiment } from './schema.js';
 
 /** Experiment files are small JSON documents; anything larger is refused unread. */
@@ -86,12 +88,24 @@ export function parseExperimentValue(raw: unknown): LoadResult {
     : { ok: true, experiment: parsed.data, migratedFrom };
 }
 
-/** zod issues as field paths and messages a user can act on. */
-export function zodProblems(error: z.ZodError): LoadProblem[] {
-  return error.issues.map((issue) => ({
-    path: formatPath(issue.path),
-    message: describeIssue(issue),
-  }));
+/** zod issues as field paths and messages a user can act on, limits in the field's unit
+ * (`unitOf`: the unit of a field path; default: the experiment schema's, core/experiment/param-unit.ts). */
+export function zodProblems(
+  error: z.ZodError,
+  unitOf: (path: string) => string | undefined = unitOfPath,
+): LoadProblem[] {
+  return error.issues.map((issue) => {
+    const path = formatPath(issue.path);
+    return { path, message: issueMessage(issue, path ? safeUnit(unitOf, path) : undefined) };
+  });
+}
+
+function safeUnit(unitOf: (path: string) => string | undefined, path: string): string | undefined {
+  try {
+    return unitOf(path);
+  } catch {
+    return undefined;
+  }
 }
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -101,17 +115,6 @@ function formatPath(path: readonly PropertyKey[]): string {
     else out += out === '' ? String(key) : `.${String(key)}`;
   }
   return out;
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
-    case 'invalid_union':
-      return `${issue.message}; check the "kind" field and the fields that kind needs`;
-    default:
-      return issue.message;
-  }
 }
 
 /** Problems as one message per line: `path: message`. */

@@ -65,9 +65,9 @@ describe('SchemaField', () => {
       key: 'vcpus',
       schema: root.properties!['guest']!.properties!['vcpus']!,
       path: 'guest.vcpus',
-      problems: new Map([['guest.vcpus', 'Too small: expected number to be >=1']]),
+      problems: new Map([['guest.vcpus', 'must be at least 1: give a larger value']]),
     });
-    expect(screen.container.querySelector('[role="alert"]')!.textContent).toContain('Too small');
+    expect(screen.container.querySelector('[role="alert"]')!.textContent).toContain('must be at least 1');
     expect(screen.container.querySelector('input')!.getAttribute('aria-invalid')).toBe('true');
   });
 
