@@ -6,8 +6,12 @@ import { FORMAT_NAME, FORMAT_VERSION } from './schema.js';
 
 const GiB = 2 ** 30;
 
-function doc(patch: (d: Record<string, any>) => void): Record<string, unknown> {
-  const d: Record<string, any> = {
+/** An experiment document the cases edit freely, wrong types included (that is the point). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any JSON may go anywhere here
+type Doc = Record<string, any>;
+
+function doc(patch: (d: Doc) => void): Record<string, unknown> {
+  const d: Doc = {
     format: FORMAT_NAME,
     version: FORMAT_VERSION,
     name: 'messages',
@@ -23,13 +27,13 @@ function doc(patch: (d: Record<string, any>) => void): Record<string, unknown> {
   return d;
 }
 
-function problems(patch: (d: Record<string, any>) => void): LoadProblem[] {
+function problems(patch: (d: Doc) => void): readonly LoadProblem[] {
   const r = parseExperimentValue(doc(patch));
   if (r.ok) throw new Error('expected problems');
   return r.problems;
 }
 
-function problemAt(path: string, patch: (d: Record<string, any>) => void): string {
+function problemAt(path: string, patch: (d: Doc) => void): string {
   const found = problems(patch).find((p) => p.path === path);
   if (!found) throw new Error(`no problem at ${path}: ${JSON.stringify(problems(patch))}`);
   return found.message;
@@ -38,7 +42,7 @@ function problemAt(path: string, patch: (d: Record<string, any>) => void): strin
 const RAW = /Too small|Too big|Invalid input|Invalid option|Invalid number|>=|<=/;
 
 describe("schema problems in the field's terms", () => {
-  const cases: Array<[string, string, (d: Record<string, any>) => void, RegExp]> = [
+  const cases: Array<[string, string, (d: Doc) => void, RegExp]> = [
     [
       'too_small, bytes',
       'guest.memoryBytes',

@@ -67,7 +67,9 @@ describe('SchemaField', () => {
       path: 'guest.vcpus',
       problems: new Map([['guest.vcpus', 'must be at least 1: give a larger value']]),
     });
-    expect(screen.container.querySelector('[role="alert"]')!.textContent).toContain('must be at least 1');
+    expect(screen.container.querySelector('[role="alert"]')!.textContent).toContain(
+      'must be at least 1',
+    );
     expect(screen.container.querySelector('input')!.getAttribute('aria-invalid')).toBe('true');
   });
 
