@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Download, Locator, Page } from 'playwrigh
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configHash, parseExperimentValue } from '../core/experiment/load';
 import { METRICS } from '../core/metrics/definitions';
+import type { PhaseSummary } from '../core/metrics/result';
 import { CHARTS, PALETTE } from '../renderer/src/lib/charts/chart-defs';
 import { chromiumMissing, launchChromium, SKIP_REASON } from './chromium';
 import { decodePng, parseNumericCsv, pixel } from './files';
@@ -589,7 +590,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(results.variants.map((x) => x.name)).toEqual([...VARIANTS]);
     for (const [v, saved] of results.variants.entries())
       for (const [metric, values] of Object.entries(summaryBefore))
-        expect(saved.summary[metric as keyof typeof saved.summary], metric).toBe(values[v]);
+        expect(flatSummary(saved.summary, saved.phases)[metric], metric).toBe(values[v]);
 
     await view('Library').click();
     const row = page.getByRole('row').filter({ hasText: fileName! });
@@ -738,7 +739,22 @@ function cliSummaries(json: unknown): Map<string, Record<string, number>> {
   const variants = (json as { variants?: unknown }).variants;
   if (!Array.isArray(variants))
     throw new Error(`unexpected --json output: ${JSON.stringify(json).slice(0, 200)}`);
-  for (const v of variants as Array<{ name: string; summary: Record<string, number> }>)
-    out.set(v.name, v.summary);
+  for (const v of variants as Array<{
+    name: string;
+    summary: Record<string, number>;
+    phases?: PhaseSummary[];
+  }>)
+    out.set(v.name, flatSummary(v.summary, v.phases));
+  return out;
+}
+
+/** A summary with its phase counters as `<metric>@<phase>` keys, as the summary table's rows. */
+function flatSummary(
+  summary: Record<string, number>,
+  phases: readonly PhaseSummary[] | undefined,
+): Record<string, number> {
+  const out = { ...summary };
+  for (const p of phases ?? [])
+    for (const [metric, value] of Object.entries(p.metrics)) out[`${metric}@${p.name}`] = value;
   return out;
 }
