@@ -204,7 +204,7 @@ export async function deliver(
   nativeDialogs: boolean,
   name: string,
   data: string | Uint8Array,
-  kind: 'png' | 'svg' | 'csv' | 'json' | 'txt' | 'zip',
+  kind: 'png' | 'svg' | 'csv' | 'json' | 'jsonl' | 'txt' | 'zip',
 ): Promise<void> {
   if (nativeDialogs) {
     const payload =
@@ -219,6 +219,7 @@ export async function deliver(
     svg: 'image/svg+xml',
     csv: 'text/csv',
     json: 'application/json',
+    jsonl: 'application/jsonl',
     txt: 'text/plain',
     zip: 'application/zip',
   };

@@ -18,6 +18,8 @@ import {
 } from '../../../../core/experiment/load';
 import { ENGINE_VERSION } from '../../../../core/experiment/run';
 import { PhaseEta } from '../../../../core/report/eta';
+import { deliver } from '../export/export';
+import { RunRecording } from './run-recording.svelte';
 import {
   fromSaved,
   SavedResultsSchema,
@@ -98,6 +100,8 @@ export class Workbench {
   /** The document as last saved or opened, to tell unsaved changes. */
   savedJson = $state('');
   runs: VariantRun[] = $state([]);
+  /** The next run's event log switch and limit, and its estimate. */
+  readonly recording = new RunRecording();
   /** Configuration hash the current runs (or saved results) belong to. */
   resultsHash: string | null = $state(null);
   resultsFromFile = $state(false);
@@ -327,8 +331,43 @@ export class Workbench {
 
   // Runs ---------------------------------------------------------------------------------------
 
+  /** The estimate of what a run of the open experiment implies (shown before it starts). */
+  async refreshEstimate(): Promise<void> {
+    if (!this.api || !this.doc) return this.recording.clear(null);
+    if (!this.validation.ok) return this.recording.clear('the experiment has problems: see Setup');
+    const doc = $state.snapshot(this.doc) as Doc;
+    delete doc['results'];
+    await this.recording.refresh(this.api, doc, this.path);
+  }
+
+  /** Save the event log a finished run recorded: a save dialog in the desktop app, a download
+   * in a browser. */
+  async saveEventLog(variantIndex: number): Promise<void> {
+    const run = this.runs.find((r) => r.variantIndex === variantIndex);
+    if (!run?.result || run.runId === null) return;
+    const runId = run.runId;
+    const name = `${run.name.replace(/[^A-Za-z0-9._-]+/g, '_') || 'variant'}.events.jsonl`;
+    await this.guard('Could not save the event log', async () => {
+      if (this.info?.nativeDialogs) {
+        await this.client.call('runs.saveEvents', { runId });
+        return;
+      }
+      const text = await this.client.call('runs.events', { runId });
+      await deliver(this.client, false, name, text, 'jsonl');
+    });
+  }
+
   async run(): Promise<void> {
     if (!this.doc) return;
+    const options = this.recording.runOptions;
+    if (options === null) {
+      this.banner = {
+        kind: 'error',
+        title: 'Cannot run: the event limit is wrong',
+        message: this.recording.limit.ok ? '' : this.recording.limit.message,
+      };
+      return;
+    }
     if (!this.validation.ok) {
       this.banner = {
         kind: 'error',
@@ -356,6 +395,7 @@ export class Workbench {
       this.client.call('runs.start', {
         experiment: doc,
         ...(this.path ? { path: this.path } : {}),
+        ...options,
       }),
     );
     if (!started) {
