@@ -33,6 +33,8 @@ export type CostKey =
   | 'hugetlbFree2MNoHvoUs'
   | 'hugetlbFree2MHvoUnbatchedUs'
   | 'hugetlbFree2MHvoBatchedUs'
+  | 'hugetlbSubpoolGetCycles'
+  | 'hugetlbDequeueCycles'
   | 'cmaAlloc1GBaseMs'
   | 'cmaMigrateUsPerPage'
   | 'cmaPathologicalMs'
@@ -198,6 +200,26 @@ export const CONSTANTS: readonly ConstantDef[] = [
     description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored in batches).',
     source: `${HVO_SERIES}. With the batching patches, vm.hugetlb_optimize_vmemmap = 1, free: real 0m13.199s / 500000 = 26.4 us`,
     assumption: false,
+  },
+  {
+    key: 'hugetlbSubpoolGetCycles',
+    value: 200,
+    unit: 'cycles',
+    description:
+      "Taking one page from the guest_memfd file's HugeTLB subpool (hugepage_subpool_get_pages(): spool->lock and the used/reserved counters). The same for 2 MiB and 1 GiB pages. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: hugepage_subpool_get_pages(), called first by guestmem_hugetlb_alloc_folio() in mm/guestmem_hugetlb.c of Ackerley Tng\'s "[RFC PATCH v2 00/51] 1G page support for guest_memfd" (kvm/linux-mm lists, 14 May 2025); no public number',
+    assumption: true,
+  },
+  {
+    key: 'hugetlbDequeueCycles',
+    value: 1_000,
+    unit: 'cycles',
+    description:
+      "Dequeuing one reserved page from the HugeTLB pool's free list (hugetlb_lock, list removal, counters). The page entered the pool, HVO applied, when the pool grew at host boot, so its growth cost is not part of this. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: dequeue_hugetlb_folio_nodemask() / dequeue_hugetlb_folio_node_exact() under hugetlb_lock, reached from hugetlb_alloc_folio() with use_existing_reservation = true in guestmem_hugetlb_alloc_folio() (RFC v2, 14 May 2025); no public number',
+    assumption: true,
   },
   {
     key: 'cmaAlloc1GBaseMs',
