@@ -117,8 +117,9 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'split1GCycles',
     value: 46_475_980,
     unit: 'cycles',
-    description: 'Splitting one 1 GiB HugeTLB folio (vmemmap restore excluded).',
-    source: `${ROTH_2025}; the mail gives one "split/merge" figure, not separate split and merge costs, and does not say whether vmemmap restore is included`,
+    description:
+      'Splitting one 1 GiB HugeTLB folio, vmemmap restore included (measured inside kvm_gmem_convert_execute_work(), which calls hugetlb_vmemmap_restore_folio()); no restore cycles are charged on top.',
+    source: `${ROTH_2025}; the mail gives one "split/merge" figure, not separate split and merge costs; the profiled function kvm_gmem_convert_execute_work() runs the split, hugetlb_vmemmap_restore_folio() included (RFC v2, guestmem_hugetlb_split_folio() in mm/guestmem_hugetlb.c)`,
     assumption: false,
   },
   {
@@ -133,17 +134,19 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'split2MCycles',
     value: 32_000,
     unit: 'cycles',
-    description: 'Splitting one 2 MiB folio: about 100 x an average conversion operation.',
-    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
-    assumption: false,
+    description:
+      'Splitting one 2 MiB folio, vmemmap restore excluded. Estimate: 100 x conversionOpCycles (320 cycles, the plain-conversion figure of the 1 GiB sample), whereas the "~100x" statement is relative to an average conversion of the 2 MiB run, whose figure the mail does not give. Assumption.',
+    source: `Estimate, not measured: ~100x (2 MiB hugetlb run, relative to its average conversion operation) x 320 cycles (the plain conversion of the 1 GiB sample, not that average). ${ROTH_2025}`,
+    assumption: true,
   },
   {
     key: 'merge2MCycles',
     value: 32_000,
     unit: 'cycles',
-    description: 'Merging one 2 MiB folio: about 100 x an average conversion operation.',
-    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
-    assumption: false,
+    description:
+      'Merging one 2 MiB folio, vmemmap re-optimise excluded. The same estimate as split2MCycles: 100 x the 320-cycle plain conversion of the 1 GiB sample, not 100 x the 2 MiB run\'s average conversion the "~100x" statement refers to. Assumption.',
+    source: `Estimate, not measured: ~100x (2 MiB hugetlb run, relative to its average conversion operation) x 320 cycles (the plain conversion of the 1 GiB sample, not that average). ${ROTH_2025}`,
+    assumption: true,
   },
   {
     key: 'cpuGhz',
