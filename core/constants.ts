@@ -33,6 +33,8 @@ export type CostKey =
   | 'hugetlbFree2MNoHvoUs'
   | 'hugetlbFree2MHvoUnbatchedUs'
   | 'hugetlbFree2MHvoBatchedUs'
+  | 'hugetlbSubpoolGetCycles'
+  | 'hugetlbDequeueCycles'
   | 'cmaAlloc1GBaseMs'
   | 'cmaMigrateUsPerPage'
   | 'cmaPathologicalMs'
@@ -115,8 +117,9 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'split1GCycles',
     value: 46_475_980,
     unit: 'cycles',
-    description: 'Splitting one 1 GiB HugeTLB folio (vmemmap restore excluded).',
-    source: `${ROTH_2025}; the mail gives one "split/merge" figure, not separate split and merge costs, and does not say whether vmemmap restore is included`,
+    description:
+      'Splitting one 1 GiB HugeTLB folio, vmemmap restore included (measured inside kvm_gmem_convert_execute_work(), which calls hugetlb_vmemmap_restore_folio()); no restore cycles are charged on top.',
+    source: `${ROTH_2025}; the mail gives one "split/merge" figure, not separate split and merge costs; the profiled function kvm_gmem_convert_execute_work() runs the split, hugetlb_vmemmap_restore_folio() included (RFC v2, guestmem_hugetlb_split_folio() in mm/guestmem_hugetlb.c)`,
     assumption: false,
   },
   {
@@ -131,17 +134,19 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'split2MCycles',
     value: 32_000,
     unit: 'cycles',
-    description: 'Splitting one 2 MiB folio: about 100 x an average conversion operation.',
-    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
-    assumption: false,
+    description:
+      'Splitting one 2 MiB folio, vmemmap restore excluded. Estimate: 100 x conversionOpCycles (320 cycles, the plain-conversion figure of the 1 GiB sample), whereas the "~100x" statement is relative to an average conversion of the 2 MiB run, whose figure the mail does not give. Assumption.',
+    source: `Estimate, not measured: ~100x (2 MiB hugetlb run, relative to its average conversion operation) x 320 cycles (the plain conversion of the 1 GiB sample, not that average). ${ROTH_2025}`,
+    assumption: true,
   },
   {
     key: 'merge2MCycles',
     value: 32_000,
     unit: 'cycles',
-    description: 'Merging one 2 MiB folio: about 100 x an average conversion operation.',
-    source: `Derived: ~100x (2 MiB hugetlb run) x 320 cycles (1 GiB sample). ${ROTH_2025}`,
-    assumption: false,
+    description:
+      'Merging one 2 MiB folio, vmemmap re-optimise excluded. The same estimate as split2MCycles: 100 x the 320-cycle plain conversion of the 1 GiB sample, not 100 x the 2 MiB run\'s average conversion the "~100x" statement refers to. Assumption.',
+    source: `Estimate, not measured: ~100x (2 MiB hugetlb run, relative to its average conversion operation) x 320 cycles (the plain conversion of the 1 GiB sample, not that average). ${ROTH_2025}`,
+    assumption: true,
   },
   {
     key: 'cpuGhz',
@@ -198,6 +203,26 @@ export const CONSTANTS: readonly ConstantDef[] = [
     description: 'Freeing one 2 MiB HugeTLB page with HVO (vmemmap restored in batches).',
     source: `${HVO_SERIES}. With the batching patches, vm.hugetlb_optimize_vmemmap = 1, free: real 0m13.199s / 500000 = 26.4 us`,
     assumption: false,
+  },
+  {
+    key: 'hugetlbSubpoolGetCycles',
+    value: 200,
+    unit: 'cycles',
+    description:
+      "Taking one page from the guest_memfd file's HugeTLB subpool (hugepage_subpool_get_pages(): spool->lock and the used/reserved counters). The same for 2 MiB and 1 GiB pages. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: hugepage_subpool_get_pages(), called first by guestmem_hugetlb_alloc_folio() in mm/guestmem_hugetlb.c of Ackerley Tng\'s "[RFC PATCH v2 00/51] 1G page support for guest_memfd" (kvm/linux-mm lists, 14 May 2025); no public number',
+    assumption: true,
+  },
+  {
+    key: 'hugetlbDequeueCycles',
+    value: 1_000,
+    unit: 'cycles',
+    description:
+      "Dequeuing one reserved page from the HugeTLB pool's free list (hugetlb_lock, list removal, counters). The page entered the pool, HVO applied, when the pool grew at host boot, so its growth cost is not part of this. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: dequeue_hugetlb_folio_nodemask() / dequeue_hugetlb_folio_node_exact() under hugetlb_lock, reached from hugetlb_alloc_folio() with use_existing_reservation = true in guestmem_hugetlb_alloc_folio() (RFC v2, 14 May 2025); no public number',
+    assumption: true,
   },
   {
     key: 'cmaAlloc1GBaseMs',

@@ -52,11 +52,12 @@ describe('one 4 KiB to-shared conversion inside a 1 GiB HugeTLB folio', () => {
     expect(s.hvo_saved_bytes).toBe(0);
     expect(s.shared_bytes).toBe(4 * KiB);
     expect(s.private_bytes).toBe(GiB - 4 * KiB);
-    // Cycles: one conversion operation and one 1 GiB split; the vmemmap restore is its own
-    // category (batched HVO free minus plain free, per vmemmap page freed by HVO).
+    // Cycles: one conversion operation and one 1 GiB split. split1GCycles was measured inside
+    // kvm_gmem_convert_execute_work(), hugetlb_vmemmap_restore_folio() included (Michael Roth,
+    // RFC v2 thread, 11 Jul 2025): the restore is not charged again under cycles_vmemmap.
     expect(s.cycles_conversion - before.cycles_conversion).toBe(C.conversionOpCycles);
     expect(s.cycles_split - before.cycles_split).toBe(C.split1GCycles);
-    expect(s.cycles_vmemmap - before.cycles_vmemmap).toBeGreaterThan(0);
+    expect(s.cycles_vmemmap - before.cycles_vmemmap).toBe(0);
     expect(s.mmu_lock_write - before.mmu_lock_write).toBe(2);
 
     // The guest faults the GiB back in: every folio is 4 KiB now, so every page maps at 4 KiB.

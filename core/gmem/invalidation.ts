@@ -7,7 +7,15 @@ import { chargeInvalidations } from './bulk-charge.js';
 import { M_INVALIDATIONS, M_MMU_LOCK_WRITE, C_FAULT } from './slots.js';
 import type { GmemState } from './state.js';
 
-/** Invalidate [start, end) rounded out to the huge page size, and zap KVM's mappings there. */
+/**
+ * A conversion's invalidation: the range rounded out to the huge page size is what the
+ * invalidation accounts for (kvm_mmu_invalidate_range_add(), virt/kvm/kvm_main.c, called from the
+ * conversion in Ackerley Tng's 1G guest_memfd RFC v2, 2025-05-14, virt/kvm/guest_memfd.c), but the
+ * SPTEs zapped are those of the exact work range: kvm_gmem_unmap_private() on the work range for
+ * to-shared, unmap_mapping_pages() on the exact range for to-private (RFC v2 as posted; its text is
+ * not in the searchable corpora, thread: lore.kernel.org/kvm, "[RFC PATCH v2 00/51] 1G page support
+ * for guest_memfd", 2025-05-14). A huge SPTE overlapping the exact range still goes as a whole.
+ */
 export function invalidateRounded(
   gmem: GmemState,
   start: number,
@@ -16,14 +24,23 @@ export function invalidateRounded(
 ): void {
   const s = Math.floor(start / gmem.unitPages) * gmem.unitPages;
   const e = Math.min(gmem.nrPages, Math.ceil(end / gmem.unitPages) * gmem.unitPages);
-  invalidate(gmem, s, e, reason);
+  invalidate(gmem, s, e, reason, start, end);
 }
 
-export function invalidate(gmem: GmemState, start: number, end: number, reason: string): void {
+/** Invalidate [start, end) and zap KVM's mappings over [zapStart, zapEnd) (the same range unless
+ * the caller accounts for a wider one, see invalidateRounded). */
+export function invalidate(
+  gmem: GmemState,
+  start: number,
+  end: number,
+  reason: string,
+  zapStart = start,
+  zapEnd = end,
+): void {
   // kvm_gmem_invalidate_begin / _end: kvm->mmu_lock taken for write once each.
   gmem.metrics.addAt(M_MMU_LOCK_WRITE, 2);
   gmem.charge(C_FAULT, 2 * gmem.costs.mmuLockWriteCycles);
-  issueInvalidations(gmem, start, end, reason);
+  issueInvalidations(gmem, start, end, reason, zapStart, zapEnd);
 }
 
 /** One invalidation per backing folio, clipped to [start, end), carrying the folio's order as a
@@ -33,6 +50,8 @@ export function issueInvalidations(
   start: number,
   end: number,
   reason: string,
+  zapStart = start,
+  zapEnd = end,
 ): void {
   let i = start;
   while (i < end) {
@@ -76,5 +95,5 @@ export function issueInvalidations(
       });
     i = next;
   }
-  gmem.mmu.zapRange(start, end);
+  gmem.mmu.zapRange(zapStart, zapEnd);
 }

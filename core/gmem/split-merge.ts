@@ -98,7 +98,13 @@ function splitFolioSteps(
     hvoAfter = folio.hvo;
   } else {
     const r = gmem.deps.allocator.split(gmem.handle, folio, to);
-    gmem.charge(C_VMEMMAP, r.ok ? r.vmemmapCycles : r.cycles);
+    // split1GCycles was measured inside kvm_gmem_convert_execute_work() (Michael Roth, RFC v2
+    // thread, 11 Jul 2025), which includes hugetlb_vmemmap_restore_folio() (mm/hugetlb_vmemmap.c,
+    // called by guestmem_hugetlb_split_folio() in RFC v2's mm/guestmem_hugetlb.c): a successful
+    // 1 GiB split charges no vmemmap restore cycles on top (the pages restored are still counted).
+    // A failed restore and 2 MiB splits (split2MCycles excludes it) charge the restore.
+    const restoreInConstant = r.ok && from === ORDER_1G;
+    gmem.charge(C_VMEMMAP, !r.ok ? r.cycles : restoreInConstant ? 0 : r.vmemmapCycles);
     if (!r.ok) {
       gmem.metrics.addAt(M_ALLOC_FAILURES, 1);
       return {

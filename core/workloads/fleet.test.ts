@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { GmemVariantSchema, HostSchema, type GmemVariantInput } from '../config.js';
+import { DEFAULT_COSTS } from '../constants.js';
 import { ConfigError } from '../errors.js';
 import { hostOf, type HostSpec } from '../sim/test-helpers.js';
 import { GiB, MiB } from '../units.js';
@@ -149,11 +150,16 @@ describe('runFleet', () => {
     expect(hugetlb.summary.metrics.alloc_failures).toBe(0);
     expect(cma.summary.metrics.alloc_failures).toBe(cma.summary.metrics.vm_start_failures);
 
-    // Allocation latency by hand. HugeTLB 1 GiB page, HVO batched: 14.5 us x 2.5 GHz = 36,250
-    // cycles per 2 MiB, x 512 = 18,560,000 cycles = 7,424,000 ns. CMA: 5 ms base = 12,500,000
+    // Allocation latency by hand. HugeTLB 1 GiB page from the file's subpool
+    // (guestmem_hugetlb_alloc_folio(), RFC v2): a subpool get + a dequeue = 1,200 cycles =
+    // 480 ns; the pool grew at host boot. CMA: 5 ms base = 12,500,000
     // cycles plus round(0.3 x 262144) = 78,643 movable pages x 0.08 us = 6291.44 us =
     // 15,728,600 cycles: 28,228,600 cycles = 11,291,440 ns.
-    expect(hugetlb.summary.latencyNs.allocate.max).toBeCloseTo(7_424_000, 3);
+    expect(hugetlb.summary.latencyNs.allocate.max).toBeCloseTo(
+      (DEFAULT_COSTS.hugetlbSubpoolGetCycles + DEFAULT_COSTS.hugetlbDequeueCycles) /
+        DEFAULT_COSTS.cpuGhz,
+      3,
+    );
     expect(cma.summary.latencyNs.allocate.max).toBeCloseTo(11_291_440, 3);
     expect(cma.summary.latencyNs.allocate.mean).toBeCloseTo(11_291_440, 3);
   });
