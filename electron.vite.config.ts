@@ -11,8 +11,14 @@ import { svelte } from '@sveltejs/vite-plugin-svelte';
 // nothing but Node built-ins. The packaged app keeps that file outside app.asar (asarUnpack in
 // electron-builder.yml), where it must load on its own; the .mjs name makes it an ES module there
 // without a package.json beside it.
+//
+// `@contract/*` is the API contract's folder (contract/), the alias of tsconfig.json's `paths`,
+// for all three bundles.
+const resolveContract = { alias: { '@contract': resolve(__dirname, 'contract') } };
+
 export default defineConfig({
   main: {
+    resolve: resolveContract,
     build: {
       externalizeDeps: { exclude: ['zod'] },
       rollupOptions: {
@@ -22,6 +28,7 @@ export default defineConfig({
     },
   },
   preload: {
+    resolve: resolveContract,
     build: {
       rollupOptions: {
         input: { index: resolve(__dirname, 'main/preload.ts') },
@@ -31,6 +38,7 @@ export default defineConfig({
   },
   renderer: {
     root: 'renderer',
+    resolve: resolveContract,
     build: {
       rollupOptions: { input: { index: resolve(__dirname, 'renderer/index.html') } },
     },

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MenuItemConstructorOptions } from 'electron';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { API_METHODS } from './api.js';
-import { IPC_EVENT_CHANNEL } from './api-names.js';
+import { API_METHODS } from '@contract/api.js';
+import { IPC_EVENT_CHANNEL } from '@contract/api-names.js';
 import { buildMenuTemplate, isShown, MENU, walkMenu } from './menu.js';
 import { makeTempDir, removeDir } from './services/store-test-helpers.js';
 

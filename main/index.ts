@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, screen, shell } from 'electron';
 // electron-vite bundles the worker entry as its own file next to index.js and gives its path.
 import workerPath from './worker/simulation-worker?modulePath';
-import type { DocumentState, MenuCommand } from './api.js';
+import type { DocumentState, MenuCommand } from '@contract/api.js';
 import { unpackedPath } from './asar-path.js';
 import { APP_NAME, CloseGuard, windowTitle } from './document-window.js';
 import { openDocument, type DocumentLocations } from './documentation.js';

@@ -7,7 +7,7 @@
 // Keyboard: the page sees a key first; the workbench handles Ctrl/Cmd+S, +Shift+S and +O itself
 // (it does in a browser too) and stops them, so these accelerators act only from the menu there.
 import type { MenuItemConstructorOptions } from 'electron';
-import { THEMES, type MenuCommand, type Theme } from './api.js';
+import { THEMES, type MenuCommand, type Theme } from '@contract/api.js';
 import type { DocumentId } from './documentation.js';
 
 type Role = NonNullable<MenuItemConstructorOptions['role']>;

@@ -2,9 +2,13 @@
 // WebSocket, so the `ws` class is injected (with the Origin a browser would send).
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { ApiError } from '../api.js';
+import { ApiError } from '@contract/api.js';
 import { EventHub } from '../services/dispatch.js';
-import { BridgeClient, type ConnectionState, type WebSocketConstructorLike } from './client.js';
+import {
+  BridgeClient,
+  type ConnectionState,
+  type WebSocketConstructorLike,
+} from '@contract/bridge-client.js';
 import { startBridge, type Bridge } from './server.js';
 import { sampleResult, smallDispatcher, waitFor } from './test-helpers.js';
 

@@ -12,7 +12,7 @@ import {
   type ApiEvents,
   type ApiMethod,
   type RunResultView,
-} from '../api.js';
+} from '@contract/api.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
 import { ExperimentStore } from './experiment-store.js';

@@ -1,7 +1,7 @@
 // The desktop app's menu commands ('menu.command' events): File > New, Open (the dialog, or a file
 // the system or Open Recent handed over), Save, Save As, Export, and the save the app asks for
 // before closing a window with unsaved changes. Only the Electron transport sends them.
-import type { MenuCommandEvent } from '../../../main/api';
+import type { MenuCommandEvent } from '@contract/api';
 import { DocumentReporter } from './document-state.svelte';
 import { comparisonCharts, EXPORT_THEMES } from './export/comparison';
 import { comparisonZip, deliver, safeName } from './export/export';

@@ -1,9 +1,9 @@
 // The whole comparison as the compare view's "Export everything (zip)" makes it, for callers
 // outside that view (the desktop menu's File > Export): the side-by-side charts of every chart
 // definition with data, and the per-NUMA-node charts when there are several nodes.
-import type { RunResultView } from '../../../../main/api';
+import type { RunResultView } from '@contract/api';
 import { chartRows } from '../charts/panels';
-import type { ResolvedTheme } from '../../../../main/api';
+import type { ResolvedTheme } from '@contract/api';
 import { safeName, type ChartExportSpec, type Theme } from './export';
 
 /** The side-by-side panels of the compare view, one per chart and variant. */

@@ -9,8 +9,8 @@ import type {
   PresetEntry,
   RunResultView,
   Settings,
-} from '../../../../main/api';
-import { ApiError } from '../../../../main/api';
+} from '@contract/api';
+import { ApiError } from '@contract/api';
 import {
   configHash,
   parseExperimentValue,
