@@ -22,7 +22,7 @@ export default defineConfig({
     build: {
       externalizeDeps: { exclude: ['zod'] },
       rollupOptions: {
-        input: { index: resolve(__dirname, 'main/index.ts') },
+        input: { index: resolve(__dirname, 'main/shell/index.ts') },
         output: { chunkFileNames: 'chunks/[name]-[hash].mjs' },
       },
     },
@@ -31,7 +31,7 @@ export default defineConfig({
     resolve: resolveContract,
     build: {
       rollupOptions: {
-        input: { index: resolve(__dirname, 'main/preload.ts') },
+        input: { index: resolve(__dirname, 'main/shell/preload.ts') },
         output: { format: 'cjs', entryFileNames: '[name].cjs' },
       },
     },

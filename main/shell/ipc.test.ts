@@ -10,7 +10,7 @@ import {
   type IpcMainLike,
   type IpcSender,
 } from './ipc.js';
-import { createDispatcher, EventHub, type Dispatcher } from './services/dispatch.js';
+import { createDispatcher, EventHub, type Dispatcher } from '../services/dispatch.js';
 
 type Handler = (event: IpcSender, ...args: unknown[]) => Promise<ApiEnvelope<unknown>>;
 

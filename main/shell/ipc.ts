@@ -17,7 +17,7 @@ import {
   type IpcEventMessage,
   type IpcMethodChannel,
 } from '@contract/api-names.js';
-import type { Dispatcher, EventHub } from './services/dispatch.js';
+import type { Dispatcher, EventHub } from '../services/dispatch.js';
 
 /** The parts of an invoke event the sender check reads. */
 export interface IpcSender {

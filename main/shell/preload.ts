@@ -1,6 +1,6 @@
 // The preload of the sandboxed workbench window. It exposes one object, `window.gmemlab`, with two
 // functions (the GmemLabApi of contract/api.ts), and never ipcRenderer or any other Electron or Node
-// object. Review: main/preload.review.md.
+// object. Review: main/shell/preload.review.md.
 //
 // Kept tiny on purpose: it is built as CommonJS for the sandbox and imports only the names list
 // (contract/api-names.ts, no zod); the main process validates every payload anyway.
