@@ -1,7 +1,7 @@
 // The summary of several variants as one table: a row per metric, a column per variant, the unit
 // and, optionally, the best value marked. The same table feeds the CLI, the workbench's text
 // export and the mailing-list copy.
-import { METRICS, type MetricDef } from '../metrics/definitions.js';
+import { LATENCY_OPS, METRICS, type MetricDef } from '../metrics/definitions.js';
 import { formatValue } from './format.js';
 import { renderTextTable } from './text-table.js';
 
@@ -69,8 +69,8 @@ export function summaryTableText(
       ...values.map((v, i) => formatValue(v, def.unit) + (i === best ? ' *' : '  ')),
     ]);
   }
-  const latencyOps = ['convert', 'fault', 'allocate'];
-  for (const op of latencyOps) {
+  // Every operation the model records a latency for (LATENCY_OPS), where some variant took one.
+  for (const op of LATENCY_OPS) {
     if (!variants.some((v) => (v.latencyNs?.[op]?.count ?? 0) > 0)) continue;
     for (const p of ['p50', 'p99'] as const) {
       rows.push([
