@@ -5,16 +5,29 @@ import { CHROMIUM, CHROMIUM_ARGS } from './e2e/chromium';
 
 // Debian's Chromium (installed by .ci/run when missing); never a downloaded browser.
 
+// `@contract/*` is the API contract's folder (contract/), the alias of tsconfig.json's `paths`;
+// every project resolves it.
+const resolveContract = {
+  alias: { '@contract': new URL('./contract', import.meta.url).pathname },
+};
+
 export default defineConfig({
   test: {
     reporters: ['default', './tools/summary-reporter.ts'],
     testTimeout: 60_000,
     projects: [
       {
+        resolve: resolveContract,
         test: {
           name: 'node',
           // The Electron smoke test skips itself (and says why) where no Electron binary exists.
-          include: ['core/**/*.test.ts', 'main/**/*.test.ts', 'e2e/electron.smoke.test.ts'],
+          include: [
+            'core/**/*.test.ts',
+            'contract/**/*.test.ts',
+            'main/**/*.test.ts',
+            'tools/**/*.test.ts',
+            'e2e/electron.smoke.test.ts',
+          ],
           environment: 'node',
           pool: 'threads',
           testTimeout: 60_000,
@@ -22,6 +35,7 @@ export default defineConfig({
       },
       {
         // Component tests in real Chromium: Chart.js needs a real canvas.
+        resolve: resolveContract,
         plugins: [svelte({ configFile: new URL('./svelte.config.js', import.meta.url).pathname })],
         test: {
           name: 'browser',
@@ -43,6 +57,7 @@ export default defineConfig({
         },
       },
       {
+        resolve: resolveContract,
         // End to end: the built renderer in Debian's Chromium (playwright-core) against the real
         // services of `gmem-lab serve`. One file, one worker, after the other projects (it starts
         // a server with worker threads and a browser: it wants the cores to itself).

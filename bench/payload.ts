@@ -1,7 +1,7 @@
 // What the 16 GiB SNP boot preset's results weigh on their way to the renderer: the bridge's
 // run.done frames (codec.ts), one per variant, as `gmem-lab serve` broadcasts them, and the
 // packed results the workers post to the host before that (typed arrays in the transfer list).
-import { encode } from '../main/bridge/codec.js';
+import { encode } from '@contract/codec.js';
 import { runVariant } from '../core/experiment/run.js';
 import { resultView } from '../main/services/workbench.js';
 import { packResult } from '../main/worker/protocol.js';

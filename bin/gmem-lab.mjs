@@ -3,6 +3,7 @@
 // every source file it was built from; otherwise the TypeScript sources through tsx, so a checkout
 // needs no build step. GMEMLAB_CLI=source always runs the sources.
 import { readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const built = new URL('../out/cli/gmem-lab.mjs', import.meta.url);
 
@@ -28,6 +29,7 @@ if (process.env.GMEMLAB_CLI !== 'source' && builtIsFresh()) {
   await import(built.href);
 } else {
   const { register } = await import('tsx/esm/api');
-  register();
+  // The checkout's tsconfig.json, wherever the command runs from: its `paths` map @contract/*.
+  register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
   await import('../main/cli/run.ts');
 }

@@ -9,14 +9,12 @@ import { chromiumMissing } from './chromium';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUILT = join(ROOT, 'out/renderer/index.html');
 
-/** What the renderer bundle is made of: its own sources, the core and API it imports, the build
+/** What the renderer bundle is made of: its own sources, the core and the contract (API, codec, bridge client) it imports, the build
  * configuration. Tests and screenshots are left out. */
 const SOURCES = [
   'renderer',
   'core',
-  'main/api.ts',
-  'main/api-client.ts',
-  'main/api-names.ts',
+  'contract',
   'electron.vite.config.ts',
   'svelte.config.js',
   'package-lock.json',

@@ -1,7 +1,13 @@
 // The summary of several variants as one table: a row per metric, a column per variant, the unit
 // and, optionally, the best value marked. The same table feeds the CLI, the workbench's text
 // export and the mailing-list copy.
-import { METRICS, PHASE_METRICS, metricDef, type MetricDef } from '../metrics/definitions.js';
+import {
+  LATENCY_OPS,
+  METRICS,
+  PHASE_METRICS,
+  metricDef,
+  type MetricDef,
+} from '../metrics/definitions.js';
 import type { PhaseSummary } from '../metrics/result.js';
 import { formatValue } from './format.js';
 import { renderTextTable } from './text-table.js';
@@ -126,8 +132,8 @@ export function summaryTableText(
       Number.isNaN(v) ? 'failed  ' : formatValue(v, row.def.unit) + (i === row.best ? ' *' : '  '),
     ),
   ]);
-  const latencyOps = ['convert', 'fault', 'allocate'];
-  for (const op of latencyOps) {
+  // Every operation the model records a latency for (LATENCY_OPS), where some variant took one.
+  for (const op of LATENCY_OPS) {
     if (!variants.some((v) => (v.latencyNs?.[op]?.count ?? 0) > 0)) continue;
     for (const p of ['p50', 'p99'] as const) {
       rows.push([

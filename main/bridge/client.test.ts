@@ -2,9 +2,13 @@
 // WebSocket, so the `ws` class is injected (with the Origin a browser would send).
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { ApiError } from '../api.js';
+import { ApiError } from '@contract/api.js';
 import { EventHub } from '../services/dispatch.js';
-import { BridgeClient, type ConnectionState, type WebSocketConstructorLike } from './client.js';
+import {
+  BridgeClient,
+  type ConnectionState,
+  type WebSocketConstructorLike,
+} from '@contract/bridge-client.js';
 import { startBridge, type Bridge } from './server.js';
 import { sampleResult, smallDispatcher, waitFor } from './test-helpers.js';
 
@@ -114,10 +118,13 @@ describe('bridge client (GmemLabApi over the real server)', () => {
 
   it('rejects pending calls when the connection drops, then reconnects', async () => {
     let release: () => void = () => {};
+    let arrived: () => void = () => {};
+    const atServer = new Promise<void>((r) => (arrived = r));
     const dispatch = smallDispatcher({
       'runs.cancel': ({ runId }) =>
         new Promise((resolve) => {
           release = () => resolve({ cancelled: runId === 1 });
+          arrived();
         }),
     });
     const { bridge, client } = await setup({ dispatch });
@@ -127,7 +134,7 @@ describe('bridge client (GmemLabApi over the real server)', () => {
     client.onConnectionChange((s) => states.push(s));
 
     const hanging = client.call('runs.cancel', { runId: 1 }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 50));
+    await atServer;
     await bridge.close();
     release();
     const err = await hanging;
@@ -200,8 +207,7 @@ describe('bridge client (GmemLabApi over the real server)', () => {
     expect(((await ready) as ApiError).code).toBe('IO_ERROR');
     expect(((await early) as ApiError).code).toBe('IO_ERROR');
     expect(client.state).toBe('closed');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(bridge.clientCount()).toBe(0);
+    await waitFor(() => (bridge.clientCount() === 0 ? true : undefined), 'the server to notice');
   });
 
   it('refuses a call over the size limit before sending it', async () => {
@@ -220,10 +226,17 @@ describe('bridge client (GmemLabApi over the real server)', () => {
   });
 
   it('close() rejects pending calls and stops for good', async () => {
-    const dispatch = smallDispatcher({ 'runs.cancel': () => new Promise(() => {}) });
+    let arrived: () => void = () => {};
+    const atServer = new Promise<void>((r) => (arrived = r));
+    const dispatch = smallDispatcher({
+      'runs.cancel': () => {
+        arrived();
+        return new Promise(() => {});
+      },
+    });
     const { client, bridge } = await setup({ dispatch });
     const pending = client.call('runs.cancel', { runId: 1 }).catch((e: unknown) => e);
-    await new Promise((r) => setTimeout(r, 20));
+    await atServer;
     client.close();
     expect(((await pending) as ApiError).code).toBe('IO_ERROR');
     expect(client.state).toBe('closed');

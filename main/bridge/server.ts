@@ -22,10 +22,10 @@ import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extname, resolve } from 'node:path';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { ApiEnvelope, ApiErrorCode } from '../api.js';
+import type { ApiEnvelope, ApiErrorCode } from '@contract/api.js';
 import type { Dispatcher, EventHub } from '../services/dispatch.js';
 import { resolveContained } from '../services/path-policy.js';
-import { decode, encode, toPlainJson, type Frame } from './codec.js';
+import { decode, encode, toPlainJson, type Frame } from '@contract/codec.js';
 
 const BRIDGE_HOST = '127.0.0.1';
 const WS_PATH = '/ws';

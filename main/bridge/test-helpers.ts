@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { LATENCY_OPS, type LatencyOp } from '../../core/metrics/definitions.js';
 import type { LatencySummary } from '../../core/metrics/result.js';
-import { API_METHODS, ApiError, type ApiMethod, type RunResultView } from '../api.js';
+import { API_METHODS, ApiError, type ApiMethod, type RunResultView } from '@contract/api.js';
 import { createDispatcher, type ApiHandlers, type Dispatcher } from '../services/dispatch.js';
-import { decode } from './codec.js';
+import { decode } from '@contract/codec.js';
 
 export const SECRET = 'top secret outside the static folder';
 

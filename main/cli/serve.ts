@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Settings } from '../api.js';
+import type { Settings } from '@contract/api.js';
 import { startBridge, type Bridge } from '../bridge/server.js';
 import { createDispatcher, EventHub } from '../services/dispatch.js';
 import { ExperimentStore } from '../services/experiment-store.js';

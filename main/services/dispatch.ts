@@ -9,7 +9,7 @@ import {
   type ApiMethod,
   type ApiParsedArgs,
   type ApiResult,
-} from '../api.js';
+} from '@contract/api.js';
 
 export type ApiHandlers = {
   [M in ApiMethod]: (args: ApiParsedArgs<M>) => Promise<ApiResult<M>>;

@@ -13,7 +13,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../api.js';
+import { ApiError } from '@contract/api.js';
 import {
   configHash,
   MAX_EXPERIMENT_BYTES,

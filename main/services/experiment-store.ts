@@ -12,7 +12,7 @@ import {
   type ApiErrorCode,
   type ExperimentEntry,
   type OpenedExperiment,
-} from '../api.js';
+} from '@contract/api.js';
 import {
   configHash,
   formatProblems,

@@ -2,7 +2,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../api.js';
+import { ApiError } from '@contract/api.js';
 import { writeExport } from './export-service.js';
 import { makeTempDir, rejection, removeDir } from './store-test-helpers.js';
 

@@ -3,7 +3,7 @@
 // write as experiment files: an existing file at that path is replaced whole or not at all.
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { ApiError } from '../api.js';
+import { ApiError } from '@contract/api.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { writeFileDurable } from './durable-write.js';
 import { isPathText } from './path-policy.js';

@@ -5,7 +5,7 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiEnvelope, ApiEvent, ApiEvents, RunResultView } from '../api.js';
+import type { ApiEnvelope, ApiEvent, ApiEvents, RunResultView } from '@contract/api.js';
 import { rawRequest } from '../bridge/test-helpers.js';
 import { EXIT_BAD_INPUT, EXIT_OK } from '../cli/index.js';
 import { serveWorkbench, type RunningServer } from '../cli/serve.js';

@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiError, type Settings } from '../api.js';
+import { ApiError, type Settings } from '@contract/api.js';
 import {
   defaultConfigDir,
   defaultWorkspaceDir,

@@ -10,7 +10,7 @@ import { mkdir, open, rename } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, win32 } from 'node:path';
 import { z } from 'zod';
-import { ApiError, MemoryBudgetSchema, ThemeSchema, type Settings } from '../api.js';
+import { ApiError, MemoryBudgetSchema, ThemeSchema, type Settings } from '@contract/api.js';
 import { formatProblems, zodProblems } from '../../core/experiment/load.js';
 import { cleanupTempFiles, writeFileDurable } from './durable-write.js';
 

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExperimentValue } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
-import type { RunProgress } from '../api.js';
+import type { RunProgress } from '@contract/api.js';
 import { SimulationHost } from './simulation-host.js';
 
 const GiB = 1024 ** 3;

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { VariantRunRequest } from '../../core/experiment/run.js';
 import type { RunResult } from '../../core/metrics/result.js';
-import type { RunProgress } from '../api.js';
+import type { RunProgress } from '@contract/api.js';
 import type { RunRequest, WorkerMessage } from '../worker/protocol.js';
 
 export interface SimulationHostOptions {
@@ -305,8 +305,11 @@ function startWorker(entry: URL, resourceLimits: ResourceLimits, warmUp: number)
   if (!path.endsWith('.ts')) return new Worker(path, { resourceLimits, workerData });
   // An eval worker resolves bare specifiers from the working directory, not from this file: name
   // tsx's API by its resolved URL so the command works from any directory.
+  // The checkout's tsconfig.json (this branch runs only from the sources): its `paths` map
+  // @contract/*, whatever the working directory.
   const tsxApi = import.meta.resolve('tsx/esm/api');
-  const stub = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
+  const tsconfig = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
+  const stub = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register({ tsconfig: ${JSON.stringify(tsconfig)} }); return import(${JSON.stringify(pathToFileURL(path).href)}); }).catch((err) => { setImmediate(() => { throw err; }); });`;
   return new Worker(stub, { eval: true, resourceLimits, workerData });
 }
 

@@ -13,7 +13,7 @@ import {
   type ApiMethod,
   type RunEstimates,
   type RunResultView,
-} from '../api.js';
+} from '@contract/api.js';
 import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { createDispatcher, type Dispatcher } from './dispatch.js';
@@ -857,7 +857,8 @@ describe('workbench: store and settings', () => {
 
   it('a file another program writes into the workspace gives store.changed', async () => {
     const b = await bench();
-    await new Promise((r) => setTimeout(r, 100)); // let the watcher start
+    // No wait for the watcher: createWorkbench starts it with fs.watch, which adds the inotify
+    // (or FSEvents, ReadDirectoryChangesW) watch before it returns.
     const file = join(b.workspace, 'external.gmemlab.json');
     await writeFile(file, JSON.stringify(validDoc('External')));
     await b.events.until(() => b.events.of('store.changed').length > 0, 10_000);

@@ -1,6 +1,6 @@
-// The workbench's API, transport-free: every method of the contract (main/api.ts) implemented over
+// The workbench's API, transport-free: every method of the contract (contract/api.ts) implemented over
 // the experiment store, the settings, the simulation host and, on the desktop, native dialogs.
-// Both transports serve it through createDispatcher: Electron IPC (main/ipc.ts) and the localhost
+// Both transports serve it through createDispatcher: Electron IPC (main/shell/ipc.ts) and the localhost
 // bridge (main/bridge/). Arguments arrive already checked against the contract's schemas; what
 // they name (experiments, paths, run ids) is checked here.
 import { readFile, stat } from 'node:fs/promises';
@@ -17,7 +17,7 @@ import {
   type RunResultView,
   type Settings,
   type ValidationProblem,
-} from '../api.js';
+} from '@contract/api.js';
 import {
   configHash,
   formatProblems,

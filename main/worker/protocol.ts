@@ -1,9 +1,9 @@
 // Messages between the simulation host and its worker threads. Results cross as typed arrays in
 // the transfer list, never as JSON. The request, the progress and the result are the ones of the
-// core and the API (core/experiment/run.ts, main/api.ts, core/metrics/result.ts), not restated.
+// core and the API (core/experiment/run.ts, contract/api.ts, core/metrics/result.ts), not restated.
 import type { VariantResult, VariantRunRequest } from '../../core/experiment/run.js';
 import { seriesColumns, type RunResult } from '../../core/metrics/result.js';
-import type { RunProgress } from '../api.js';
+import type { RunProgress } from '@contract/api.js';
 
 export interface RunRequest extends VariantRunRequest {
   readonly type: 'run';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { render } from 'vitest-browser-svelte';
 import SummaryTable from './SummaryTable.svelte';
-import type { RunResultView } from '../../../main/api';
+import type { RunResultView } from '@contract/api';
 
 function result(name: string, metrics: Record<string, number>, index = 0): RunResultView {
   return {

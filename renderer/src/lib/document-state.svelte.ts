@@ -1,7 +1,7 @@
 // What the workbench tells the desktop app about its open document (app.setDocumentState): its
 // name for the window title, and whether it has unsaved changes (the workbench's own `dirty`: a
 // preset as opened has none), for the title's marker and the question before closing.
-import type { DocumentState } from '../../../main/api';
+import type { DocumentState } from '@contract/api';
 import type { Workbench } from './state/workbench.svelte';
 
 /** The document's name: the file's name, else the experiment's name. */

@@ -1,7 +1,7 @@
 // Menu commands and the document-state reports, against a real Workbench and a fake API.
 import { flushSync } from 'svelte';
 import { describe, expect, it } from 'vitest';
-import type { ApiEvent, GmemLabApi, OpenedExperiment } from '../../../main/api';
+import type { ApiEvent, GmemLabApi, OpenedExperiment } from '@contract/api';
 import preset from '../../../resources/presets/merge-policies.gmemlab.json';
 import { DocumentReporter, documentTitle } from './document-state.svelte';
 import { connectDesktop, handleMenuCommand, type MenuCommandDeps } from './menu-commands';

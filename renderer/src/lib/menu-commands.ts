@@ -1,9 +1,10 @@
 // The desktop app's menu commands ('menu.command' events): File > New, Open (the dialog, or a file
 // the system or Open Recent handed over), Save, Save As, Export, and the save the app asks for
 // before closing a window with unsaved changes. Only the Electron transport sends them.
-import type { MenuCommandEvent } from '../../../main/api';
+import type { MenuCommandEvent } from '@contract/api';
 import { DocumentReporter } from './document-state.svelte';
-import { comparisonCharts, EXPORT_THEMES } from './export/comparison';
+import { CHART_THEMES } from './charts/theme';
+import { comparisonCharts } from './export/comparison';
 import { comparisonZip, deliver, safeName } from './export/export';
 import type { Workbench } from './state/workbench.svelte';
 
@@ -102,7 +103,7 @@ async function exportComparison(wb: Workbench): Promise<void> {
         results: wb.results,
         fullCsv,
       },
-      EXPORT_THEMES[dark ? 'dark' : 'light'],
+      CHART_THEMES[dark ? 'dark' : 'light'],
     );
     await deliver(api, !!wb.info?.nativeDialogs, `${safeName(title)}.zip`, zip, 'zip');
   });

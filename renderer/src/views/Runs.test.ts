@@ -2,7 +2,7 @@
 // real Workbench and a fake API.
 import { describe, expect, it } from 'vitest';
 import { render } from 'vitest-browser-svelte';
-import type { GmemLabApi, Settings } from '../../../main/api';
+import type { GmemLabApi, Settings } from '@contract/api';
 import { Workbench } from '../lib/state/workbench.svelte';
 import Runs from './Runs.svelte';
 

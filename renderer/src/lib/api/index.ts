@@ -1,11 +1,11 @@
 // The workbench's one way to reach the Node side. It picks the transport at start-up and knows
 // nothing else about it: the Electron preload's `window.gmemlab` when present, else the localhost
 // bridge of `gmem-lab serve` on the page's own origin.
-import type { GmemLabApi } from '../../../../main/api';
-import { withApiErrors } from '../../../../main/api-client';
-import { BridgeClient } from './bridge-client';
+import type { GmemLabApi } from '@contract/api';
+import { withApiErrors } from '@contract/api-client';
+import { BridgeClient } from '@contract/bridge-client';
 
-export type { GmemLabApi } from '../../../../main/api';
+export type { GmemLabApi } from '@contract/api';
 
 function isApi(value: unknown): value is GmemLabApi {
   return (

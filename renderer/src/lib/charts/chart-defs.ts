@@ -1,6 +1,11 @@
 // The charts of the compare view: which metrics each one shows, in what unit. Every name comes
 // from the core's metric catalog, so units and definitions are the catalog's.
-import { metricDef, type MetricName, type MetricUnit } from '../../../../core/metrics/definitions';
+import {
+  MEMORY_PARTS,
+  metricDef,
+  type MetricName,
+  type MetricUnit,
+} from '../../../../core/metrics/definitions';
 
 export interface ChartDef {
   readonly id: string;
@@ -19,16 +24,8 @@ export const CHARTS: readonly ChartDef[] = [
     title: 'Host memory by category',
     unit: 'bytes',
     stacked: true,
-    metrics: [
-      'private_bytes',
-      'shared_bytes',
-      'double_allocated_bytes',
-      'zeroed_not_freed_bytes',
-      'reserved_unused_bytes',
-      'vmemmap_bytes',
-      'page_table_bytes',
-      'metadata_bytes',
-    ],
+    // The parts that add up to host_total_bytes, as core accounts them.
+    metrics: MEMORY_PARTS,
   },
   {
     id: 'splits',

@@ -1,6 +1,6 @@
 // Chart data from run results: series of the compare view's charts, side by side (one panel per
 // variant) or overlaid (every variant in one chart).
-import type { RunResultView } from '../../../../main/api';
+import type { RunResultView } from '@contract/api';
 import type { MetricName } from '../../../../core/metrics/definitions';
 import { DASHES, PALETTE, metricLabel, type ChartDef } from './chart-defs';
 

@@ -1,6 +1,6 @@
 // The chart rows of the compare view, built once for the screen and for the exports: side by
 // side (one panel per variant, a shared y scale per row) or overlaid (one panel per chart).
-import type { RunResultView } from '../../../../main/api';
+import type { RunResultView } from '@contract/api';
 import type { MetricUnit } from '../../../../core/metrics/definitions';
 import { CHARTS, PALETTE, metricHelp } from './chart-defs';
 import { chartHasData, nodeSeries, overlaySeries, panelSeries, type SeriesSpec } from './datasets';

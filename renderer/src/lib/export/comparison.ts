@@ -1,10 +1,9 @@
 // The whole comparison as the compare view's "Export everything (zip)" makes it, for callers
 // outside that view (the desktop menu's File > Export): the side-by-side charts of every chart
 // definition with data, and the per-NUMA-node charts when there are several nodes.
-import type { RunResultView } from '../../../../main/api';
+import type { RunResultView } from '@contract/api';
 import { chartRows } from '../charts/panels';
-import type { ResolvedTheme } from '../../../../main/api';
-import { safeName, type ChartExportSpec, type Theme } from './export';
+import { safeName, type ChartExportSpec } from './export';
 
 /** The side-by-side panels of the compare view, one per chart and variant. */
 export function comparisonCharts(results: readonly RunResultView[]): ChartExportSpec[] {
@@ -18,9 +17,3 @@ export function comparisonCharts(results: readonly RunResultView[]): ChartExport
     })),
   );
 }
-
-/** The colours of the light and dark themes (App.svelte), for exported charts. */
-export const EXPORT_THEMES: Readonly<Record<ResolvedTheme, Theme>> = {
-  light: { background: '#ffffff', foreground: '#1d2330' },
-  dark: { background: '#161a21', foreground: '#dde3ea' },
-};

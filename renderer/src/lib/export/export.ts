@@ -11,7 +11,7 @@ import {
   PointElement,
 } from 'chart.js';
 import { strToU8, zipSync } from 'fflate';
-import type { GmemLabApi, RunResultView } from '../../../../main/api';
+import type { GmemLabApi, RunResultView } from '@contract/api';
 import { METRICS } from '../../../../core/metrics/definitions';
 import { formatValue } from '../../../../core/report/format';
 import { summaryTableText } from '../../../../core/report/summary-table';

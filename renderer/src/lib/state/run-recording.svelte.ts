@@ -1,12 +1,7 @@
 // What the next run records and what it will cost, said before it starts: the event log switch
 // and its limit, and the estimate of each variant (core/experiment/estimate.ts, through
 // runs.estimate): pages, operations, events, model memory, and which logs the limit would cut.
-import {
-  ApiError,
-  EventLimitSchema,
-  type GmemLabApi,
-  type RunEstimates,
-} from '../../../../main/api';
+import { ApiError, EventLimitSchema, type GmemLabApi, type RunEstimates } from '@contract/api';
 import { DEFAULT_EVENT_LIMIT } from '../../../../core/events/event-log';
 
 type Doc = Record<string, unknown>;

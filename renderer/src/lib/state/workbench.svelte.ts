@@ -9,8 +9,8 @@ import type {
   PresetEntry,
   RunResultView,
   Settings,
-} from '../../../../main/api';
-import { ApiError } from '../../../../main/api';
+} from '@contract/api';
+import { ApiError } from '@contract/api';
 import {
   configHash,
   parseExperimentValue,
@@ -71,6 +71,7 @@ function runsFromDoc(doc: Doc): { runs: VariantRun[]; absent: ResultPart[] } {
   const names = Array.isArray(doc['variants'])
     ? (doc['variants'] as Array<{ name?: unknown }>).map((v) => v?.name)
     : [];
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- built and read within this function.
   const absent = new Set<ResultPart>();
   const runs = fromSaved(parsed.data).variants.flatMap((v, i): VariantRun[] => {
     const at = names.indexOf(v.name);
@@ -267,6 +268,7 @@ export class Workbench {
     const done = this.runs.filter((r) => r.result);
     if (hash && this.resultsHash === hash && done.length > 0) {
       doc['results'] = toSaved(
+        // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a timestamp string, not state.
         { engineVersion: ENGINE_VERSION, configHash: hash, createdAt: new Date().toISOString() },
         done.map((r) => r.result!),
       );
@@ -430,6 +432,7 @@ export class Workbench {
   }
 
   /** Time left in each run's phase, from its progress reports (not reactive state). */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- not state: each update is copied into run.etaMs.
   private readonly etas = new Map<number, PhaseEta>();
 
   private onProgress(e: ApiEvents['run.progress']): void {

@@ -7,7 +7,7 @@ import { configHash, parseExperimentValue } from '../../../../core/experiment/lo
 import { ENGINE_VERSION, runVariant } from '../../../../core/experiment/run';
 import { FORMAT_NAME, FORMAT_VERSION, type Experiment } from '../../../../core/experiment/schema';
 import { seriesColumns, toSaved, type ShownResult } from '../../../../core/metrics/result';
-import type { GmemLabApi } from '../../../../main/api';
+import type { GmemLabApi } from '@contract/api';
 import { Workbench } from './workbench.svelte';
 
 const GiB = 1024 ** 3;

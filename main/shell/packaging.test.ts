@@ -16,13 +16,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Configuration } from 'electron-builder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unpackedPath } from './asar-path.js';
-import { EventHub } from './services/dispatch.js';
-import { findResourcesDir } from './services/resources-dir.js';
-import { SimulationHost } from './services/simulation-host.js';
-import { makeTempDir, removeDir } from './services/store-test-helpers.js';
-import { createWorkbench } from './services/workbench.js';
+import { EventHub } from '../services/dispatch.js';
+import { findResourcesDir } from '../services/resources-dir.js';
+import { SimulationHost } from '../services/simulation-host.js';
+import { makeTempDir, removeDir } from '../services/store-test-helpers.js';
+import { createWorkbench } from '../services/workbench.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 // app-builder-lib as electron-builder itself resolves it (it is electron-builder's dependency).
 const builderRequire = createRequire(
   createRequire(import.meta.url).resolve('electron-builder/package.json'),
@@ -111,7 +111,7 @@ describe('electron-builder.yml', () => {
     for (const f of [
       'out/main/index.js.map',
       'node_modules/zod/index.js',
-      'main/index.ts',
+      'main/shell/index.ts',
       'core/sim/simulation.ts',
       'resources/presets/merge-policies.gmemlab.json',
     ])
@@ -290,7 +290,7 @@ describe('the packaged app (electron-builder --linux dir, stand-in Electron bina
     expect(names.filter((n) => /^(main|core|renderer|e2e|tools)\//.test(n))).toEqual([]);
   });
 
-  it('keeps the worker bundle outside the archive, where main/index.ts loads it', async () => {
+  it('keeps the worker bundle outside the archive, where main/shell/index.ts loads it', async () => {
     const workers = [...asar].filter(([n]) =>
       /^out\/main\/chunks\/simulation-worker-[0-9a-f]+\.mjs$/.test(n),
     );
@@ -341,7 +341,7 @@ describe('the packaged app (electron-builder --linux dir, stand-in Electron bina
   });
 
   it('the packaged worker runs a trace preset found where the packaged app looks', async () => {
-    // What main/index.ts and resources-dir.ts do inside the packaged app.
+    // What main/shell/index.ts and resources-dir.ts do inside the packaged app.
     const mainFile = join(resources, 'app.asar', 'out', 'main', 'index.js');
     const found = findResourcesDir({ resourcesPath: resources, from: pathToFileURL(mainFile) });
     expect(found).toBe(resources);

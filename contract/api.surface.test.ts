@@ -1,4 +1,4 @@
-// The whole API surface in one file, main/__snapshots__/api-surface.json: every method with the
+// The whole API surface in one file, contract/__snapshots__/api-surface.json: every method with the
 // JSON Schema of its arguments, every event, and the IPC channels that carry them. Any change to
 // the contract shows up as a diff of that file in review; accept it with `vitest run -u`.
 import { describe, expect, it } from 'vitest';

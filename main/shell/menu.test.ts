@@ -2,7 +2,7 @@
 // with its id, label, accelerator and role, and every click reaches its handler.
 import type { MenuItemConstructorOptions } from 'electron';
 import { describe, expect, it } from 'vitest';
-import { MENU_COMMANDS, type MenuCommand } from './api.js';
+import { MENU_COMMANDS, type MenuCommand } from '@contract/api.js';
 import { DOCUMENTS, type DocumentId } from './documentation.js';
 import {
   buildMenuTemplate,
@@ -15,7 +15,7 @@ import {
   type MenuContext,
   type MenuHandlers,
 } from './menu.js';
-import type { Theme } from './api.js';
+import type { Theme } from '@contract/api.js';
 
 type Call =
   | ['command', MenuCommand]

@@ -1,4 +1,4 @@
-// The bootstrap (main/index.ts) with Electron replaced at its module boundary: a fake 'electron'
+// The bootstrap (main/shell/index.ts) with Electron replaced at its module boundary: a fake 'electron'
 // module records what the bootstrap asks of it, and the rest is real (settings and workspace in
 // a temporary home, the worker pool, the IPC handlers, the menu). Checked: a handler for every API
 // method, the window's security options, the menu built from its one definition and its commands
@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MenuItemConstructorOptions } from 'electron';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { API_METHODS } from './api.js';
-import { IPC_EVENT_CHANNEL } from './api-names.js';
+import { API_METHODS } from '@contract/api.js';
+import { IPC_EVENT_CHANNEL } from '@contract/api-names.js';
 import { buildMenuTemplate, isShown, MENU, walkMenu } from './menu.js';
-import { makeTempDir, removeDir } from './services/store-test-helpers.js';
+import { makeTempDir, removeDir } from '../services/store-test-helpers.js';
 
 const fake = vi.hoisted(() => {
   type Listener = (...args: unknown[]) => unknown;
@@ -177,8 +177,8 @@ const fake = vi.hoisted(() => {
 
 vi.mock('electron', () => ({ ...fake.module, default: fake.module }));
 // electron-vite's worker import: the worker's TypeScript entry (started through tsx under test).
-vi.mock('./worker/simulation-worker?modulePath', () => ({
-  default: new URL('./worker/simulation-worker.ts', import.meta.url).pathname,
+vi.mock('../worker/simulation-worker?modulePath', () => ({
+  default: new URL('../worker/simulation-worker.ts', import.meta.url).pathname,
 }));
 
 const APP_URL = pathToFileURL(join(__dirname, '../renderer/index.html')).href;

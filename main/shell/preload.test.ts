@@ -1,9 +1,9 @@
 // The preload with Electron replaced by fakes: what it exposes, which channels it invokes, how it
 // turns envelopes into values and errors, and how it fans out events.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import type { GmemLabApi } from './api.js';
-import { ApiError } from './api.js';
-import { withApiErrors } from './api-client.js';
+import type { GmemLabApi } from '@contract/api.js';
+import { ApiError } from '@contract/api.js';
+import { withApiErrors } from '@contract/api-client.js';
 
 const exposed = new Map<string, unknown>();
 const invoke = vi.fn<(channel: string, args: unknown) => Promise<unknown>>();

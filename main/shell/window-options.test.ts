@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hardenWebContents, windowOptions, type HardenableWebContents } from './window-options.js';
 
-const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
+const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 describe('windowOptions', () => {
   const prefs = windowOptions('/app/out/preload/index.cjs').webPreferences!;
@@ -29,10 +29,10 @@ describe('windowOptions', () => {
     expect(prefs.safeDialogs).toBe(true);
   });
 
-  it('is restated where the window is made (main/index.ts), with the same values', () => {
+  it('is restated where the window is made (main/shell/index.ts), with the same values', () => {
     // Static scanners read the options at `new BrowserWindow(...)`; they must say what
     // window-options.ts says.
-    const source = read('main/index.ts');
+    const source = read('main/shell/index.ts');
     const call = source.slice(source.indexOf('new BrowserWindow('));
     const literal = call.slice(0, call.indexOf('\n  });') + 1);
     for (const key of [
@@ -69,7 +69,7 @@ function csp(html: string): Map<string, string[]> {
 describe('the renderer page CSP', () => {
   const pages = [
     'renderer/index.html',
-    ...(existsSync(new URL('../out/renderer/index.html', import.meta.url))
+    ...(existsSync(new URL('../../out/renderer/index.html', import.meta.url))
       ? ['out/renderer/index.html']
       : []),
   ];

@@ -1,16 +1,16 @@
 // The preload of the sandboxed workbench window. It exposes one object, `window.gmemlab`, with two
-// functions (the GmemLabApi of main/api.ts), and never ipcRenderer or any other Electron or Node
-// object. Review: main/preload.review.md.
+// functions (the GmemLabApi of contract/api.ts), and never ipcRenderer or any other Electron or Node
+// object. Review: main/shell/preload.review.md.
 //
 // Kept tiny on purpose: it is built as CommonJS for the sandbox and imports only the names list
-// (main/api-names.ts, no zod); the main process validates every payload anyway.
+// (contract/api-names.ts, no zod); the main process validates every payload anyway.
 import { contextBridge, ipcRenderer } from 'electron';
 import {
   API_EVENT_NAMES,
   API_METHOD_NAMES,
   IPC_CHANNEL_PREFIX,
   IPC_EVENT_CHANNEL,
-} from './api-names.js';
+} from '@contract/api-names.js';
 
 const METHODS: ReadonlySet<string> = new Set(API_METHOD_NAMES);
 const EVENTS: ReadonlySet<string> = new Set(API_EVENT_NAMES);
@@ -20,7 +20,7 @@ const listeners = new Map<string, Set<Listener>>();
 
 /** An ApiError as a plain object: Errors lose every property but the message when they cross
  * the context bridge, plain objects arrive whole. The renderer rebuilds the ApiError class from
- * it (main/api-client.ts). */
+ * it (contract/api-client.ts). */
 interface ApiErrorObject {
   readonly name: 'ApiError';
   readonly code: string;

@@ -3,7 +3,7 @@
 // document through app.setDocumentState; the bootstrap feeds the reports and the window's 'close'
 // events to a CloseGuard. No Electron here (the window comes in as a few functions), so the whole
 // flow is tested without an Electron binary (document-window.test.ts).
-import type { DocumentState } from './api.js';
+import type { DocumentState } from '@contract/api.js';
 
 export const APP_NAME = 'gmem-lab';
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, Menu, screen, shell } from 'electron';
 // electron-vite bundles the worker entry as its own file next to index.js and gives its path.
-import workerPath from './worker/simulation-worker?modulePath';
-import type { DocumentState, MenuCommand } from './api.js';
+import workerPath from '../worker/simulation-worker?modulePath';
+import type { DocumentState, MenuCommand } from '@contract/api.js';
 import { unpackedPath } from './asar-path.js';
 import { APP_NAME, CloseGuard, windowTitle } from './document-window.js';
 import { openDocument, type DocumentLocations } from './documentation.js';
@@ -17,11 +17,15 @@ import { forwardEvents, registerIpc, trustedSender } from './ipc.js';
 import { buildMenuTemplate, MENU, type MenuHandlers } from './menu.js';
 import { createNativeDialogs, createSavePrompt, showNotAnExperiment } from './native-dialogs.js';
 import { experimentPathsFromArgv, isExperimentPath, OpenQueue } from './open-requests.js';
-import { createDispatcher, EventHub } from './services/dispatch.js';
-import { ExperimentStore } from './services/experiment-store.js';
-import { defaultConfigDir, defaultWorkspaceDir, SettingsStore } from './services/settings-store.js';
-import { SimulationHost } from './services/simulation-host.js';
-import { createWorkbench, type Workbench } from './services/workbench.js';
+import { createDispatcher, EventHub } from '../services/dispatch.js';
+import { ExperimentStore } from '../services/experiment-store.js';
+import {
+  defaultConfigDir,
+  defaultWorkspaceDir,
+  SettingsStore,
+} from '../services/settings-store.js';
+import { SimulationHost } from '../services/simulation-host.js';
+import { createWorkbench, type Workbench } from '../services/workbench.js';
 import { hardenWebContents, windowOptions } from './window-options.js';
 import { captureWindow, restoreWindow } from './window-state.js';
 

@@ -1,8 +1,8 @@
 // The IPC transport with a fake ipcMain that records handlers: one handler per method on its own
 // channel, the sender check, envelopes on every path, events forwarded on one channel.
 import { describe, expect, it } from 'vitest';
-import { API_METHODS, type ApiEnvelope } from './api.js';
-import { IPC_EVENT_CHANNEL } from './api-names.js';
+import { API_METHODS, type ApiEnvelope } from '@contract/api.js';
+import { IPC_EVENT_CHANNEL } from '@contract/api-names.js';
 import {
   forwardEvents,
   registerIpc,
@@ -10,7 +10,7 @@ import {
   type IpcMainLike,
   type IpcSender,
 } from './ipc.js';
-import { createDispatcher, EventHub, type Dispatcher } from './services/dispatch.js';
+import { createDispatcher, EventHub, type Dispatcher } from '../services/dispatch.js';
 
 type Handler = (event: IpcSender, ...args: unknown[]) => Promise<ApiEnvelope<unknown>>;
 

@@ -15,7 +15,7 @@ import {
   type ApiMethod,
   type ApiResult,
   type GmemLabApi,
-} from '../api.js';
+} from './api.js';
 import { decode, encode } from './codec.js';
 
 /** What the client needs of a WebSocket: the browser's class and the `ws` package's both fit. */

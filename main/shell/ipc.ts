@@ -9,15 +9,15 @@
 // which checks the arguments. Handlers never throw: the answer is always an ApiEnvelope.
 // Events go to the windows on one channel, `gmemlab:event`, as { event, payload }.
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
-import type { ApiEnvelope, ApiEvent, ApiEvents } from './api.js';
+import type { ApiEnvelope, ApiEvent, ApiEvents } from '@contract/api.js';
 import {
   API_METHOD_NAMES,
   IPC_EVENT_CHANNEL,
   ipcChannel,
   type IpcEventMessage,
   type IpcMethodChannel,
-} from './api-names.js';
-import type { Dispatcher, EventHub } from './services/dispatch.js';
+} from '@contract/api-names.js';
+import type { Dispatcher, EventHub } from '../services/dispatch.js';
 
 /** The parts of an invoke event the sender check reads. */
 export interface IpcSender {

@@ -9,7 +9,7 @@ import {
   type DocumentId,
 } from './documentation.js';
 
-const CHECKOUT = fileURLToPath(new URL('..', import.meta.url));
+const CHECKOUT = fileURLToPath(new URL('../..', import.meta.url));
 
 function fakeShell(problem = '') {
   const calls: string[] = [];

@@ -1,7 +1,7 @@
 // The window's size and position across runs: what to save when it closes (its normal bounds and
 // whether it was maximized) and where to open it next time, kept on a screen that still exists.
 // Plain functions over rectangles, tested without Electron (window-state.test.ts).
-import type { WindowState } from './services/settings-store.js';
+import type { WindowState } from '../services/settings-store.js';
 
 export interface Rect {
   readonly x: number;

@@ -1,13 +1,13 @@
 // The desktop app's menu, from one definition: MENU below is plain data (id, label, accelerator,
 // and a role, a workbench command or a main-process action per item), and buildMenuTemplate turns
 // it into Electron's MenuItemConstructorOptions with the click handlers of the bootstrap.
-// Electron comes in only as types (Menu.buildFromTemplate is called in main/index.ts), so all of it
+// Electron comes in only as types (Menu.buildFromTemplate is called in main/shell/index.ts), so all of it
 // is tested without an Electron binary (menu.test.ts).
 //
 // Keyboard: the page sees a key first; the workbench handles Ctrl/Cmd+S, +Shift+S and +O itself
 // (it does in a browser too) and stops them, so these accelerators act only from the menu there.
 import type { MenuItemConstructorOptions } from 'electron';
-import { THEMES, type MenuCommand, type Theme } from './api.js';
+import { THEMES, type MenuCommand, type Theme } from '@contract/api.js';
 import type { DocumentId } from './documentation.js';
 
 type Role = NonNullable<MenuItemConstructorOptions['role']>;

@@ -5,7 +5,7 @@
 import type { BrowserWindow, Dialog, FileFilter } from 'electron';
 import { basename, join } from 'node:path';
 import type { SaveChoice } from './document-window.js';
-import type { ExportKind, NativeDialogs } from './services/workbench.js';
+import type { ExportKind, NativeDialogs } from '../services/workbench.js';
 
 const EXPERIMENT_SUFFIX = '.gmemlab.json';
 

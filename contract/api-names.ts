@@ -1,6 +1,6 @@
 // The API's method and event names and the IPC channels that carry them, without the schemas:
 // the sandboxed preload imports this file, so it must stay free of zod and of any runtime import
-// (type imports only). main/api-names.test.ts checks it against API_METHODS and API_EVENTS, and
+// (type imports only). contract/api-names.test.ts checks it against API_METHODS and API_EVENTS, and
 // the `satisfies` and exhaustiveness checks below make the compiler check it too.
 import type { ApiEvent, ApiMethod } from './api.js';
 
