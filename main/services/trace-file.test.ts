@@ -46,5 +46,9 @@ describe('fileTraceSource', () => {
     const path = join(dir, 't.log');
     writeFileSync(path, 'one\n\n  \t\r\ntwo\r\n   three');
     expect(await countTraceLines(path)).toBe(3);
+    expect(await countTraceLines(path)).toBe(3);
+    // A changed file is counted again (the count is kept only while size and time match).
+    writeFileSync(path, 'one\n\n  \t\r\ntwo\r\n   three\nfour\n');
+    expect(await countTraceLines(path)).toBe(4);
   });
 });

@@ -2,7 +2,7 @@
 // across chunk boundaries (invalid bytes become U+FFFD, as Buffer.toString does, and the line that
 // holds them is then a bad line). Each pass opens the file anew; memory stays at one chunk.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { TraceChunks, TraceSource } from '../../core/workloads/trace.js';
 
 const CHUNK_BYTES = 1 << 20;
@@ -52,13 +52,36 @@ export function fileTraceSource(path: string, name = path): TraceSource {
   };
 }
 
+/** Line counts of the traces read so far, by path, with the size and time of change they were
+ * counted at: the workbench asks for an estimate on every edit, and a long trace is read once. */
+const counted = new Map<string, { size: number; mtimeMs: number; lines: number }>();
+const MAX_COUNTED = 64;
+
 /** The operations of a trace file, for estimates: its lines that are not blank, read a chunk at
- * a time without blocking (a whole-file read would hold the file in memory). */
+ * a time without blocking (a whole-file read would hold the file in memory), and read again only
+ * when the file changed. */
 export async function countTraceLines(path: string): Promise<number> {
   const handle = await open(path, 'r');
+  const st = await handle.stat().catch(async (err: unknown) => {
+    await handle.close();
+    throw err;
+  });
+  const known = counted.get(path);
+  if (known && known.size === st.size && known.mtimeMs === st.mtimeMs) {
+    await handle.close();
+    return known.lines;
+  }
+  const lines = await countOpenTrace(handle);
+  counted.delete(path);
+  counted.set(path, { size: st.size, mtimeMs: st.mtimeMs, lines });
+  if (counted.size > MAX_COUNTED) counted.delete(counted.keys().next().value!);
+  return lines;
+}
+
+async function countOpenTrace(handle: FileHandle): Promise<number> {
   const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   let n = 0;
-  let counted = false;
+  let inLine = false;
   try {
     for (;;) {
       const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
@@ -67,10 +90,10 @@ export async function countTraceLines(path: string): Promise<number> {
       // before its newline (UTF-8 never encodes those bytes inside another character).
       for (let i = 0; i < bytesRead; i++) {
         const c = buffer[i]!;
-        if (c === 10) counted = false;
-        else if (!counted && c !== 32 && c !== 9 && c !== 13) {
+        if (c === 10) inLine = false;
+        else if (!inLine && c !== 32 && c !== 9 && c !== 13) {
           n++;
-          counted = true;
+          inLine = true;
         }
       }
     }
