@@ -173,6 +173,7 @@ function runVariantWithin(
       name: workload.path,
       bytes: given.bytes,
       open: () => given.open(),
+      openBytes: () => given.openBytes(),
     };
     // First pass: every line checked, nothing replayed; a trace with a bad line is not run.
     const checked = scanTrace(source, workload.format, {

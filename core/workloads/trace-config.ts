@@ -22,7 +22,7 @@ export const GpaLayoutSchema = z
   .strict();
 export type GpaLayout = z.infer<typeof GpaLayoutSchema>;
 
-export const TRACE_FORMATS = ['qemu', 'csv', 'jsonl'] as const;
+export const TRACE_FORMATS = ['qemu', 'qemu-simple', 'tracepoint', 'csv', 'jsonl'] as const;
 export type TraceFormat = (typeof TRACE_FORMATS)[number];
 
 export const TraceWorkloadSchema = z
@@ -30,14 +30,14 @@ export const TraceWorkloadSchema = z
     kind: z.literal('trace').meta({ description: 'Workload kind.' }),
     path: z.string().min(1).max(4096).meta({
       description:
-        'Trace file, relative to the experiment file: a QEMU log of kvm_convert_memory events, or a CSV / JSONL operation trace (docs/trace-format.md).',
+        'Trace file, relative to the experiment file: a QEMU log or simple-backend binary trace of kvm_convert_memory events, perf script / trace-cmd report text of the KVM conversion tracepoints, or a CSV / JSONL operation trace (docs/trace-format.md).',
     }),
     format: z
       .enum(['auto', ...TRACE_FORMATS])
       .default('auto')
       .meta({
         description:
-          'auto: .csv, .jsonl / .ndjson and .log files by their extension, anything else by its first line; qemu: kvm_convert_memory trace-event log; csv / jsonl: our operation formats.',
+          "auto: a QEMU simple-backend file by its header, .csv, .jsonl / .ndjson and .log files by their extension, anything else by its first line; qemu: QEMU's kvm_convert_memory log (log backend); qemu-simple: the same event in QEMU's simple-backend binary file; tracepoint: perf script or trace-cmd report text of kvm:kvm_hypercall (KVM_HC_MAP_GPA_RANGE) and kvm:kvm_vmgexit_msr_protocol_enter (SNP GHCB MSR page-state changes); csv / jsonl: our operation formats.",
       }),
     timing: z.enum(['recorded', 'back-to-back']).default('recorded').meta({
       description:

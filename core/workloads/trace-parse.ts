@@ -8,18 +8,23 @@ import { JsonlParser } from './trace-jsonl.js';
 import { ErrorSink, isSkippable, type LineParser, type TraceLineError } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 import { looksLikeQemuLine, QEMU_EVENT, QemuParser } from './trace-qemu.js';
+import { hasSimpleHeader, SimpleTraceDecoder } from './trace-simple.js';
 import { LineReader, textSource, type TraceLine, type TraceSource } from './trace-stream.js';
+import { looksLikeTracepointLine, TracepointParser } from './trace-tracepoint.js';
 
-const PARSERS: Record<TraceFormat, new (sink: ErrorSink) => LineParser> = {
+type TextFormat = Exclude<TraceFormat, 'qemu-simple'>;
+
+const PARSERS: Record<TextFormat, new (sink: ErrorSink) => LineParser> = {
   qemu: QemuParser,
+  tracepoint: TracepointParser,
   csv: CsvParser,
   jsonl: JsonlParser,
 };
 
-type Detected = { ok: true; format: TraceFormat } | { ok: false; error: TraceLineError };
+type Detected = { ok: true; format: TextFormat } | { ok: false; error: TraceLineError };
 
 /** The format a trace's name says (.csv, .jsonl / .ndjson, .log), or null. */
-export function formatByExtension(sourceName: string): TraceFormat | null {
+export function formatByExtension(sourceName: string): TextFormat | null {
   const ext = /\.([A-Za-z0-9]+)$/.exec(sourceName)?.[1]?.toLowerCase();
   if (ext === 'csv') return 'csv';
   if (ext === 'jsonl' || ext === 'ndjson') return 'jsonl';
@@ -27,16 +32,18 @@ export function formatByExtension(sourceName: string): TraceFormat | null {
   return null;
 }
 
-/** A JSON object, a line QEMU writes, or a CSV header with an "op" column, checked in that order. */
+/** A JSON object, a perf script / trace-cmd report line, a line QEMU writes, or a CSV header with
+ * an "op" column, checked in that order. */
 function formatByLine(t: string, line: number, sourceName: string): Detected {
   if (t.startsWith('{')) return { ok: true, format: 'jsonl' };
+  if (looksLikeTracepointLine(t)) return { ok: true, format: 'tracepoint' };
   if (looksLikeQemuLine(t)) return { ok: true, format: 'qemu' };
   if (t.split(',').some((c) => c.trim() === 'op')) return { ok: true, format: 'csv' };
   return {
     ok: false,
     error: {
       line,
-      message: `cannot tell the format of ${sourceName} from this line: expected a QEMU ${QEMU_EVENT} trace line, a CSV header such as "${CSV_HEADER_EXAMPLE}", or a JSON object; or set the workload's "format" to qemu, csv or jsonl`,
+      message: `cannot tell the format of ${sourceName} from this line: expected a QEMU ${QEMU_EVENT} trace line, a perf script or trace-cmd report line, a CSV header such as "${CSV_HEADER_EXAMPLE}", or a JSON object; or set the workload's "format" to qemu, qemu-simple, tracepoint, csv or jsonl`,
     },
   };
 }
@@ -74,12 +81,65 @@ export function scanTrace(
   format: 'auto' | TraceFormat,
   options: ScanOptions = {},
 ): ScanResult {
+  if (format === 'qemu-simple' || (format === 'auto' && startsAsSimpleTrace(source)))
+    return scanSimple(source, options);
+  return scanText(source, format, options);
+}
+
+/** Whether the source's first bytes are the simple trace backend's header. */
+function startsAsSimpleTrace(source: TraceSource): boolean {
+  const chunks = source.openBytes();
+  try {
+    const head = new Uint8Array(16);
+    let have = 0;
+    while (have < head.length) {
+      const c = chunks.next();
+      if (c === null) return false;
+      const take = Math.min(c.length, head.length - have);
+      head.set(c.subarray(0, take), have);
+      have += take;
+    }
+    return hasSimpleHeader(head);
+  } finally {
+    chunks.close();
+  }
+}
+
+/** One pass over a simple-backend binary trace: records for lines. */
+function scanSimple(source: TraceSource, options: ScanOptions): ScanResult {
+  const chunks = source.openBytes();
+  try {
+    const sink = new ErrorSink();
+    const decoder = new SimpleTraceDecoder(sink, (op) => options.onOp?.(op));
+    for (let c = chunks.next(); c !== null; c = chunks.next()) {
+      decoder.feed(c);
+      options.onLines?.(chunks.bytesRead);
+    }
+    const r = decoder.end();
+    if (!sink.empty) return { ok: false, errors: sink.result() };
+    return {
+      ok: true,
+      format: 'qemu-simple',
+      ops: r.ops,
+      skippedLines: r.skipped,
+      lines: r.records,
+    };
+  } finally {
+    chunks.close();
+  }
+}
+
+function scanText(
+  source: TraceSource,
+  format: 'auto' | TextFormat,
+  options: ScanOptions,
+): ScanResult {
   const reader = new LineReader(source.open());
   try {
     const sink = new ErrorSink();
     // Lines before the one that tells the format (blank lines and comments), fed once it is known.
     const before: TraceLine[] = [];
-    let resolved: TraceFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
+    let resolved: TextFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
     let parser = resolved ? new PARSERS[resolved](sink) : null;
     const every = options.everyLines ?? 4096;
     let ops = 0;

@@ -2,6 +2,7 @@
 // source that gives the text a chunk at a time (the worker reads the file in 1 MiB chunks; tests
 // and small callers give a string). A long trace never sits in memory whole, and never as an
 // array of its operations: it is read once to check every line, then once more to replay it.
+import { utf8Decode, utf8Encode } from '../utf8.js';
 
 /** One pass over a trace's text. */
 export interface TraceChunks {
@@ -12,13 +13,58 @@ export interface TraceChunks {
   close(): void;
 }
 
-/** Where a trace's text comes from: each `open()` starts a new pass from the beginning. */
+/** One pass over a trace's bytes, for binary formats (QEMU's simple trace backend). */
+export interface ByteChunks {
+  /** The next piece of the file, or null at the end. */
+  next(): Uint8Array | null;
+  readonly bytesRead: number;
+  close(): void;
+}
+
+/** Where a trace comes from: each `open()` starts a new pass over its text from the beginning,
+ * each `openBytes()` a new pass over its bytes. */
 export interface TraceSource {
   /** The trace's name in messages (its path). */
   readonly name: string;
   /** Its size in bytes, for progress. */
   readonly bytes: number;
   open(): TraceChunks;
+  openBytes(): ByteChunks;
+}
+
+/** Passes over `bytes`, `chunkBytes` at a time. */
+function byteChunks(bytes: Uint8Array, chunkBytes: number): ByteChunks {
+  let at = 0;
+  return {
+    next() {
+      if (at >= bytes.length) return null;
+      const piece = bytes.subarray(at, at + chunkBytes);
+      at += piece.length;
+      return piece;
+    },
+    get bytesRead() {
+      return at;
+    },
+    close() {
+      at = bytes.length;
+    },
+  };
+}
+
+/** A trace held as bytes (a binary trace in tests), given in chunks of `chunkBytes`; its text
+ * is those bytes decoded as UTF-8. */
+export function bytesSource(
+  bytes: Uint8Array,
+  name: string,
+  chunkBytes = bytes.length || 1,
+): TraceSource {
+  const text = utf8Decode(bytes);
+  return {
+    name,
+    bytes: bytes.length,
+    open: () => textSource(text, name).open(),
+    openBytes: () => byteChunks(bytes, chunkBytes),
+  };
 }
 
 /** A trace held as a string, given in chunks of `chunkChars` (default: all at once). */
@@ -26,6 +72,7 @@ export function textSource(text: string, name: string, chunkChars = text.length 
   return {
     name,
     bytes: text.length,
+    openBytes: () => byteChunks(utf8Encode(text), chunkChars),
     open() {
       let at = 0;
       return {

@@ -23,7 +23,7 @@ const repoFile = (path: string) => readFileSync(new URL(`../../${path}`, import.
 
 function parseOk(
   text: string,
-  format: 'auto' | 'qemu' | 'csv' | 'jsonl',
+  format: 'auto' | 'qemu' | 'tracepoint' | 'csv' | 'jsonl',
   name = 'test',
 ): TraceOp[] {
   const r = parseTrace(text, format, name);
@@ -379,11 +379,13 @@ describe('docs/trace-format.md', () => {
 
   it('has examples of every format, and every one parses', () => {
     const examples = blocks.filter(
-      (b) => ['qemu', 'csv', 'jsonl'].includes(b.info[0]!) && !b.info[1],
+      (b) => ['qemu', 'tracepoint', 'csv', 'jsonl'].includes(b.info[0]!) && !b.info[1],
     );
-    expect(new Set(examples.map((b) => b.info[0]))).toEqual(new Set(['qemu', 'csv', 'jsonl']));
+    expect(new Set(examples.map((b) => b.info[0]))).toEqual(
+      new Set(['qemu', 'tracepoint', 'csv', 'jsonl']),
+    );
     for (const b of examples) {
-      const format = b.info[0] as 'qemu' | 'csv' | 'jsonl';
+      const format = b.info[0] as 'qemu' | 'tracepoint' | 'csv' | 'jsonl';
       expect(parseOk(b.body, format).length, b.body).toBeGreaterThan(0);
       // And 'auto' agrees when told nothing but the content.
       const auto = parseTrace(b.body, 'auto', 'doc-example');

@@ -15,6 +15,8 @@
 //   trace-lines.ts   lines, the bad-line report, how messages quote input
 //   trace-checks.ts  numbers, alignment, ranges and time order, for every format
 //   trace-qemu.ts    QEMU kvm_convert_memory logs
+//   trace-simple.ts  the same event in QEMU's simple-backend binary file
+//   trace-tracepoint.ts  perf script / trace-cmd report text of the KVM conversion tracepoints
 //   trace-record.ts  the record model CSV and JSONL share; trace-csv.ts, trace-jsonl.ts
 //   trace-replay.ts  GPA translation and replay against the simulation
 export {
@@ -43,13 +45,16 @@ export {
   type ScanResult,
 } from './trace-parse.js';
 export {
+  bytesSource,
   LineReader,
   textSource,
+  type ByteChunks,
   type TraceChunks,
   type TraceLine,
   type TraceSource,
 } from './trace-stream.js';
 export { TRACE_FIELDS } from './trace-record.js';
+export { hasSimpleHeader, simpleConversionCounter } from './trace-simple.js';
 export {
   gpaToOffset,
   replayTrace,

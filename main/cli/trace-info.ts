@@ -32,8 +32,10 @@ export function traceInfoText(info: TraceInfo): string {
     info.timeSpanNs === null
       ? 'no times (replayed back to back)'
       : `${(info.timeSpanNs / 1e9).toFixed(6)} s from the first timed operation to the last`;
+  // A simple-backend file has records where the text formats have lines.
+  const unit = info.format === 'qemu-simple' ? 'records' : 'lines';
   return (
-    `${info.name}: ${info.format} trace, ${formatBytes(info.bytes)}, ${count(info.lines)} lines (${count(info.skippedLines)} carry no operation)\n` +
+    `${info.name}: ${info.format} trace, ${formatBytes(info.bytes)}, ${count(info.lines)} ${unit} (${count(info.skippedLines)} carry no operation)\n` +
     `operations: ${count(info.ops)}${kinds ? ` (${kinds})` : ''}\n` +
     `conversions to shared: ${count(info.toShared.count)}, ${formatBytes(info.toShared.bytes)}; to private: ${count(info.toPrivate.count)}, ${formatBytes(info.toPrivate.bytes)}\n` +
     `time span: ${span}\n` +
@@ -60,7 +62,7 @@ export function addTraceCommand(
     .argument('<file>', 'trace file (QEMU kvm_convert_memory log, CSV or JSON lines)')
     .option(
       '--format <format>',
-      `trace format: auto (by extension, else by the first line), ${TRACE_FORMATS.join(', ')}`,
+      `trace format: auto (a QEMU simple-backend file by its header, others by extension, else by the first line), ${TRACE_FORMATS.join(', ')}`,
       'auto',
     )
     .option('--json', 'print as JSON')

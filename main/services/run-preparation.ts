@@ -16,7 +16,7 @@ import {
 import type { VariantRunRequest } from '../../core/experiment/run.js';
 import { effectiveWorkload, type Experiment } from '../../core/experiment/schema.js';
 import { estimateRun, type RunEstimate } from '../../core/experiment/estimate.js';
-import { MAX_REPORTED_ERRORS, scanTrace } from '../../core/workloads/trace.js';
+import { MAX_REPORTED_ERRORS, scanTrace, type TraceFormat } from '../../core/workloads/trace.js';
 import { isInside, PathPolicyError, resolveContained } from './path-policy.js';
 import { resourcesDir } from './resources-dir.js';
 import { countTraceLines, fileTraceSource } from './trace-file.js';
@@ -276,7 +276,7 @@ export interface PreparedVariant {
     readonly path: string;
     /** The field that names it: workload.path, or the variant's override. */
     readonly field: string;
-    readonly format: 'auto' | 'qemu' | 'csv' | 'jsonl';
+    readonly format: 'auto' | TraceFormat;
     /** Its size, bytes (the worker streams it; nothing reads it whole). */
     readonly bytes: number;
   };

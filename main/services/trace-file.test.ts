@@ -3,7 +3,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LineReader } from '../../core/workloads/trace.js';
+import { SimpleWriter } from '../../core/workloads/test-traces.js';
+import { LineReader, scanTrace } from '../../core/workloads/trace.js';
 import { makeTempDir, removeDir } from './store-test-helpers.js';
 import { countTraceLines, fileTraceSource } from './trace-file.js';
 
@@ -50,5 +51,33 @@ describe('fileTraceSource', () => {
     // A changed file is counted again (the count is kept only while size and time match).
     writeFileSync(path, 'one\n\n  \t\r\ntwo\r\n   three\nfour\n');
     expect(await countTraceLines(path)).toBe(4);
+  });
+
+  it('reads a binary trace of several chunks byte for byte, and counts its conversions', async () => {
+    const dir = await makeTempDir('gmemlab-trace-file-');
+    dirs.push(dir);
+    const path = join(dir, 'trace-4242');
+    // 40,000 conversion records (61 bytes each) and as many other events: over 4 MiB.
+    const w = new SimpleWriter().mapping('kvm_convert_memory', 1n).mapping('kvm_run_exit', 2n);
+    for (let i = 0; i < 40_000; i++) {
+      w.convert(
+        BigInt(i),
+        BigInt(i % 512) * 4096n,
+        4096n,
+        i % 2 ? 'shared_to_private' : 'private_to_shared',
+      );
+      w.event({ name: 'kvm_run_exit', timestampNs: BigInt(i), args: [0n, 2n] });
+    }
+    const bytes = w.build();
+    writeFileSync(path, bytes);
+    const source = fileTraceSource(path);
+    const chunks = source.openBytes();
+    const read: Buffer[] = [];
+    for (let c = chunks.next(); c !== null; c = chunks.next()) read.push(Buffer.from(c));
+    expect(read.length).toBeGreaterThan(4);
+    expect(Buffer.concat(read).equals(Buffer.from(bytes))).toBe(true);
+    const scan = scanTrace(source, 'auto');
+    expect(scan).toMatchObject({ ok: true, format: 'qemu-simple', ops: 40_000, lines: 80_002 });
+    expect(await countTraceLines(path)).toBe(40_000);
   });
 });

@@ -3,7 +3,13 @@
 // holds them is then a bad line). Each pass opens the file anew; memory stays at one chunk.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { TraceChunks, TraceSource } from '../../core/workloads/trace.js';
+import {
+  hasSimpleHeader,
+  simpleConversionCounter,
+  type ByteChunks,
+  type TraceChunks,
+  type TraceSource,
+} from '../../core/workloads/trace.js';
 
 const CHUNK_BYTES = 1 << 20;
 
@@ -49,6 +55,32 @@ export function fileTraceSource(path: string, name = path): TraceSource {
         close,
       };
     },
+    openBytes(): ByteChunks {
+      let fd: number | null = openSync(path, 'r');
+      let read = 0;
+      const close = () => {
+        if (fd !== null) closeSync(fd);
+        fd = null;
+      };
+      return {
+        next() {
+          if (fd === null) return null;
+          // A fresh buffer per chunk: the decoder may keep a view of the previous one.
+          const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+          const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
+          if (n === 0) {
+            close();
+            return null;
+          }
+          read += n;
+          return buffer.subarray(0, n);
+        },
+        get bytesRead() {
+          return read;
+        },
+        close,
+      };
+    },
   };
 }
 
@@ -83,9 +115,12 @@ async function countOpenTrace(handle: FileHandle): Promise<number> {
   let n = 0;
   let inLine = false;
   try {
-    for (;;) {
+    for (let first = true; ; first = false) {
       const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
       if (bytesRead === 0) break;
+      // A QEMU simple-backend trace has records, not lines: its conversions are counted.
+      if (first && hasSimpleHeader(buffer.subarray(0, bytesRead)))
+        return await countSimpleConversions(handle, buffer.subarray(0, bytesRead), buffer);
       // Bytes, not characters: a line counts once a byte that is not a space, tab or CR comes
       // before its newline (UTF-8 never encodes those bytes inside another character).
       for (let i = 0; i < bytesRead; i++) {
@@ -101,4 +136,19 @@ async function countOpenTrace(handle: FileHandle): Promise<number> {
     await handle.close();
   }
   return n;
+}
+
+async function countSimpleConversions(
+  handle: FileHandle,
+  head: Buffer,
+  buffer: Buffer,
+): Promise<number> {
+  const counter = simpleConversionCounter();
+  counter.feed(head);
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+    if (bytesRead === 0) break;
+    counter.feed(buffer.subarray(0, bytesRead));
+  }
+  return counter.end();
 }
