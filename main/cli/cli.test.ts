@@ -243,10 +243,53 @@ describe('gmem-lab CLI', () => {
     const r = await cli(['run', writeExperiment(dir, doc)]);
     expect(r.code).toBe(EXIT_RUN_FAILED);
     const row = r.stdout.split('\n').find((l) => l.startsWith('host_total_bytes'))!;
-    // A value, then "failed"; with one value left nothing is compared, so nothing is best.
-    expect(row).toMatch(/GiB\s+failed\s*$/);
+    // A value, then "failed", and its difference and ratio against the baseline failed too;
+    // with one value left nothing is compared, so nothing is best.
+    expect(row).toMatch(/GiB\s+failed\s+failed\s+failed\s*$/);
     expect(r.stdout).not.toMatch(/ \*/);
     expect(r.stdout).toMatch(/^failed: HugeTLB 1 GiB: ENOMEM: .*1 GiB pages/m);
+  });
+
+  it('compares every variant with a baseline: difference and ratio columns, in the table and the CSV', async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, smallExperiment('small'));
+    const json = JSON.parse((await cli(['run', path, '--json', '--no-progress'])).stdout) as {
+      variants: { name: string; summary: Record<string, number> }[];
+    };
+    const [a, b] = json.variants.map((v) => v.summary) as [
+      Record<string, number>,
+      Record<string, number>,
+    ];
+    // Default: the first variant is the baseline.
+    const r = await cli(['run', path, '--no-progress', '--summary-csv', 'summary.csv'], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const header = r.stdout.split('\n').find((l) => l.startsWith('metric'))!;
+    expect(header).toMatch(/HugeTLB 2 MiB\s+HugeTLB 1 GiB\s+Δ HugeTLB 1 GiB\s+× HugeTLB 1 GiB$/);
+    expect(r.stdout).toContain('Δ and ×: each variant against the baseline, HugeTLB 2 MiB');
+    const csv = readFileSync(join(dir, 'summary.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv[0]).toBe(
+      'metric,unit,HugeTLB 2 MiB,HugeTLB 1 GiB,delta HugeTLB 1 GiB vs HugeTLB 2 MiB,ratio HugeTLB 1 GiB vs HugeTLB 2 MiB',
+    );
+    const splits = csv.find((l) => l.startsWith('splits_2m,'))!.split(',');
+    expect(splits.slice(2).map(Number)).toEqual([
+      a['splits_2m']!,
+      b['splits_2m']!,
+      b['splits_2m']! - a['splits_2m']!,
+      a['splits_2m'] === 0 ? (b['splits_2m'] === 0 ? 1 : NaN) : b['splits_2m']! / a['splits_2m']!,
+    ]);
+    // By name, or by number; the other way round the signs turn.
+    const flipped = await cli(['run', path, '--no-progress', '--baseline', '2'], dir);
+    expect(flipped.stdout).toContain('against the baseline, HugeTLB 1 GiB');
+    expect(flipped.stdout.split('\n').find((l) => l.startsWith('metric'))).toMatch(
+      /Δ HugeTLB 2 MiB/,
+    );
+    const none = await cli(['run', path, '--no-progress', '--no-baseline'], dir);
+    expect(none.stdout).not.toContain('Δ');
+    const bad = await cli(['run', path, '--no-progress', '--baseline', 'CMA'], dir);
+    expect(bad.code).toBe(EXIT_BAD_INPUT);
+    expect(bad.stderr).toContain(
+      '--baseline "CMA": no variant has that name or number; give one of 1 "HugeTLB 2 MiB", 2 "HugeTLB 1 GiB"',
+    );
   });
 
   it("sweep labels each column path=value in the field's unit; --all-metrics shows every metric", async () => {

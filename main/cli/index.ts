@@ -9,9 +9,13 @@ import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
 import { paramLabel } from '../../core/experiment/param-unit.js';
 import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
-import { summaryTableText } from '../../core/report/summary-table.js';
+import {
+  summaryTableCsv,
+  summaryTableText,
+  type VariantSummary,
+} from '../../core/report/summary-table.js';
 import type { RunResult } from '../../core/metrics/result.js';
-import { writeSeriesCsvFiles } from '../services/export-service.js';
+import { writeExport, writeSeriesCsvFiles } from '../services/export-service.js';
 import {
   ExperimentFileError,
   listPresets,
@@ -130,10 +134,22 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
     )
     .option('--csv <dir>', 'write every series of every variant as CSV files into DIR')
     .option('--all-metrics', 'also list metrics that are 0 for every variant in the table')
+    .option(
+      '--baseline <variant>',
+      'the variant the table compares every other with, by name or number from 1 (default: the first): a difference and a ratio column per variant',
+    )
+    .option('--no-baseline', 'values only, no difference or ratio columns')
+    .option(
+      '--summary-csv <file>',
+      'also write the summary table as CSV (values, and the differences and ratios against the baseline)',
+    )
     .option('--workers <n>', 'worker threads (default: one per core)', positiveInt)
     .option('--memory-budget <size>', MEMORY_BUDGET_HELP, byteSize)
     .option('--no-progress', 'no progress on stderr')
-    .addHelpText('after', '\nExample: gmem-lab run preset:snp-boot-16g-backings --csv out/')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  gmem-lab run preset:snp-boot-16g-backings --csv out/\n  gmem-lab run preset:hugetlb-vs-cma-1g --baseline "HugeTLB 1 GiB" --summary-csv summary.csv',
+    )
     .action(
       async (
         file: string,
@@ -143,17 +159,24 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
           eventsLimit?: number;
           csv?: string;
           allMetrics?: boolean;
+          baseline?: string | false;
+          summaryCsv?: string;
           workers?: number;
           memoryBudget?: number;
           progress: boolean;
         },
       ) => {
         const loaded = await load(file, io);
+        // A baseline that names no variant is refused before anything runs.
+        const baseline = baselineIndex(
+          opts.baseline,
+          loaded.experiment.variants.map((v) => v.name),
+        );
         const results = await runAll(loaded, io, {
           ...opts,
           ...(opts.events !== undefined ? { eventsFile: resolve(io.cwd, opts.events) } : {}),
         });
-        exitCode = await report(loaded.experiment, results, io, opts);
+        exitCode = await report(loaded.experiment, results, io, { ...opts, baseline });
       },
     );
 
@@ -453,11 +476,33 @@ function uniqueProblems(problems: readonly LoadProblem[]): LoadProblem[] {
   });
 }
 
+/** The baseline variant's index: by name, else by number from 1; undefined for none. */
+function baselineIndex(
+  given: string | false | undefined,
+  names: readonly string[],
+): number | undefined {
+  if (given === false) return undefined;
+  if (given === undefined) return 0;
+  const byName = names.indexOf(given);
+  if (byName >= 0) return byName;
+  if (/^[0-9]+$/.test(given) && Number(given) >= 1 && Number(given) <= names.length)
+    return Number(given) - 1;
+  throw new UsageError(
+    `--baseline "${given}": no variant has that name or number; give one of ${names.map((n, i) => `${i + 1} "${n}"`).join(', ')}`,
+  );
+}
+
 async function report(
   experiment: Experiment,
   outcomes: readonly RunOutcome[],
   io: CliIo,
-  opts: { json?: boolean; csv?: string; allMetrics?: boolean },
+  opts: {
+    json?: boolean;
+    csv?: string;
+    allMetrics?: boolean;
+    baseline: number | undefined;
+    summaryCsv?: string;
+  },
 ): Promise<number> {
   const failed = outcomes.flatMap((o, i) =>
     o.status === 'done'
@@ -466,30 +511,32 @@ async function report(
   );
   const done = outcomes.flatMap((o) => (o.status === 'done' ? [o.result] : []));
   if (opts.csv) await writeSeriesCsvFiles(resolve(io.cwd, opts.csv), done);
+  // Every variant in its place; one that failed is a column that says so, never zeros.
+  const summaries: VariantSummary[] = outcomes.map((o, i) =>
+    o.status === 'done'
+      ? {
+          name: o.result.name,
+          metrics: o.result.summary.metrics,
+          latencyNs: o.result.summary.latencyNs,
+          phases: o.result.summary.phases,
+        }
+      : {
+          name: experiment.variants[i]!.name,
+          metrics: {},
+          failed: o.status === 'failed' ? o.message : 'cancelled',
+        },
+  );
+  const tableOptions = {
+    hideZero: !opts.allMetrics,
+    ...(opts.baseline !== undefined ? { baseline: opts.baseline } : {}),
+  };
+  if (opts.summaryCsv)
+    await writeExport(resolve(io.cwd, opts.summaryCsv), summaryTableCsv(summaries, tableOptions));
   if (opts.json) {
     io.stdout(JSON.stringify(jsonSummary(experiment, done, failed), null, 2) + '\n');
   } else {
     io.stdout(`${experiment.name}\n\n`);
-    // Every variant in its place; one that failed is a column that says so, never zeros.
-    io.stdout(
-      summaryTableText(
-        outcomes.map((o, i) =>
-          o.status === 'done'
-            ? {
-                name: o.result.name,
-                metrics: o.result.summary.metrics,
-                latencyNs: o.result.summary.latencyNs,
-                phases: o.result.summary.phases,
-              }
-            : {
-                name: experiment.variants[i]!.name,
-                metrics: {},
-                failed: o.status === 'failed' ? o.message : 'cancelled',
-              },
-        ),
-        { hideZero: !opts.allMetrics },
-      ),
-    );
+    io.stdout(summaryTableText(summaries, tableOptions));
   }
   for (const f of failed) io.stderr(`gmem-lab: variant ${f}\n`);
   return failed.length > 0 ? EXIT_RUN_FAILED : EXIT_OK;
