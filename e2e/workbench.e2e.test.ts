@@ -157,11 +157,18 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     const table = page.getByRole('region', { name: 'Summary' }).getByRole('table');
     await table.waitFor();
     return table.evaluate((t: HTMLTableElement) => {
-      const variants = [...t.tHead!.rows[0]!.cells].slice(2).map((c) => c.textContent!.trim());
+      // Value columns only: the baseline comparison's difference and ratio columns are "delta".
+      const variants = [...t.tHead!.rows[0]!.cells]
+        .slice(2)
+        .filter((c) => !c.classList.contains('delta'))
+        .map((c) => c.textContent!.trim().replace(/ \(baseline\)$/, ''));
       const values: Record<string, number[]> = {};
       for (const row of t.tBodies[0]!.rows) {
         const metric = row.cells[0]!.textContent!.trim();
-        values[metric] = [...row.cells].slice(2).map((c) => Number(c.getAttribute('title')));
+        values[metric] = [...row.cells]
+          .slice(2)
+          .filter((c) => !c.classList.contains('delta'))
+          .map((c) => Number(c.getAttribute('title')));
       }
       return { variants, values };
     });
@@ -452,6 +459,39 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(summaryBefore['guest_bytes']).toEqual([2 ** 31, 2 ** 31]);
     expect(await page.getByText('These results are stale').count()).toBe(0);
     await shot('compare');
+  });
+
+  it('picks a baseline and reads each difference against it, better or worse by the metric', async () => {
+    await setUpHugetlbVsCma();
+    await runBoth();
+    await openCompare();
+    const summary = page.getByRole('region', { name: 'Summary' });
+    const { values } = await readSummary();
+    const deltaOf = async (metric: string) => {
+      const row = summary
+        .getByRole('row')
+        .filter({ has: page.getByRole('rowheader', { name: metric, exact: true }) });
+      const cells = row.locator('td.delta');
+      return {
+        delta: await cells.nth(0).getAttribute('title'),
+        text: (await cells.nth(0).textContent())!.trim(),
+        worse: await cells.nth(0).evaluate((c) => c.classList.contains('worse')),
+        better: await cells.nth(0).evaluate((c) => c.classList.contains('better')),
+      };
+    };
+    // HugeTLB 1 GiB is the baseline: CMA pays for migrating movable pages out of its area.
+    const migration = await deltaOf('cycles_migration');
+    expect(Number.parseFloat(migration.delta!)).toBe(
+      values['cycles_migration']![1]! - values['cycles_migration']![0]!,
+    );
+    expect(migration.text.startsWith('+')).toBe(true);
+    expect(migration.worse).toBe(true);
+    await shot('compare-baseline');
+    // CMA as the baseline: the same difference, turned round, is better.
+    await summary.getByLabel('Baseline variant').selectOption({ label: 'CMA 1 GiB' });
+    const flipped = await deltaOf('cycles_migration');
+    expect(flipped.text.startsWith('-')).toBe(true);
+    expect(flipped.better).toBe(true);
   });
 
   it('exports a chart as PNG: a valid image at 2x, opaque, with the series drawn', async () => {

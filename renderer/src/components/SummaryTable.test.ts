@@ -94,4 +94,68 @@ describe('SummaryTable', () => {
     );
     expect(names).toEqual(['vm_exits']);
   });
+
+  it('compares every variant with the baseline: the first, or the one picked', async () => {
+    const screen = await render(SummaryTable, {
+      results: [
+        result('HugeTLB 1 GiB', { splits_1g: 4, host_total_bytes: 16 * 1024 ** 3 }, 0),
+        result('CMA 1 GiB', { splits_1g: 6, host_total_bytes: 16 * 1024 ** 3 + 2 ** 21 }, 1),
+      ],
+    });
+    const header = () =>
+      [...screen.container.querySelectorAll('thead th')].map((th) => th.textContent!.trim());
+    const cellsOf = (metric: string) => {
+      const row = [...screen.container.querySelectorAll('tbody tr')].find(
+        (r) => r.querySelector('th')!.textContent!.trim() === metric,
+      )!;
+      return [...row.querySelectorAll('td.delta')];
+    };
+    expect(header()).toEqual([
+      'metric',
+      'unit',
+      'HugeTLB 1 GiB (baseline)',
+      'CMA 1 GiB',
+      'Δ CMA 1 GiB',
+      '× CMA 1 GiB',
+    ]);
+    // More splits and more memory: worse, in red.
+    const [delta, ratio] = cellsOf('splits_1g');
+    expect(delta!.textContent).toMatch(/^\+2/);
+    expect(ratio!.textContent).toBe('x1.5');
+    expect(delta!.classList.contains('worse')).toBe(true);
+    expect(cellsOf('host_total_bytes')[0]!.textContent).toMatch(/^\+2 MiB/);
+    // The other way round, the same difference is better.
+    await screen.getByLabelText('Baseline variant').selectOptions('CMA 1 GiB');
+    expect(header()).toContain('Δ HugeTLB 1 GiB');
+    const [flipped] = cellsOf('splits_1g');
+    expect(flipped!.textContent).toMatch(/^-2/);
+    expect(flipped!.classList.contains('better')).toBe(true);
+    await screen.getByLabelText('Baseline variant').selectOptions('none');
+    expect(header().some((h) => h.startsWith('Δ'))).toBe(false);
+  });
+
+  it('keeps a failed variant in its place as a column that says "failed" and why, never best', async () => {
+    const screen = await render(SummaryTable, {
+      results: [
+        result('HugeTLB 2 MiB', { splits_2m: 5 }, 0),
+        result('THP 2 MiB', { splits_2m: 7 }, 2),
+      ],
+      failed: [{ name: 'HugeTLB 1 GiB', variantIndex: 1, reason: 'ENOMEM: no 1 GiB pages' }],
+    });
+    const names = [...screen.container.querySelectorAll('thead th.num')]
+      .slice(0, 3)
+      .map((th) => th.textContent!.trim());
+    expect(names).toEqual(['HugeTLB 2 MiB (baseline)', 'HugeTLB 1 GiB', 'THP 2 MiB']);
+    const row = [...screen.container.querySelectorAll('tbody tr')].find(
+      (r) => r.querySelector('th')!.textContent!.trim() === 'splits_2m',
+    )!;
+    const cells = [...row.querySelectorAll('td.num')];
+    expect(cells[1]!.textContent!.trim()).toBe('failed');
+    expect(cells[1]!.getAttribute('title')).toBe('ENOMEM: no 1 GiB pages');
+    expect(row.querySelectorAll('td.best')).toHaveLength(1);
+    expect(cells[0]!.classList.contains('best')).toBe(true);
+    expect(screen.container.querySelector('.failures')!.textContent).toContain(
+      'HugeTLB 1 GiB failed: ENOMEM: no 1 GiB pages',
+    );
+  });
 });

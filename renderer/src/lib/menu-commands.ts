@@ -5,7 +5,7 @@ import type { MenuCommandEvent } from '@contract/api';
 import { DocumentReporter } from './document-state.svelte';
 import { CHART_THEMES } from './charts/theme';
 import { comparisonCharts } from './export/comparison';
-import { comparisonZip, deliver, safeName } from './export/export';
+import { comparisonZip, deliver, failedVariants, safeName } from './export/export';
 import type { Workbench } from './state/workbench.svelte';
 
 export interface MenuCommandDeps {
@@ -102,6 +102,7 @@ async function exportComparison(wb: Workbench): Promise<void> {
         charts: comparisonCharts(wb.results),
         results: wb.results,
         fullCsv,
+        summary: { failed: failedVariants(wb.runs), baseline: wb.summaryBaseline },
       },
       CHART_THEMES[dark ? 'dark' : 'light'],
     );

@@ -14,7 +14,11 @@ import { strToU8, zipSync } from 'fflate';
 import type { GmemLabApi, RunResultView } from '@contract/api';
 import { METRICS } from '../../../../core/metrics/definitions';
 import { formatValue } from '../../../../core/report/format';
-import { summaryTableText } from '../../../../core/report/summary-table';
+import {
+  summaryTableCsv,
+  summaryTableText,
+  type VariantSummary,
+} from '../../../../core/report/summary-table';
 import { svgLineChart } from '../../../../core/report/svg-chart';
 import type { SeriesSpec } from '../charts/datasets';
 import { backgroundPlugin } from '../charts/sync';
@@ -147,18 +151,77 @@ export function resultsJson(results: readonly RunResultView[]): string {
   );
 }
 
-/** The summary table as plain text for a mailing-list post. */
-export function summaryText(title: string, results: readonly RunResultView[]): string {
-  const table = summaryTableText(
-    results.map((r) => ({
-      name: r.name,
-      metrics: r.summary.metrics,
-      latencyNs: r.summary.latencyNs,
-      ...(r.summary.phases ? { phases: r.summary.phases } : {}),
+/** A variant that ran and failed (or was cancelled): its summary column says so. */
+export interface FailedVariant {
+  readonly name: string;
+  readonly variantIndex: number;
+  readonly reason: string;
+}
+
+/** The runs that ended without a result, with their reasons. */
+export function failedVariants(
+  runs: readonly {
+    variantIndex: number;
+    name: string;
+    status: string;
+    message?: string;
+    result?: unknown;
+  }[],
+): FailedVariant[] {
+  return runs
+    .filter((r) => !r.result && (r.status === 'failed' || r.status === 'cancelled'))
+    .map((r) => ({ name: r.name, variantIndex: r.variantIndex, reason: r.message ?? r.status }));
+}
+
+/** What the summary compares: every variant in its place, a failure as a column that says so,
+ * and the baseline column (-1 for none). */
+export interface SummaryChoice {
+  readonly failed?: readonly FailedVariant[];
+  readonly baseline?: number;
+}
+
+function summaryColumns(
+  results: readonly RunResultView[],
+  failed: readonly FailedVariant[] = [],
+): VariantSummary[] {
+  return [
+    ...results.map((r) => ({
+      index: r.variantIndex,
+      v: {
+        name: r.name,
+        metrics: r.summary.metrics,
+        latencyNs: r.summary.latencyNs,
+        ...(r.summary.phases ? { phases: r.summary.phases } : {}),
+      } as VariantSummary,
     })),
-    { hideZero: true },
-  );
+    ...failed.map((f) => ({
+      index: f.variantIndex,
+      v: { name: f.name, metrics: {}, failed: f.reason } as VariantSummary,
+    })),
+  ]
+    .sort((a, b) => a.index - b.index)
+    .map((c) => c.v);
+}
+
+function tableOptions(choice: SummaryChoice) {
+  const b = choice.baseline ?? 0;
+  return { hideZero: true, ...(b >= 0 ? { baseline: b } : {}) };
+}
+
+/** The summary table as plain text for a mailing-list post, with the differences and ratios
+ * against the baseline. */
+export function summaryText(
+  title: string,
+  results: readonly RunResultView[],
+  choice: SummaryChoice = {},
+): string {
+  const table = summaryTableText(summaryColumns(results, choice.failed), tableOptions(choice));
   return `${title}\n\n${table}\nUnits: ${[...new Set(METRICS.map((m) => m.unit))].join(', ')}. Produced with gmem-lab.\n`;
+}
+
+/** The summary table as CSV: raw values, and the differences and ratios against the baseline. */
+export function summaryCsv(results: readonly RunResultView[], choice: SummaryChoice = {}): string {
+  return summaryTableCsv(summaryColumns(results, choice.failed), tableOptions(choice));
 }
 
 export function safeName(name: string): string {
@@ -177,10 +240,12 @@ export interface ExportBundle {
   readonly results: readonly RunResultView[];
   /** Full-resolution CSV per variant when the Node side still has it. */
   readonly fullCsv?: ReadonlyMap<string, string>;
+  /** Failures and baseline of the summary table. */
+  readonly summary?: SummaryChoice;
 }
 
 /** The whole comparison as one zip: every chart as PNG and SVG, every series as CSV and JSON, the
- * summary table and the experiment file. */
+ * summary table as text and CSV, and the experiment file. */
 export async function comparisonZip(bundle: ExportBundle, theme: Theme): Promise<Uint8Array> {
   const files: Record<string, Uint8Array> = {};
   const base = safeName(bundle.title);
@@ -193,7 +258,8 @@ export async function comparisonZip(bundle: ExportBundle, theme: Theme): Promise
     files[`${base}/series/${safeName(r.name)}.csv`] = strToU8(csv);
   }
   files[`${base}/series.json`] = strToU8(resultsJson(bundle.results));
-  files[`${base}/summary.txt`] = strToU8(summaryText(bundle.title, bundle.results));
+  files[`${base}/summary.txt`] = strToU8(summaryText(bundle.title, bundle.results, bundle.summary));
+  files[`${base}/summary.csv`] = strToU8(summaryCsv(bundle.results, bundle.summary));
   files[`${base}/experiment.gmemlab.json`] = strToU8(bundle.experimentJson);
   return zipSync(files, { level: 6 });
 }

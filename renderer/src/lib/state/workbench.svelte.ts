@@ -101,6 +101,9 @@ export class Workbench {
   /** The document as last saved or opened, to tell unsaved changes. */
   savedJson = $state('');
   runs: VariantRun[] = $state([]);
+  /** The column of the summary the others are compared with (-1: none), in variant order; the
+   * table and every export of it use the same. */
+  summaryBaseline = $state(0);
   /** The next run's event log switch and limit, and its estimate. */
   readonly recording = new RunRecording();
   /** Configuration hash the current runs (or saved results) belong to. */
