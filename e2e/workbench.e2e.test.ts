@@ -492,6 +492,14 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     const flipped = await deltaOf('cycles_migration');
     expect(flipped.text.startsWith('-')).toBe(true);
     expect(flipped.better).toBe(true);
+    // Counters per second, on log axes: the counter charts say so, the memory chart does not.
+    await page.getByRole('checkbox', { name: 'counters per second' }).check();
+    await page.getByRole('radio', { name: 'log' }).check();
+    await page.getByRole('heading', { level: 3, name: 'Splits and merges per second' }).waitFor();
+    expect(
+      await page.getByRole('heading', { level: 3, name: 'Host memory by category' }).count(),
+    ).toBe(1);
+    await shot('compare-per-second-log');
   });
 
   it('exports a chart as PNG: a valid image at 2x, opaque, with the series drawn', async () => {

@@ -54,4 +54,22 @@ describe('MetricChart', () => {
     expect(chart.scales['x']!.min).toBe(20e6);
     expect(chart.scales['x']!.max).toBe(80e6);
   });
+
+  it('draws a logarithmic y axis when asked, and labels rates per second', async () => {
+    const screen = await render(MetricChart, {
+      title: 'splits per second',
+      unit: 'count',
+      series: [series('splits', '#0072B2', 1000)],
+      logScale: true,
+      perSecond: true,
+    });
+    const chart = (
+      screen.component as unknown as { getChart(): import('chart.js').Chart }
+    ).getChart()!;
+    const y = chart.scales['y']!;
+    expect(y.type).toBe('logarithmic');
+    const labels = y.ticks.map((t) => String(t.label));
+    expect(labels.length).toBeGreaterThan(1);
+    expect(labels.every((l) => l.endsWith('/s'))).toBe(true);
+  });
 });

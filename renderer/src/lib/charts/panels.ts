@@ -1,8 +1,8 @@
 // The chart rows of the compare view, built once for the screen and for the exports: side by
 // side (one panel per variant, a shared y scale per row) or overlaid (one panel per chart).
 import type { RunResultView } from '@contract/api';
-import type { MetricUnit } from '../../../../core/metrics/definitions';
-import { CHARTS, PALETTE, metricHelp } from './chart-defs';
+import { metricDef, type MetricUnit } from '../../../../core/metrics/definitions';
+import { CHARTS, PALETTE, metricHelp, type ChartDef } from './chart-defs';
 import { chartHasData, nodeSeries, overlaySeries, panelSeries, type SeriesSpec } from './datasets';
 
 export type ChartLayout = 'side-by-side' | 'overlay';
@@ -14,6 +14,8 @@ export interface Panel {
   readonly stacked: boolean;
   readonly series: readonly SeriesSpec[];
   readonly help: string;
+  /** The series are rates: the unit per second of simulated time. */
+  readonly perSecond?: boolean;
 }
 
 export interface ChartRow {
@@ -25,32 +27,64 @@ export interface ChartRow {
   readonly yMax: number;
 }
 
-export function chartRows(results: readonly RunResultView[], layout: ChartLayout): ChartRow[] {
+export interface ChartRowOptions {
+  /** Charts of counters show each counter's rate per second of simulated time instead of its
+   * running total; charts of gauges (memory, mapped shares, folios) are unchanged. */
+  readonly perSecond?: boolean;
+}
+
+/** Whether every metric of the chart is a counter (a running total, which has a rate). */
+export function isCounterChart(def: ChartDef): boolean {
+  return def.metrics.every((m) => metricDef(m).kind === 'counter');
+}
+
+/** A counter's rate per second of simulated time: the growth over each sample interval divided
+ * by its length, at the interval's end; the first sample has no interval (NaN, not drawn). */
+export function ratePerSecond(s: SeriesSpec): SeriesSpec {
+  const y = new Float64Array(s.y.length);
+  y[0] = NaN;
+  for (let k = 1; k < s.y.length; k++) {
+    const dt = s.x[k]! - s.x[k - 1]!;
+    y[k] = dt > 0 ? ((s.y[k]! - s.y[k - 1]!) / dt) * 1e9 : NaN;
+  }
+  return { ...s, y };
+}
+
+export function chartRows(
+  results: readonly RunResultView[],
+  layout: ChartLayout,
+  options: ChartRowOptions = {},
+): ChartRow[] {
   const rows: ChartRow[] = [];
   for (const def of CHARTS) {
     if (def.optional && !chartHasData(def, results)) continue;
     const help = def.metrics.map(metricHelp).join('\n');
+    const rate = !!options.perSecond && isCounterChart(def);
+    const title = rate ? `${def.title} per second` : def.title;
+    const shown = (series: SeriesSpec[]) => (rate ? series.map(ratePerSecond) : series);
     const panels: Panel[] =
       layout === 'overlay'
         ? [
             {
               id: def.id,
-              title: def.title,
+              title,
               unit: def.unit,
               stacked: false,
-              series: overlaySeries(def, results),
+              series: shown(overlaySeries(def, results)),
               help,
+              perSecond: rate,
             },
           ]
         : results.map((r) => ({
             id: `${def.id}-${r.name}`,
-            title: `${def.title}: ${r.name}`,
+            title: `${title}: ${r.name}`,
             unit: def.unit,
             stacked: !!def.stacked,
-            series: panelSeries(def, r),
+            series: shown(panelSeries(def, r)),
             help,
+            perSecond: rate,
           }));
-    rows.push({ id: def.id, title: def.title, help, panels, yMax: rowMax(panels) });
+    rows.push({ id: def.id, title, help, panels, yMax: rowMax(panels) });
   }
   if (results.some((r) => (r.series.nodeBytes?.length ?? 0) > 1)) {
     const help = 'Host memory the guest costs on each NUMA node (bytes).';
@@ -92,7 +126,10 @@ function rowMax(panels: readonly Panel[]): number {
     const n = Math.max(0, ...p.series.map((s) => s.y.length));
     for (let i = 0; i < n; i++) {
       let v = 0;
-      for (const s of p.series) v = p.stacked ? v + (s.y[i] ?? 0) : Math.max(v, s.y[i] ?? 0);
+      for (const s of p.series) {
+        const y = Number.isFinite(s.y[i]) ? s.y[i]! : 0;
+        v = p.stacked ? v + y : Math.max(v, y);
+      }
       if (v > max) max = v;
     }
   }
