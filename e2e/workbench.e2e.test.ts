@@ -502,6 +502,43 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     await shot('compare-per-second-log');
   });
 
+  it('shows a variant that failed as a column that says "failed" and why, never best', async () => {
+    await setUpHugetlbVsCma();
+    // No 1 GiB pages in the host's pool: the HugeTLB variant cannot create its file.
+    await fillField(page.getByRole('group', { name: 'nodes 0' }).getByLabel('hugetlb1g'), '0');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await heading('Runs').waitFor();
+    await page.waitForFunction(
+      () => {
+        const items = [...document.querySelectorAll('li')].map((li) => li.textContent ?? '');
+        return (
+          items.some((t) => t.includes('HugeTLB 1 GiB') && /\bfailed\b/.test(t)) &&
+          items.some((t) => t.includes('CMA 1 GiB') && /\bdone\b/.test(t))
+        );
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+    await openCompare();
+    const summary = page.getByRole('region', { name: 'Summary' });
+    const header = await summary.locator('thead th.num').allTextContents();
+    expect(header.slice(0, 2).map((h) => h.trim())).toEqual([
+      'HugeTLB 1 GiB (baseline)',
+      'CMA 1 GiB',
+    ]);
+    const row = summary
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name: 'host_total_bytes', exact: true }) });
+    const failedCell = row.locator('td.failed');
+    expect((await failedCell.textContent())!.trim()).toBe('failed');
+    expect(await failedCell.getAttribute('title')).toMatch(/ENOMEM/);
+    expect(await summary.locator('td.best').count()).toBe(0);
+    expect(await summary.locator('.failures').textContent()).toMatch(
+      /HugeTLB 1 GiB failed: ENOMEM/,
+    );
+    await shot('compare-failed-variant');
+  });
+
   it('exports a chart as PNG: a valid image at 2x, opaque, with the series drawn', async () => {
     await setUpHugetlbVsCma();
     await runBoth();
