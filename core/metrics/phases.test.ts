@@ -33,6 +33,12 @@ describe('MetricsRecorder phases', () => {
     // Gauges are levels, not growth: they have no per-phase value.
     expect(phases[0]!.metrics).not.toHaveProperty('host_total_bytes');
     expect(Object.keys(phases[0]!.metrics).sort()).toEqual([...COUNTERS].sort());
+    // Each entry into a phase is marked at its time, for the charts.
+    expect(r.summary(400).phaseMarks).toEqual([
+      { name: 'boot', startNs: 0 },
+      { name: 'runtime', startNs: 100 },
+      { name: 'boot', startNs: 250 },
+    ]);
   });
 
   it('leaves out a set-up in which no counter grew, keeps one in which some did', () => {

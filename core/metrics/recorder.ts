@@ -13,7 +13,7 @@ import {
 } from './definitions.js';
 import { addRepeated } from '../repeat.js';
 import { LatencyHistogram } from './histogram.js';
-import type { LatencySummary, PhaseSummary, RunSeries, RunSummary } from './result.js';
+import type { LatencySummary, PhaseMark, PhaseSummary, RunSeries, RunSummary } from './result.js';
 
 // The recorder's output types belong to the result model (result.ts).
 export type { LatencySummary, PhaseSummary, RunSeries, RunSummary };
@@ -22,6 +22,9 @@ export type { LatencySummary, PhaseSummary, RunSeries, RunSummary };
 const COUNTER_INDEXES: readonly number[] = METRICS.flatMap((m, i) =>
   m.kind === 'counter' ? [i] : [],
 );
+
+/** Phase marks a run keeps at most. */
+const MAX_PHASE_MARKS = 4096;
 
 /** The phase a run is in before its workload begins one (the simulation's own set-up). */
 export const SETUP_PHASE = 'setup';
@@ -69,6 +72,9 @@ export class MetricsRecorder {
   /** Phases by name in the order they first ran, with the counters' growth in each. */
   private readonly phaseTotals = new Map<string, PhaseTotal>();
   private phaseName = SETUP_PHASE;
+  /** Every phase the workload entered, when. A lifecycle has at most a few hundred (its reboots
+   * are bounded by the schema); the cap keeps any future workload's marks bounded too. */
+  private readonly marks: PhaseMark[] = [];
   private phaseStartNs = 0;
   /** Counter values when the current phase began, in COUNTER_INDEXES order. */
   private readonly phaseStart = new Float64Array(COUNTER_INDEXES.length);
@@ -139,6 +145,7 @@ export class MetricsRecorder {
    * last phase began is added to that phase's total. */
   beginPhase(name: string, nowNs: number): void {
     this.addOpenPhase(this.phaseTotals, nowNs);
+    if (this.marks.length < MAX_PHASE_MARKS) this.marks.push({ name, startNs: nowNs });
     this.phaseName = name;
     this.phaseStartNs = nowNs;
     COUNTER_INDEXES.forEach((m, i) => (this.phaseStart[i] = this.current[m]!));
@@ -208,6 +215,7 @@ export class MetricsRecorder {
       nodeBytes: Array.from(this.nodeCurrent),
       latencyNs,
       phases: this.phaseSummaries(nowNs),
+      phaseMarks: this.marks.map((m) => ({ ...m })),
     };
   }
 }

@@ -143,7 +143,14 @@ describe('the result model', () => {
     if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
     const [a, b] = fromSaved(loaded.experiment.results!).variants;
 
-    expect(a!.absent).toEqual(['latency', 'phases', 'endTime', 'nodeSeries', 'fullLength']);
+    expect(a!.absent).toEqual([
+      'latency',
+      'phases',
+      'phaseMarks',
+      'endTime',
+      'nodeSeries',
+      'fullLength',
+    ]);
     expect(a!.result).toEqual({
       name: 'HugeTLB 2 MiB interleaved',
       summary: {
@@ -166,6 +173,7 @@ describe('the result model', () => {
       'nodeBytes',
       'latency',
       'phases',
+      'phaseMarks',
       'endTime',
       'nodeSeries',
       'fullLength',
@@ -185,7 +193,7 @@ describe('the result model', () => {
         name: 'broken',
         result: null,
         error: 'allocation failed',
-        absent: ['series', 'nodeBytes', 'latency', 'phases', 'endTime'],
+        absent: ['series', 'nodeBytes', 'latency', 'phases', 'phaseMarks', 'endTime'],
       },
     ]);
   });

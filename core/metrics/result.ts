@@ -39,13 +39,21 @@ export interface PhaseSummary {
   readonly metrics: Readonly<Record<string, number>>;
 }
 
+/** When the workload entered a phase: charts mark it on their time axis. */
+export interface PhaseMark {
+  readonly name: string;
+  /** Simulated time the phase began, ns. */
+  readonly startNs: number;
+}
+
 /** The end of a run: every metric's final value, host memory per node, latency per operation,
- * and the counters per phase (empty for workloads without phases). */
+ * the counters per phase and when each phase began (both empty for workloads without phases). */
 export interface RunSummary {
   readonly metrics: Readonly<Record<MetricName, number>>;
   readonly nodeBytes: readonly number[];
   readonly latencyNs: LatencyTable;
   readonly phases: readonly PhaseSummary[];
+  readonly phaseMarks: readonly PhaseMark[];
 }
 
 /** The recorder's live series: views of its buffers, keyed by metric. */
@@ -67,6 +75,7 @@ export interface ResultSummary {
   readonly nodeBytes?: readonly number[];
   readonly latencyNs?: LatencyTable;
   readonly phases?: readonly PhaseSummary[];
+  readonly phaseMarks?: readonly PhaseMark[];
 }
 
 /** Series as aligned columns: one time axis, one column per metric, one per NUMA node. */
@@ -183,6 +192,23 @@ export const SavedVariantSchema = z
       description:
         'Counters per workload phase (boot, runtime, reboot, ...), in the order the phases first ran. Absent in files saved before phases were kept.',
     }),
+    phaseMarks: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1).meta({ description: 'Phase name.' }),
+            startNs: z
+              .number()
+              .nonnegative()
+              .meta({ unit: 'ns', description: 'Simulated time the phase began.' }),
+          })
+          .strict(),
+      )
+      .optional()
+      .meta({
+        description:
+          'Every time the workload entered a phase, in order, for the marks on the charts. Absent in files saved before they were kept.',
+      }),
     endNs: z
       .number()
       .nonnegative()
@@ -258,7 +284,14 @@ export interface SavedResultsInfo {
 
 /** Parts of a result a saved file may lack (files from builds that did not keep them). */
 export type ResultPart =
-  'series' | 'nodeBytes' | 'latency' | 'phases' | 'endTime' | 'nodeSeries' | 'fullLength';
+  | 'series'
+  | 'nodeBytes'
+  | 'latency'
+  | 'phases'
+  | 'phaseMarks'
+  | 'endTime'
+  | 'nodeSeries'
+  | 'fullLength';
 
 /** One saved variant reopened: its result (null when the file kept no series, e.g. the variant
  * failed), why it failed when it did, and the parts the file did not keep. */
@@ -282,6 +315,7 @@ export function toSavedVariant(result: ShownResult): SavedVariant {
     ...(summary.nodeBytes ? { nodeBytes: [...summary.nodeBytes] } : {}),
     ...(summary.latencyNs ? { latencyNs: cloneLatency(summary.latencyNs) } : {}),
     ...(summary.phases ? { phases: clonePhases(summary.phases) } : {}),
+    ...(summary.phaseMarks ? { phaseMarks: summary.phaseMarks.map((m) => ({ ...m })) } : {}),
     ...(result.endNs !== undefined ? { endNs: result.endNs } : {}),
     series: {
       timeNs: Array.from(series.timeNs),
@@ -308,6 +342,7 @@ export function fromSavedVariant(saved: SavedVariant): RestoredVariant {
   if (saved.nodeBytes === undefined) absent.push('nodeBytes');
   if (saved.latencyNs === undefined) absent.push('latency');
   if (saved.phases === undefined) absent.push('phases');
+  if (saved.phaseMarks === undefined) absent.push('phaseMarks');
   if (saved.endNs === undefined) absent.push('endTime');
   const error = saved.error !== undefined ? { error: saved.error } : {};
   const s = saved.series;
@@ -320,6 +355,7 @@ export function fromSavedVariant(saved: SavedVariant): RestoredVariant {
     ...(saved.nodeBytes ? { nodeBytes: [...saved.nodeBytes] } : {}),
     ...(saved.latencyNs ? { latencyNs: cloneLatency(saved.latencyNs) } : {}),
     ...(saved.phases ? { phases: clonePhases(saved.phases) } : {}),
+    ...(saved.phaseMarks ? { phaseMarks: saved.phaseMarks.map((m) => ({ ...m })) } : {}),
   };
   const series: ResultSeries = {
     timeNs: Float64Array.from(s.timeNs),

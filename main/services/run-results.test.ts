@@ -13,6 +13,7 @@ function result(samples: number): RunResult {
         LATENCY_OPS.map((op) => [op, { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, max: 0 }]),
       ) as Record<LatencyOp, LatencySummary>,
       phases: [],
+      phaseMarks: [],
     },
     series: {
       timeNs: new Float64Array(samples),

@@ -72,4 +72,39 @@ describe('MetricChart', () => {
     expect(labels.length).toBeGreaterThan(1);
     expect(labels.every((l) => l.endsWith('/s'))).toBe(true);
   });
+
+  it('draws a dashed line at each phase mark and names the phases', async () => {
+    const flat = {
+      label: 'flat',
+      color: '#0072B2',
+      dash: [],
+      x: Float64Array.from({ length: 100 }, (_, i) => i * 1e6),
+      y: new Float64Array(100).fill(5),
+      metric: null,
+    };
+    const plain = await render(MetricChart, { title: 'p', unit: 'count', series: [flat] });
+    const marked = await render(MetricChart, {
+      title: 'm',
+      unit: 'count',
+      series: [flat],
+      marks: [{ x: 50e6, label: 'runtime' }],
+    });
+    const chart = (
+      marked.component as unknown as { getChart(): import('chart.js').Chart }
+    ).getChart()!;
+    const canvas = marked.container.querySelector('canvas')!;
+    expect(canvas.getAttribute('aria-label')).toContain('phases marked: runtime');
+    expect(inkedPixels(canvas)).toBeGreaterThan(
+      inkedPixels(plain.container.querySelector('canvas')!),
+    );
+    // The mark's column of pixels is inked in the middle of the plot, where the flat series is not.
+    const px = Math.round(chart.scales['x']!.getPixelForValue(50e6) * (canvas.width / chart.width));
+    const mid = Math.round(
+      ((chart.chartArea.top + chart.chartArea.bottom) / 2) * (canvas.height / chart.height),
+    );
+    const column = canvas.getContext('2d')!.getImageData(px - 1, mid - 20, 3, 40).data;
+    let dark = 0;
+    for (let i = 0; i < column.length; i += 4) if (column[i]! < 200) dark++;
+    expect(dark).toBeGreaterThan(5);
+  });
 });

@@ -19,7 +19,14 @@ function result(): RunResultView {
     runId: 1,
     name: 'v',
     variantIndex: 0,
-    summary: { metrics: {}, nodeBytes: [] },
+    summary: {
+      metrics: {},
+      nodeBytes: [],
+      phaseMarks: [
+        { name: 'boot', startNs: 0 },
+        { name: 'runtime', startNs: 2e9 },
+      ],
+    },
     endNs: 4e9,
     series: { timeNs, names, values, nodeBytes: [], fullLength: 4 },
   };
@@ -54,5 +61,23 @@ describe('chart rows per second', () => {
     const memory = rates.find((r) => r.id === 'memory')!;
     expect(memory.title).toBe(plain.find((r) => r.id === 'memory')!.title);
     expect(memory.panels[0]!.perSecond).toBe(false);
+  });
+});
+
+describe('phase marks', () => {
+  it("marks each panel with its run's phases, and an overlay only with phases the runs share", () => {
+    const a = result();
+    const side = chartRows([a], 'side-by-side');
+    expect(side[0]!.panels[0]!.marks).toEqual([
+      { x: 0, label: 'boot' },
+      { x: 2e9, label: 'runtime' },
+    ]);
+    const b = {
+      ...a,
+      name: 'w',
+      summary: { ...a.summary, phaseMarks: [{ name: 'boot', startNs: 0 }] },
+    };
+    expect(chartRows([a, a], 'overlay')[0]!.panels[0]!.marks).toHaveLength(2);
+    expect(chartRows([a, b], 'overlay')[0]!.panels[0]!.marks).toEqual([]);
   });
 });

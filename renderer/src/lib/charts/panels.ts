@@ -4,6 +4,20 @@ import type { RunResultView } from '@contract/api';
 import { metricDef, type MetricUnit } from '../../../../core/metrics/definitions';
 import { CHARTS, PALETTE, metricHelp, type ChartDef } from './chart-defs';
 import { chartHasData, nodeSeries, overlaySeries, panelSeries, type SeriesSpec } from './datasets';
+import type { TimeMark } from './sync';
+
+/** The phases a run went through, as marks on the time axis. */
+export function phaseMarks(result: RunResultView): TimeMark[] {
+  return (result.summary.phaseMarks ?? []).map((m) => ({ x: m.startNs, label: m.name }));
+}
+
+/** Marks for a chart of every variant: those the variants share (the same phases at the same
+ * times), none when they differ. */
+function sharedMarks(results: readonly RunResultView[]): TimeMark[] {
+  const first = results[0] ? phaseMarks(results[0]) : [];
+  const key = (ms: readonly TimeMark[]) => ms.map((m) => `${m.x}:${m.label}`).join();
+  return results.every((r) => key(phaseMarks(r)) === key(first)) ? first : [];
+}
 
 export type ChartLayout = 'side-by-side' | 'overlay';
 
@@ -16,6 +30,8 @@ export interface Panel {
   readonly help: string;
   /** The series are rates: the unit per second of simulated time. */
   readonly perSecond?: boolean;
+  /** When each phase of the workload began (lifecycle boot, runtime, reboot, ...). */
+  readonly marks: readonly TimeMark[];
 }
 
 export interface ChartRow {
@@ -73,6 +89,7 @@ export function chartRows(
               series: shown(overlaySeries(def, results)),
               help,
               perSecond: rate,
+              marks: sharedMarks(results),
             },
           ]
         : results.map((r) => ({
@@ -83,6 +100,7 @@ export function chartRows(
             series: shown(panelSeries(def, r)),
             help,
             perSecond: rate,
+            marks: phaseMarks(r),
           }));
     rows.push({ id: def.id, title, help, panels, yMax: rowMax(panels) });
   }
@@ -105,6 +123,7 @@ export function chartRows(
                 })),
               ),
               help,
+              marks: sharedMarks(results),
             },
           ]
         : results.map((r) => ({
@@ -114,6 +133,7 @@ export function chartRows(
             stacked: true,
             series: nodeSeries(r),
             help,
+            marks: phaseMarks(r),
           }));
     rows.push({ id: 'nodes', title: 'Memory per NUMA node', help, panels, yMax: rowMax(panels) });
   }

@@ -90,3 +90,46 @@ export function backgroundPlugin(color: string): Plugin {
     },
   };
 }
+
+/** A moment on the time axis the chart marks with a dashed line and its name (a phase began). */
+export interface TimeMark {
+  readonly x: number;
+  readonly label: string;
+}
+
+/** Dashed vertical lines at the marks `marks()` gives, each named at the top of the plot; a
+ * name that would overlap the one before it is left out (the line stays). */
+export function timeMarksPlugin(marks: () => readonly TimeMark[], color: string): Plugin {
+  return {
+    id: 'gmemlabTimeMarks',
+    afterDatasetsDraw: (chart) => {
+      const list = marks();
+      const x = chart.scales['x'];
+      if (list.length === 0 || !x) return;
+      const { top, bottom, left, right } = chart.chartArea;
+      const ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = color;
+      ctx.fillStyle = color;
+      ctx.setLineDash([4, 3]);
+      ctx.lineWidth = 1;
+      ctx.font = '10px sans-serif';
+      ctx.textBaseline = 'top';
+      let labelEnd = -Infinity;
+      for (const m of list) {
+        const px = x.getPixelForValue(m.x);
+        if (px < left - 0.5 || px > right + 0.5) continue;
+        ctx.beginPath();
+        ctx.moveTo(px, top);
+        ctx.lineTo(px, bottom);
+        ctx.stroke();
+        const width = ctx.measureText(m.label).width;
+        if (px + 2 >= labelEnd && px + 2 + width <= right) {
+          ctx.fillText(m.label, px + 2, top + 1);
+          labelEnd = px + 2 + width + 6;
+        }
+      }
+      ctx.restore();
+    },
+  };
+}

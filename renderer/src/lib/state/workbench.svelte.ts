@@ -58,6 +58,7 @@ const PART_WORDS: Record<ResultPart, string> = {
   nodeBytes: 'final memory per NUMA node',
   latency: 'latency percentiles',
   phases: 'counters per phase (boot, runtime, ...)',
+  phaseMarks: 'phase marks on the charts',
   endTime: 'simulated end time',
   nodeSeries: 'memory per NUMA node over time',
   fullLength: 'sample count',
