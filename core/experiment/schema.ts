@@ -2,6 +2,7 @@
 // more variants compared side by side, plus optionally the last results and saved chart views.
 // This schema is the one source for validation, defaults, the CLI, the setup form and
 // docs/experiment-format.md.
+import { SweepSchema } from './sweep-schema.js';
 import { z } from 'zod';
 import { ALLOCATOR_PAGE_SIZES, GmemVariantSchema, HostSchema, VendorSchema } from '../config.js';
 import { ChangePteVariantSchema, FaultPathSchema } from '../workloads/fault-path.js';
@@ -128,6 +129,7 @@ export const ExperimentSchema = z
         (vs) => new Set(vs.map((v) => v.name)).size === vs.length,
         'variant names must be unique',
       ),
+    sweep: SweepSchema.optional(),
     results: SavedResultsSchema.optional().meta({
       description:
         'The last results, saved with the file; shown as stale when configHash no longer matches.',

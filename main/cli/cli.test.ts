@@ -312,6 +312,54 @@ describe('gmem-lab CLI', () => {
     expect(all.stdout).toMatch(/^mmu_lock_write /m);
   });
 
+  it("sweep runs the file's own sweep without --param, and --csv writes one row per point and variant", async () => {
+    const dir = tempDir('gmem-lab-cli-');
+    const path = writeExperiment(dir, {
+      ...smallExperiment('small'),
+      sweep: { axes: [{ path: 'guest.vcpus', values: [2, 4] }] },
+    });
+    const r = await cli(['sweep', path, '--no-progress', '--csv', 'points.csv', '--json'], dir);
+    expect(r.code, r.stderr).toBe(EXIT_OK);
+    const json = JSON.parse(r.stdout) as {
+      runs: Array<{
+        params: Record<string, unknown>;
+        variant: string;
+        summary: Record<string, number>;
+      }>;
+    };
+    expect(json.runs.map((x) => [x.params['guest.vcpus'], x.variant])).toEqual([
+      [2, 'HugeTLB 2 MiB'],
+      [2, 'HugeTLB 1 GiB'],
+      [4, 'HugeTLB 2 MiB'],
+      [4, 'HugeTLB 1 GiB'],
+    ]);
+    const csv = readFileSync(join(dir, 'points.csv'), 'utf8').trimEnd().split('\n');
+    expect(csv).toHaveLength(5);
+    const header = csv[0]!.split(',');
+    expect(header.slice(0, 3)).toEqual(['guest.vcpus', 'variant', 'error']);
+    const splits = header.indexOf('splits_2m');
+    csv.slice(1).forEach((line, i) => {
+      const cells = line.split(',');
+      expect(cells.slice(0, 2)).toEqual([
+        String(json.runs[i]!.params['guest.vcpus']),
+        json.runs[i]!.variant,
+      ]);
+      expect(Number(cells[splits])).toBe(json.runs[i]!.summary['splits_2m']);
+    });
+    // --param replaces the file's sweep; no sweep at all is bad input.
+    const given = await cli(
+      ['sweep', path, '--no-progress', '--param', 'seed=1,2,3', '--json'],
+      dir,
+    );
+    expect((JSON.parse(given.stdout) as { runs: unknown[] }).runs).toHaveLength(6);
+    const none = await cli(
+      ['sweep', writeExperiment(dir, smallExperiment('x'), 'x.gmemlab.json')],
+      dir,
+    );
+    expect(none.code).toBe(EXIT_BAD_INPUT);
+    expect(none.stderr).toContain('sweep needs at least one --param');
+  });
+
   it('sweep runs every combination and validates the values', async () => {
     const dir = tempDir('gmem-lab-cli-');
     const path = writeExperiment(dir, smallExperiment('small'));

@@ -3,9 +3,9 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { zodProblems, formatProblems, type LoadProblem } from '../../core/experiment/load.js';
-import { parseParamValue, parsePath, withPath } from '../../core/experiment/param-path.js';
-import { ExperimentSchema, type Experiment } from '../../core/experiment/schema.js';
+import type { LoadProblem } from '../../core/experiment/load.js';
+import { parseSweepAxis, SweepError, sweepPoints } from '../../core/experiment/sweep.js';
+import type { Experiment } from '../../core/experiment/schema.js';
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
 import { paramLabel } from '../../core/experiment/param-unit.js';
 import { METRICS, type MetricDef } from '../../core/metrics/definitions.js';
@@ -224,13 +224,17 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
       'run the experiment once per combination of parameter values; variants run in parallel on worker threads',
     )
     .argument('<file>', 'experiment file, or preset:NAME')
-    .requiredOption(
+    .option(
       '--param <path=v1,v2,...>',
-      'a parameter path and its values (repeatable; combinations are crossed)',
+      'a parameter path and its values (repeatable; combinations are crossed); default: the sweep the experiment file defines',
       collect,
       [] as string[],
     )
     .option('--json', 'print every combination and variant summary as JSON')
+    .option(
+      '--csv <file>',
+      'also write one row per point and variant as CSV: the swept values, the variant, every metric',
+    )
     .option(
       '--all-metrics',
       'show every metric in the table (default: the memory, folio, split, merge, fault and cost metrics a sweep is usually about)',
@@ -248,6 +252,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         opts: {
           param: string[];
           json?: boolean;
+          csv?: string;
           allMetrics?: boolean;
           workers?: number;
           memoryBudget?: number;
@@ -257,7 +262,11 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         const loaded = await load(file, io);
         const combos = sweepCombinations(loaded.experiment, opts.param);
         const results = await runCombos(loaded, combos, io, opts);
-        exitCode = reportSweep(combos, results, io, Boolean(opts.json), Boolean(opts.allMetrics));
+        exitCode = await reportSweep(combos, results, io, {
+          json: Boolean(opts.json),
+          allMetrics: Boolean(opts.allMetrics),
+          ...(opts.csv !== undefined ? { csv: resolve(io.cwd, opts.csv) } : {}),
+        });
       },
     );
 
@@ -563,73 +572,51 @@ function jsonSummary(
   };
 }
 
-/** Every combination of the --param values, each a validated experiment. */
+/** Every combination of the --param values, or of the file's own sweep without them, each a
+ * validated experiment (core/experiment/sweep.ts). */
 export function sweepCombinations(base: Experiment, params: readonly string[]): Combo[] {
-  if (params.length === 0) throw new UsageError('sweep needs at least one --param PATH=V1,V2,...');
-  const axes = params.map((p) => {
-    const eq = p.indexOf('=');
-    if (eq <= 0 || eq === p.length - 1)
-      throw new UsageError(
-        `--param "${p}": expected PATH=V1,V2,... (e.g. variants[0].policies.merge=eager,never)`,
-      );
-    const path = p.slice(0, eq);
-    try {
-      parsePath(path);
-    } catch (err) {
-      throw new UsageError(`--param "${p}": ${(err as Error).message}`);
-    }
-    return { path, values: splitValues(p.slice(eq + 1)).map(parseParamValue) };
-  });
-  let combos: Array<Record<string, unknown>> = [{}];
-  for (const axis of axes)
-    combos = combos.flatMap((c) => axis.values.map((v) => ({ ...c, [axis.path]: v })));
-  if (combos.length > 256)
-    throw new UsageError(`the sweep has ${combos.length} combinations; the limit is 256`);
-  return combos.map((params) => {
-    let doc: unknown = base;
-    for (const [path, value] of Object.entries(params)) {
-      try {
-        doc = withPath(doc, path, value);
-      } catch (err) {
-        throw new UsageError(`--param ${path}: ${(err as Error).message}`);
-      }
-    }
-    const parsed = ExperimentSchema.safeParse(doc);
-    if (!parsed.success) {
-      throw new UsageError(
-        `--param ${Object.entries(params)
-          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-          .join(' ')} makes the experiment invalid:\n${formatProblems(zodProblems(parsed.error))}`,
-      );
-    }
-    return {
-      label: Object.entries(params)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' '),
-      params,
-      experiment: parsed.data,
-    };
-  });
+  try {
+    if (params.length > 0) return sweepPoints(base, params.map(parseSweepAxis));
+    if (base.sweep) return sweepPoints(base, base.sweep.axes);
+  } catch (err) {
+    if (err instanceof SweepError)
+      throw new UsageError(`${params.length > 0 ? '--param ' : 'sweep: '}${err.message}`);
+    throw err;
+  }
+  throw new UsageError(
+    'sweep needs at least one --param PATH=V1,V2,... (or a "sweep" in the experiment file)',
+  );
 }
 
-/** Values split on commas outside brackets and quotes, so JSON lists and objects pass whole. */
-function splitValues(text: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quoted = false;
-  let current = '';
-  for (const ch of text) {
-    if (ch === '"') quoted = !quoted;
-    if (!quoted && (ch === '[' || ch === '{')) depth++;
-    if (!quoted && (ch === ']' || ch === '}')) depth--;
-    if (ch === ',' && depth === 0 && !quoted) {
-      out.push(current);
-      current = '';
-    } else current += ch;
-  }
-  out.push(current);
-  if (out.some((v) => v === '')) throw new UsageError(`empty value in "${text}"`);
-  return out;
+/** One row per point and variant: the swept values (as the file holds them), the variant, why it
+ * failed when it did, and every metric. */
+function sweepCsv(
+  rows: readonly {
+    params: Record<string, unknown>;
+    variant: string;
+    summary?: Record<string, number>;
+    error?: string;
+  }[],
+): string {
+  const cell = (v: unknown): string => {
+    const t = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
+    return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
+  const paths = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
+  const header = [...paths, 'variant', 'error', ...METRICS.map((m) => m.name)];
+  const lines = [header.map(cell).join(',')];
+  for (const r of rows)
+    lines.push(
+      [
+        ...paths.map((p) => r.params[p]),
+        r.variant,
+        r.error ?? '',
+        ...METRICS.map((m) => (r.summary ? r.summary[m.name] : undefined)),
+      ]
+        .map(cell)
+        .join(','),
+    );
+  return lines.join('\n') + '\n';
 }
 
 const SWEEP_METRICS = [
@@ -646,13 +633,13 @@ const SWEEP_METRICS = [
   'cycles_total',
 ];
 
-function reportSweep(
+async function reportSweep(
   combos: readonly Combo[],
   outcomes: readonly RunOutcome[][],
   io: CliIo,
-  json: boolean,
-  allMetrics = false,
-): number {
+  opts: { json: boolean; allMetrics: boolean; csv?: string },
+): Promise<number> {
+  const { json, allMetrics } = opts;
   const failures: string[] = [];
   const rows: Array<{
     params: Record<string, unknown>;
@@ -676,6 +663,7 @@ function reportSweep(
       }
     });
   });
+  if (opts.csv !== undefined) await writeExport(opts.csv, sweepCsv(rows));
   if (json)
     io.stdout(JSON.stringify({ engineVersion: ENGINE_VERSION, runs: rows }, null, 2) + '\n');
   else {
