@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { HostSchema } from '../config.js';
-import { DEFAULT_COSTS } from '../constants.js';
+import { z } from 'zod';
+import { GmemVariantSchema, HostSchema } from '../config.js';
+import { CONSTANTS, DEFAULT_COSTS } from '../constants.js';
 import { Host, folioAfterSplit } from '../host/host.js';
 import { Rng } from '../rng.js';
 import { GiB, ORDER_1G, ORDER_2M, ORDER_4K, PAGE_SIZE } from '../units.js';
@@ -185,5 +186,30 @@ describe('CmaAllocator', () => {
     expect(first).toEqual(run());
     // Some allocations needed a second attempt after a transient failure.
     expect(first).toContain(2 * 12_500_000);
+  });
+});
+
+// cma_alloc() -> alloc_contig_range() (mm/cma.c, mm/page_alloc.c): the latency figures the model
+// charges for it have no located primary source (cmaAlloc1GBaseMs, cmaPathologicalMs) or were
+// chosen to land in the quoted range (cmaMigrateUsPerPage). They are assumptions in the constants
+// table, in the experiment schema's metadata (which the setup form reads to add "(assumption: no
+// public number behind it)") and in their descriptions.
+describe('cma_alloc latency constants', () => {
+  const keys = ['cmaAlloc1GBaseMs', 'cmaPathologicalMs', 'cmaMigrateUsPerPage'] as const;
+
+  it('are assumptions in the constants table and their descriptions say so', () => {
+    for (const key of keys) {
+      const def = CONSTANTS.find((c) => c.key === key);
+      expect(def?.assumption, key).toBe(true);
+      expect(def?.description, key).toMatch(/Assumption/);
+    }
+  });
+
+  it('are assumptions in the schema metadata of every variant cost override', () => {
+    const costs = GmemVariantSchema.shape.costs.unwrap();
+    for (const key of keys) {
+      const meta = z.globalRegistry.get(costs.shape[key]) as { assumption?: boolean } | undefined;
+      expect(meta?.assumption, key).toBe(true);
+    }
   });
 });
