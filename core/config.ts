@@ -3,7 +3,7 @@
 // carries a description (and a unit where it has one) through zod's `.meta()`.
 import { z } from 'zod';
 import { CONSTANTS, DEFAULT_COSTS, type CostKey, type CostModel } from './constants.js';
-import { GiB, MiB, type PageSizeName } from './units.js';
+import { GiB, PAGE_SIZE, type PageSizeName } from './units.js';
 
 const bytes = (description: string) =>
   z.number().int().nonnegative().meta({ unit: 'bytes', description });
@@ -203,9 +203,17 @@ export const GmemVariantSchema = z
     guestBytes: z
       .number()
       .int()
-      .min(2 * MiB)
+      .min(PAGE_SIZE, 'a guest_memfd file holds at least one 4 KiB page')
       .max(64 * 1024 * GiB)
-      .meta({ unit: 'bytes', description: 'Size of the guest_memfd file (guest RAM).' }),
+      .multipleOf(
+        PAGE_SIZE,
+        'guest_memfd sizes are whole 4 KiB pages (kvm_gmem_create() refuses others with EINVAL)',
+      )
+      .meta({
+        unit: 'bytes',
+        description:
+          'Size of the guest_memfd file (guest RAM): a multiple of the backing page size (4 KiB backing needs only PAGE_SIZE alignment, as kvm_gmem_create() in virt/kvm/guest_memfd.c checks).',
+      }),
     pageSize: PageSizeSchema,
     allocator: AllocatorKindSchema,
     conversionModel: z.enum(['in-place', 'legacy']).default('in-place').meta({

@@ -9,7 +9,7 @@ import { FleetSchema } from '../workloads/fleet.js';
 import { LifecycleSchema } from '../workloads/lifecycle.js';
 import { TraceWorkloadSchema } from '../workloads/trace.js';
 import { SavedResultsSchema } from '../metrics/result.js';
-import { GiB, MiB } from '../units.js';
+import { GiB, MiB, PAGE_SIZE, bytesOfOrder, formatBytes, orderOfPageSize } from '../units.js';
 import { withPath } from './param-path.js';
 
 export const FORMAT_NAME = 'gmem-lab-experiment';
@@ -22,7 +22,12 @@ const GuestSchema = z
       .int()
       .min(2 * MiB)
       .max(64 * 1024 * GiB)
-      .meta({ unit: 'bytes', description: 'Guest RAM: the size of its guest_memfd file.' }),
+      .multipleOf(PAGE_SIZE, 'guest RAM is whole 4 KiB pages: use a multiple of 4096 bytes')
+      .meta({
+        unit: 'bytes',
+        description:
+          "Guest RAM: the size of its guest_memfd file, whole 4 KiB pages (and a multiple of each variant's backing page size).",
+      }),
     vcpus: z.number().int().min(1).max(4096).default(4).meta({
       unit: 'count',
       description: 'Possible vCPUs of the guest (one GHCB page each on SNP).',
@@ -147,6 +152,17 @@ export const ExperimentSchema = z
           code: 'custom',
           path: ['variants', i, 'pageSize'],
           message: `the ${variant.allocator} allocator cannot back ${variant.pageSize} pages: use ${sizes.join(' or ')}, or another allocator`,
+        });
+      }
+    });
+    // guest_memfd of huge pages is made of whole huge pages (the HugeTLB series refuses others).
+    experiment.variants.forEach((variant, i) => {
+      const unit = bytesOfOrder(orderOfPageSize(variant.pageSize));
+      if (experiment.guest.memoryBytes % unit !== 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'pageSize'],
+          message: `guest.memoryBytes (${formatBytes(experiment.guest.memoryBytes)}) is not a multiple of the ${variant.pageSize} backing page size: use a guest size of whole ${variant.pageSize} pages, or a smaller page size`,
         });
       }
     });

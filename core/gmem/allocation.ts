@@ -21,7 +21,15 @@ import type { Failure, GmemState } from './state.js';
 export function fallocateOp(gmem: GmemState, offset: number, size: number): Failure | null {
   const [start, end] = gmem.pageRange(offset, size);
   const s = Math.floor(start / gmem.unitPages) * gmem.unitPages;
-  const e = Math.ceil(end / gmem.unitPages) * gmem.unitPages;
+  // kvm_gmem_allocate() in Ackerley Tng's 1G guest_memfd RFC v2 (virt/kvm/guest_memfd.c): with a
+  // custom allocator (HugeTLB; CMA here) start and end are both rounded *down* to the folio size
+  // (round_down(end, nr_pages)), so [1 MiB, 3 MiB) on 2 MiB pages allocates the one folio at 0
+  // and a range inside one folio allocates nothing. Elsewhere (4 KiB pages, THP) the loop takes
+  // the folio holding each index from start to end (kvm_gmem_get_folio()), i.e. rounds out.
+  const custom = gmem.config.allocator === 'hugetlb' || gmem.config.allocator === 'cma';
+  const e = custom
+    ? Math.floor(end / gmem.unitPages) * gmem.unitPages
+    : Math.ceil(end / gmem.unitPages) * gmem.unitPages;
   const before = gmem.layout.allocated.total;
   for (let u = s; u < e;) {
     const run = gmem.hugeOrder === ORDER_4K ? allocateBaseRun(gmem, u, e) : 0;

@@ -214,6 +214,7 @@ export class GuestMemfd {
     if (gmem.destroyed) return;
     gmem.extraPins.clear();
     gmem.pinned.assignRange(0, gmem.nrPages, false);
+    gmem.truncatedPins.clear();
     gmem.pendingMerges.clear();
     gmem.mmu.zapRange(0, gmem.nrPages);
     const units = gmem.nrPages / gmem.unitPages;
