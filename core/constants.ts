@@ -44,6 +44,7 @@ export type CostKey =
   | 'thpAlloc2MCycles'
   | 'zeroPage4KCycles'
   | 'vmExitCycles'
+  | 'userspaceExitCycles'
   | 'tdpFaultCycles'
   | 'mmuLockWriteCycles'
   | 'invalidateCycles'
@@ -311,6 +312,16 @@ export const CONSTANTS: readonly ConstantDef[] = [
     assumption: true,
   },
   {
+    key: 'userspaceExitCycles',
+    value: 10_000,
+    unit: 'cycles',
+    description:
+      'Round trip of one exit from KVM_RUN to the VMM and back while the guest stays out (a KVM_EXIT_HYPERCALL of a TDX MapGPA chunk): the ioctl returns, the VMM handles the exit, KVM_RUN is called again. The conversion the VMM then does is charged apart. Assumption: no public number.',
+    source:
+      'Mechanism: arch/x86/kvm/vmx/tdx.c __tdx_map_gpa() sets KVM_EXIT_HYPERCALL and tdx_complete_vmcall_map_gpa() runs on the next KVM_RUN; no public timing of this round trip',
+    assumption: true,
+  },
+  {
     key: 'tdpFaultCycles',
     value: 3_000,
     unit: 'cycles',
@@ -355,7 +366,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'tdxMapGpaChunkBytes',
     value: 2 * 1024 * 1024,
     unit: 'bytes',
-    description: 'Bytes KVM handles per TDX MapGPA exit before returning to the guest.',
+    description:
+      'Bytes of a TDX MapGPA range KVM hands to the VMM per exit to userspace; the guest exits once per MapGPA call.',
     source:
       'arch/x86/kvm/vmx/tdx.c: #define TDX_MAP_GPA_MAX_LEN (2 * 1024 * 1024), chunking in __tdx_map_gpa() / tdx_complete_vmcall_map_gpa()',
     assumption: false,

@@ -233,11 +233,18 @@ export const METRICS = [
     'SNP page-state-change requests issued by the guest (GHCB requests of up to snpPscBatchEntries entries, plus one GHCB MSR-protocol request per 4 KiB page in early boot); one VM exit each.',
   ),
   def(
-    'mapgpa_exits',
+    'mapgpa_guest_exits',
     'count',
     'counter',
     'events',
-    'TDX MapGPA exits: one per tdxMapGpaChunkBytes chunk of a TDG.VP.VMCALL<MapGPA> range.',
+    'TDX MapGPA guest exits: one VM exit per TDG.VP.VMCALL<MapGPA> the guest makes, whatever the size of its range.',
+  ),
+  def(
+    'mapgpa_userspace_exits',
+    'count',
+    'counter',
+    'events',
+    'TDX MapGPA exits to the VMM (KVM_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE): one per tdxMapGpaChunkBytes chunk of a MapGPA range, KVM going on to the next chunk without re-entering the guest (tdx_complete_vmcall_map_gpa()); not VM exits.',
   ),
   def(
     'accept_exits',
