@@ -166,6 +166,14 @@ const PoliciesSchema = z
       description:
         'Remember punched sub-pages and free a huge page once all of it has been punched.',
     }),
+    snpPromoteAfterMerge: z.boolean().default(false).meta({
+      description:
+        'SEV-SNP only: when a huge-aligned range is merged back, its 4 KiB RMP entries are promoted to one 2 MiB entry so KVM can map it at 2 MiB again. Off: as KVM does today (arch/x86/kvm/svm/sev.c never collapses PSMASHed entries, and sev_private_max_mapping_level() returns the entry level); the discussion of Ackerley Tng\'s "1G page support for guest_memfd" RFC v2 (kvm/linux-mm lists, 2025) names merged ranges as candidates KVM could promote back up, not something it does.',
+    }),
+    tdxHugePageSeries: z.boolean().default(false).meta({
+      description:
+        'TDX only: KVM with Yan Zhao\'s "KVM: TDX huge page support for private memory" RFC (April 2025): private memory maps at up to 2 MiB once the TD runs (4 KiB while it is built), and a 4 KiB guest ACCEPT keeps its 2 MiB range at 4 KiB. Off: mainline, where tdx_gmem_private_max_mapping_level() (arch/x86/kvm/vmx/tdx.c) maps private memory at 4 KiB only.',
+    }),
   })
   .strict();
 

@@ -133,7 +133,12 @@ function convertToSharedInPlace(
       return failure;
     }
   }
-  for (let k = 0; k < n; k += 2) setShared(gmem, work[k]!, work[k + 1]!, true);
+  for (let k = 0; k < n; k += 2) {
+    setShared(gmem, work[k]!, work[k + 1]!, true);
+    // SNP: the pages go back to the hypervisor in the RMP (sev_gmem_invalidate(): PSMASH of a
+    // 2 MiB entry the range covers in part).
+    gmem.rmp?.makeShared(work[k]!, work[k + 1]!);
+  }
   return null;
 }
 

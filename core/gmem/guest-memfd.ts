@@ -205,6 +205,7 @@ export class GuestMemfd {
     const gmem = this.gmem;
     invalidate(gmem, 0, gmem.nrPages, 'reboot');
     gmem.accepted4k.clear();
+    gmem.rmp?.clear();
     gmem.phase = 'runtime';
   }
 

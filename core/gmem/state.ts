@@ -13,6 +13,7 @@ import { KernelError, type Errno } from '../errors.js';
 import type { EventLog } from '../events/event-log.js';
 import type { MetricsRecorder } from '../metrics/recorder.js';
 import { TdpMmu } from '../kvm/mmu.js';
+import { RmpTable } from '../kvm/rmp.js';
 import {
   blockOfPage,
   ORDER_1G,
@@ -26,7 +27,7 @@ import { MemoryClassifier } from './accounting.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
-import { C_ALLOCATION, L_NONE, M_CYCLES_TOTAL } from './slots.js';
+import { C_ALLOCATION, L_NONE, M_CYCLES_TOTAL, M_RMP_PSMASHES } from './slots.js';
 
 export type Shareability = 'shared' | 'private';
 export type Who = 'guest' | 'host';
@@ -88,6 +89,8 @@ export class GmemState {
   readonly mmu: TdpMmu;
   /** TDX: the guest accepted a 4 KiB page in this 2 MiB block (blocks 2 MiB mapping one-way). */
   readonly accepted4k: PagedBitmap;
+  /** SEV-SNP: the RMP entries of the file's private memory (core/kvm/rmp.ts); null otherwise. */
+  readonly rmp: RmpTable | null;
   /** Per backing-size unit: never reconstruct (LPC 2024 "disallow split and reconstruct of shared"). */
   readonly noReconstruct: PagedBitmap;
   /** Deferred merges: unit -> due time (ns); queue in due order (the delay is constant). */
@@ -175,6 +178,10 @@ export class GmemState {
           : ORDER_4K;
     this.mmu = new TdpMmu(this.nrPages);
     this.accepted4k = new PagedBitmap(Math.ceil(this.nrPages / 512));
+    this.rmp =
+      config.vendor === 'snp'
+        ? new RmpTable(this.nrPages, () => this.metrics.addAt(M_RMP_PSMASHES, 1))
+        : null;
     this.noReconstruct = new PagedBitmap(Math.ceil(this.nrPages / this.unitPages));
     this.mempolicy = new Mempolicy(config.mempolicy, config.homeNode, deps.nodeCount);
     if (!config.initPrivate) this.shared.assignRange(0, this.nrPages, true);

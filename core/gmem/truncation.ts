@@ -114,6 +114,7 @@ export function freeUnit(gmem: GmemState, u: number): Failure | null {
     };
   }
   gmem.layout.removeHugeFolio(start, gmem.hugeOrder);
+  gmem.rmp?.makeShared(start, end); // sev_gmem_invalidate() of the freed folio
   gmem.punched.assignRange(start, end, false);
   gmem.noReconstruct.assign(u, false);
   gmem.metrics.addAt(M_FREED_BYTES, gmem.unitPages * PAGE_SIZE);
@@ -132,6 +133,7 @@ function freeBasePages(gmem: GmemState, start: number, end: number): Failure | n
     const r = gmem.deps.allocator.free(gmem.handle, gmem.folioAt(start, ORDER_2M));
     gmem.charge(C_ALLOCATION, r.cycles);
     gmem.layout.removeHugeFolio(start, ORDER_2M);
+    gmem.rmp?.makeShared(start, end);
     gmem.punched.assignRange(start, end, false);
     gmem.metrics.addAt(M_FREED_BYTES, 512 * PAGE_SIZE);
     if (gmem.logging) gmem.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
@@ -170,6 +172,7 @@ function freeBasePages(gmem: GmemState, start: number, end: number): Failure | n
     const r = gmem.deps.allocator.free(gmem.handle, gmem.folioAt(i, ORDER_4K));
     gmem.charge(C_ALLOCATION, r.cycles);
     gmem.layout.removeBaseFolio(i);
+    gmem.rmp?.makeShared(i, i + 1);
     gmem.punched.assign(i, false);
     gmem.metrics.addAt(M_FREED_BYTES, PAGE_SIZE);
   }

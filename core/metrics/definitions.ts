@@ -233,6 +233,13 @@ export const METRICS = [
     'SNP page-state-change requests issued by the guest (GHCB requests of up to snpPscBatchEntries entries, plus one GHCB MSR-protocol request per 4 KiB page in early boot); one VM exit each.',
   ),
   def(
+    'rmp_psmashes',
+    'count',
+    'counter',
+    'events',
+    'SEV-SNP PSMASHes: 2 MiB RMP entries split into 512 4 KiB entries, by sev_gmem_invalidate() (a page of the range going shared or freed) or sev_handle_rmp_fault() (an NPT mapping smaller than the entry). KVM never collapses them back, so the range maps at 4 KiB from then on.',
+  ),
+  def(
     'mapgpa_guest_exits',
     'count',
     'counter',
