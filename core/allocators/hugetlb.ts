@@ -5,8 +5,9 @@
 // must first restore the rest (mm/hugetlb_vmemmap.c, which can fail with ENOMEM), and a merge
 // re-optimises them.
 //
-// The split/merge vmemmap helpers here are shared with the CMA allocator: CMA-backed 1 GiB folios
-// are HugeTLB folios too (hugetlb_cma=), and split the same way when HVO applies to them.
+// The split/merge vmemmap helpers here are shared with the raw-CMA allocator (cma.ts), whose
+// folios split the same way when HVO applies to them ("HVO ported to CMA"). HugeTLB pages taken
+// from a hugetlb_cma= area are HugeTLB pool pages: this allocator, kind 'hugetlb-cma'.
 import type { CostModel } from '../constants.js';
 import { usToCycles } from '../constants.js';
 import type { Errno } from '../errors.js';
@@ -206,8 +207,14 @@ interface HugetlbFile {
   readonly poisoned: PoisonedRemainder;
 }
 
+/**
+ * HugeTLB pool pages for guest_memfd. `kind` 'hugetlb': the pools sized by nr_hugepages at host
+ * boot. 'hugetlb-cma': the 1 GiB pool whose pages came from the node's hugetlb_cma= CMA area at
+ * host boot (mm/hugetlb_cma.c; with the 2025 hugetlb/CMA bootmem work they are allocated early and
+ * get HVO like other boot-time pages). Both are HugeTLB folios: the file's subpool reserves them,
+ * a fault dequeues one, a free enqueues it back.
+ */
 export class HugetlbAllocator implements Allocator {
-  readonly kind = 'hugetlb' as const;
   private readonly files = new Map<number, HugetlbFile>();
   private readonly ledger: GuestLedger;
   private readonly ctx: HugeFolioContext;
@@ -216,6 +223,7 @@ export class HugetlbAllocator implements Allocator {
   constructor(
     private readonly host: Host,
     private readonly costs: CostModel,
+    readonly kind: 'hugetlb' | 'hugetlb-cma' = 'hugetlb',
   ) {
     this.ledger = new GuestLedger(host.nodeCount, costs);
     this.ctx = { host, costs, ledger: this.ledger, hvoApplies: host.hvo };
@@ -227,15 +235,21 @@ export class HugetlbAllocator implements Allocator {
     if (request.order !== ORDER_2M && request.order !== ORDER_1G) {
       return failure('EINVAL', 'HugeTLB has only 2 MiB and 1 GiB pages');
     }
+    if (this.kind === 'hugetlb-cma' && request.order !== ORDER_1G) {
+      return failure('EINVAL', 'hugetlb_cma= backs gigantic (1 GiB) HugeTLB pages only');
+    }
     const nodes = this.host.nodeOrder(request.nodes);
     if (!nodes.ok) return failure('EINVAL', nodes.message);
     const result = HugetlbSubpool.reserve(
-      this.host.pools(request.order),
+      this.kind === 'hugetlb-cma' ? this.host.hugetlbCmaPools() : this.host.pools(request.order),
       request.order,
       request.count,
       nodes.order,
     );
-    if (!result.ok) return failure('ENOMEM', result.message);
+    if (!result.ok) {
+      const where = this.kind === 'hugetlb-cma' ? ' (the pool of hugetlb_cma= pages)' : '';
+      return failure('ENOMEM', `${result.message}${where}`);
+    }
     const handle: AllocatorHandle = { id: this.nextId++, kind: this.kind, order: request.order };
     this.files.set(handle.id, {
       handle,
@@ -343,6 +357,10 @@ export class HugetlbAllocator implements Allocator {
   }
 }
 
-export function createHugetlbAllocator(host: Host, costs: CostModel): HugetlbAllocator {
-  return new HugetlbAllocator(host, costs);
+export function createHugetlbAllocator(
+  host: Host,
+  costs: CostModel,
+  kind: 'hugetlb' | 'hugetlb-cma' = 'hugetlb',
+): HugetlbAllocator {
+  return new HugetlbAllocator(host, costs, kind);
 }

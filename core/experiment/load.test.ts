@@ -149,6 +149,24 @@ describe('loading experiment files', () => {
     expect(parseExperimentValue(doc).ok).toBe(true);
   });
 
+  // Older files name the raw-CMA allocator "cma": they load, as cma-raw (its meaning then: runtime
+  // cma_alloc() folios, no HVO), never as the HugeTLB pool of hugetlb_cma= pages.
+  it('reads the old allocator name "cma" as cma-raw', () => {
+    const doc = base();
+    doc['host'] = { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', cma: { sizeBytes: 8 * GiB } }] };
+    (doc['variants'] as Record<string, unknown>[])[1] = {
+      name: 'old',
+      pageSize: '1g',
+      allocator: 'cma',
+      faultPath: 'change-pte-removed',
+    };
+    const r = parseExperimentValue(doc);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.experiment.variants[1]!.allocator).toBe('cma-raw');
+    // The caller's document is not changed.
+    expect((doc['variants'] as Record<string, unknown>[])[1]!['allocator']).toBe('cma');
+  });
+
   it('accepts every allocator with the page sizes it can back, and names the page size otherwise', () => {
     for (const allocator of Object.keys(ALLOCATOR_PAGE_SIZES) as AllocatorKind[]) {
       for (const pageSize of ['4k', '2m', '1g'] as const) {

@@ -166,15 +166,16 @@ export const ExperimentSchema = z
         });
       }
     });
-    // A CMA variant needs a CMA area somewhere on the host (hugetlb_cma=), or every allocation fails.
+    // A CMA variant (raw CMA, or HugeTLB pages from hugetlb_cma=) needs a CMA area somewhere on
+    // the host, or every allocation fails.
     const cmaNodes = experiment.host.nodes.flatMap((n, i) => (n.cma ? [i] : []));
     experiment.variants.forEach((variant, i) => {
-      if (variant.allocator === 'cma' && cmaNodes.length === 0) {
+      const kind = variant.allocator;
+      if ((kind === 'cma-raw' || kind === 'hugetlb-cma') && cmaNodes.length === 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['variants', i, 'allocator'],
-          message:
-            'CMA backing needs a CMA area on the host: add one under host.nodes[0].cma (hugetlb_cma= style)',
+          message: `${kind} backing needs a CMA area on the host: add one under host.nodes[0].cma (hugetlb_cma=)`,
         });
       }
     });

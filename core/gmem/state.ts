@@ -8,6 +8,7 @@
 // support for guest_memfd" RFC v1/v2).
 import type { Allocator, AllocatorHandle, FolioRef } from '../allocators/allocator.js';
 import type { GmemVariantConfig } from '../config.js';
+import { isHugePageAllocator } from '../config.js';
 import type { CostModel } from '../constants.js';
 import { KernelError, type Errno } from '../errors.js';
 import type { EventLog } from '../events/event-log.js';
@@ -133,9 +134,7 @@ export class GmemState {
     this.logging = deps.log.enabled;
     this.policies = config.policies;
     this.legacy = config.conversionModel === 'legacy';
-    this.structPageless =
-      config.policies.structPageless &&
-      (config.allocator === 'hugetlb' || config.allocator === 'cma');
+    this.structPageless = config.policies.structPageless && isHugePageAllocator(config.allocator);
     this.hugeOrder = orderOfPageSize(config.pageSize);
     this.unitPages = 2 ** this.hugeOrder;
     const unitBytes = this.unitPages * PAGE_SIZE;
@@ -160,8 +159,11 @@ export class GmemState {
     if (config.allocator === 'hugetlb' && this.hugeOrder === ORDER_4K) {
       throw new KernelError('EINVAL', 'HugeTLB backing needs a 2m or 1g page size');
     }
-    if (config.allocator === 'cma' && this.hugeOrder === ORDER_4K) {
-      throw new KernelError('EINVAL', 'CMA backing needs a 2m or 1g page size');
+    if (config.allocator === 'hugetlb-cma' && this.hugeOrder !== ORDER_1G) {
+      throw new KernelError('EINVAL', 'hugetlb_cma= backing needs the 1g page size');
+    }
+    if (config.allocator === 'cma-raw' && this.hugeOrder === ORDER_4K) {
+      throw new KernelError('EINVAL', 'raw CMA backing needs a 2m or 1g page size');
     }
     this.nrPages = config.guestBytes / PAGE_SIZE;
     this.layout = new FolioLayout(this.nrPages);
@@ -238,7 +240,7 @@ export class GmemState {
   /** HugeTLB and CMA hand out whole huge pages; a split THP's 4 KiB folios are independent. */
   isHugeAllocation(unitStart: number): boolean {
     const kind = this.config.allocator;
-    if (kind === 'hugetlb' || kind === 'cma') return true;
+    if (isHugePageAllocator(kind)) return true;
     if (kind === 'thp') return this.layout.blockOrderOf(blockOfPage(unitStart)) === ORDER_2M;
     return false;
   }
