@@ -3,7 +3,7 @@
 // carries a description (and a unit where it has one) through zod's `.meta()`.
 import { z } from 'zod';
 import { CONSTANTS, DEFAULT_COSTS, type CostKey, type CostModel } from './constants.js';
-import { GiB, MiB, type PageSizeName } from './units.js';
+import { GiB, PAGE_SIZE, type PageSizeName } from './units.js';
 
 const bytes = (description: string) =>
   z.number().int().nonnegative().meta({ unit: 'bytes', description });
@@ -12,25 +12,51 @@ const PageSizeSchema = z
   .enum(['4k', '2m', '1g'])
   .meta({ description: 'Backing page size of the guest_memfd file.' });
 
-export const AllocatorKindSchema = z.enum(['hugetlb', 'cma', 'thp', 'buddy']).meta({
-  description:
-    'Where guest_memfd folios come from: HugeTLB pools, a CMA area, best-effort THP from the buddy allocator, or plain 4 KiB buddy pages.',
-});
+export const AllocatorKindSchema = z
+  .enum(['hugetlb', 'hugetlb-cma', 'cma-raw', 'thp', 'buddy'])
+  .meta({
+    description:
+      'Where guest_memfd folios come from. hugetlb: HugeTLB pool pages (nr_hugepages, reserved at host boot). hugetlb-cma: HugeTLB pool pages of 1 GiB taken from the node\'s hugetlb_cma= CMA area at host boot; they are HugeTLB folios (subpool, dequeue, HVO applies: the 2025 hugetlb/CMA bootmem work). cma-raw: the raw-CMA allocator of the LPC 2024 guest_memfd allocator discussion, each folio a runtime cma_alloc() that migrates movable pages out first and fails with ENOMEM; no HVO unless host.cmaHvo. thp: best-effort THP from the buddy allocator. buddy: plain 4 KiB pages. Files that say "cma" (its old name) load as cma-raw.',
+  });
 export type AllocatorKind = z.infer<typeof AllocatorKindSchema>;
+
+/** The allocator's old name, read from older experiment files as cma-raw (core/experiment/load.ts). */
+export const LEGACY_ALLOCATOR_NAMES: Readonly<Record<string, AllocatorKind>> = { cma: 'cma-raw' };
+
+/** Allocators that hand out whole huge pages only (HugeTLB, either CMA): guest_memfd's custom
+ * allocators, whose huge pages go back whole and whose fallocate rounds down. */
+export function isHugePageAllocator(kind: AllocatorKind): boolean {
+  return kind === 'hugetlb' || kind === 'hugetlb-cma' || kind === 'cma-raw';
+}
+
+/** Whether the allocator's huge folios get HVO: HugeTLB pool pages (hugetlb_cma= ones too) when
+ * the host has it on; raw CMA folios only with "HVO ported to CMA". */
+export function allocatorHvo(
+  kind: AllocatorKind,
+  host: { readonly hvo: boolean; readonly cmaHvo: boolean },
+): boolean {
+  if (kind === 'hugetlb' || kind === 'hugetlb-cma') return host.hvo;
+  if (kind === 'cma-raw') return host.hvo && host.cmaHvo;
+  return false;
+}
 
 /** The page sizes each allocator can back, smallest first: HugeTLB pools and CMA areas hand out
  * PMD- and PUD-sized folios, THP only PMD-sized ones, the buddy allocator base pages here. The
  * experiment schema checks variants against it; the setup form offers only these. */
 export const ALLOCATOR_PAGE_SIZES: Readonly<Record<AllocatorKind, readonly PageSizeName[]>> = {
   hugetlb: ['2m', '1g'],
-  cma: ['2m', '1g'],
+  // hugetlb_cma= backs gigantic pages only (mm/hugetlb_cma.c: hugetlb_cma_alloc_folio()).
+  'hugetlb-cma': ['1g'],
+  'cma-raw': ['2m', '1g'],
   thp: ['2m'],
   buddy: ['4k'],
 };
 
 export const CmaAreaSchema = z
   .object({
-    sizeBytes: bytes('Size of the CMA area on this node (hugetlb_cma= style); a multiple of 1 GiB.')
+    sizeBytes: bytes(
+      'Size of the CMA area on this node (hugetlb_cma=); a multiple of 1 GiB. hugetlb-cma variants take its usable 1 GiB ranges into the HugeTLB pool at host boot; cma-raw variants allocate from it at run time.',
+    )
       .min(GiB, 'a CMA area holds at least one 1 GiB range')
       .multipleOf(GiB, 'a CMA area is made of whole 1 GiB ranges: use a multiple of 1 GiB'),
     movableOccupiedFraction: z.number().min(0).max(1).default(0).meta({
@@ -99,7 +125,7 @@ export const HostSchema = z
     }),
     cmaHvo: z.boolean().default(false).meta({
       description:
-        'Model "HVO ported to CMA": CMA-backed 1 GiB folios get their vmemmap optimised too.',
+        'Model "HVO ported to CMA": raw-CMA (cma-raw) folios get their vmemmap optimised too. hugetlb-cma folios are HugeTLB pool pages and follow hvo.',
     }),
     thpFragmentation: z.number().min(0).max(1).default(0).meta({
       unit: 'ratio',
@@ -166,6 +192,14 @@ const PoliciesSchema = z
       description:
         'Remember punched sub-pages and free a huge page once all of it has been punched.',
     }),
+    snpPromoteAfterMerge: z.boolean().default(false).meta({
+      description:
+        'SEV-SNP only: when a huge-aligned range is merged back, its 4 KiB RMP entries are promoted to one 2 MiB entry so KVM can map it at 2 MiB again. Off: as KVM does today (arch/x86/kvm/svm/sev.c never collapses PSMASHed entries, and sev_private_max_mapping_level() returns the entry level); the discussion of Ackerley Tng\'s "1G page support for guest_memfd" RFC v2 (kvm/linux-mm lists, 2025) names merged ranges as candidates KVM could promote back up, not something it does.',
+    }),
+    tdxHugePageSeries: z.boolean().default(false).meta({
+      description:
+        'TDX only: KVM with Yan Zhao\'s "KVM: TDX huge page support for private memory" RFC (April 2025): private memory maps at up to 2 MiB once the TD runs (4 KiB while it is built), and a 4 KiB guest ACCEPT keeps its 2 MiB range at 4 KiB. Off: mainline, where tdx_gmem_private_max_mapping_level() (arch/x86/kvm/vmx/tdx.c) maps private memory at 4 KiB only.',
+    }),
   })
   .strict();
 
@@ -203,9 +237,17 @@ export const GmemVariantSchema = z
     guestBytes: z
       .number()
       .int()
-      .min(2 * MiB)
+      .min(PAGE_SIZE, 'a guest_memfd file holds at least one 4 KiB page')
       .max(64 * 1024 * GiB)
-      .meta({ unit: 'bytes', description: 'Size of the guest_memfd file (guest RAM).' }),
+      .multipleOf(
+        PAGE_SIZE,
+        'guest_memfd sizes are whole 4 KiB pages (kvm_gmem_create() refuses others with EINVAL)',
+      )
+      .meta({
+        unit: 'bytes',
+        description:
+          'Size of the guest_memfd file (guest RAM): a multiple of the backing page size (4 KiB backing needs only PAGE_SIZE alignment, as kvm_gmem_create() in virt/kvm/guest_memfd.c checks).',
+      }),
     pageSize: PageSizeSchema,
     allocator: AllocatorKindSchema,
     conversionModel: z.enum(['in-place', 'legacy']).default('in-place').meta({

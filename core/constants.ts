@@ -35,6 +35,8 @@ export type CostKey =
   | 'hugetlbFree2MHvoBatchedUs'
   | 'hugetlbSubpoolGetCycles'
   | 'hugetlbDequeueCycles'
+  | 'hugetlbSubpoolPutCycles'
+  | 'hugetlbEnqueueCycles'
   | 'cmaAlloc1GBaseMs'
   | 'cmaMigrateUsPerPage'
   | 'cmaPathologicalMs'
@@ -42,6 +44,7 @@ export type CostKey =
   | 'thpAlloc2MCycles'
   | 'zeroPage4KCycles'
   | 'vmExitCycles'
+  | 'userspaceExitCycles'
   | 'tdpFaultCycles'
   | 'mmuLockWriteCycles'
   | 'invalidateCycles'
@@ -225,22 +228,43 @@ export const CONSTANTS: readonly ConstantDef[] = [
     assumption: true,
   },
   {
+    key: 'hugetlbSubpoolPutCycles',
+    value: 200,
+    unit: 'cycles',
+    description:
+      "Giving one page back to the guest_memfd file's HugeTLB subpool (hugepage_subpool_put_pages(): spool->lock and the used/reserved counters). The same for 2 MiB and 1 GiB pages. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: free_huge_folio() calls hugepage_subpool_put_pages(spool, 1) for a folio of a subpool (the free path of guestmem_hugetlb folios in mm/guestmem_hugetlb.c, Ackerley Tng\'s "[RFC PATCH v2 00/51] 1G page support for guest_memfd", 14 May 2025); no public number',
+    assumption: true,
+  },
+  {
+    key: 'hugetlbEnqueueCycles',
+    value: 1_000,
+    unit: 'cycles',
+    description:
+      "Putting one freed page back on the HugeTLB pool's free list (hugetlb_lock, list insertion, counters). The page stays in the pool with its HVO, so no vmemmap is restored and nothing goes to the buddy allocator; the nr_hugepages shrink timings (hugetlbFree2M*Us) are not part of this. Assumption: no public timing.",
+    source:
+      'mm/hugetlb.c: free_huge_folio() -> enqueue_hugetlb_folio() under hugetlb_lock when the page is not surplus (a guest_memfd subpool never uses surplus pages); only a page leaving the pool goes through update_and_free_hugetlb_folio() and hugetlb_vmemmap_restore_folio(). No public number',
+    assumption: true,
+  },
+  {
     key: 'cmaAlloc1GBaseMs',
     value: 5,
     unit: 'ms',
-    description: 'Runtime 1 GiB contiguous allocation from an empty CMA range (just after boot).',
+    description:
+      'Runtime 1 GiB contiguous allocation from an empty CMA range (just after boot). Assumption: the 5-26 ms figure it comes from has no located primary source.',
     source:
-      'Figure (5-26 ms per runtime 1 GiB allocation just after boot) given in the domain spec; primary source not located (the previously cited "hugetlb: add demote/split page functionality" thread was checked in part and did not show it). Mechanism: hugetlb_cma= / cma_alloc() -> alloc_contig_range(), commit "mm: hugetlb: optionally allocate gigantic hugepages using cma" (Roman Gushchin, 2020)',
-    assumption: false,
+      'Figure (5-26 ms per runtime 1 GiB allocation just after boot) given in the domain spec; primary source not located (the previously cited "hugetlb: add demote/split page functionality" thread was checked in part and did not show it), so it is an assumption. Mechanism: hugetlb_cma= / cma_alloc() -> alloc_contig_range(), commit "mm: hugetlb: optionally allocate gigantic hugepages using cma" (Roman Gushchin, 2020)',
+    assumption: true,
   },
   {
     key: 'cmaMigrateUsPerPage',
     value: 0.08,
     unit: 'us',
     description:
-      'Migrating one movable 4 KiB page out of a CMA range; 262144 pages add about 21 ms, the top of the 5-26 ms range.',
+      'Migrating one movable 4 KiB page out of a CMA range. Assumption: chosen so that 262144 pages add about 21 ms, the top of the (unsourced) 5-26 ms range; no measurement behind it.',
     source:
-      'Derived from the 5-26 ms range above (itself not traced to a primary source); fragmented-CMA latency has no public number',
+      'Derived from the 5-26 ms range above (itself not traced to a primary source): chosen to land in that range, not measured; fragmented-CMA latency has no public number',
     assumption: true,
   },
   {
@@ -248,10 +272,10 @@ export const CONSTANTS: readonly ConstantDef[] = [
     value: 1300,
     unit: 'ms',
     description:
-      'Worst observed 1 GiB contiguous allocation (transient references force repeated migration).',
+      'Worst observed 1 GiB contiguous allocation (transient references force repeated migration). Assumption: the 1.3 s figure has no located primary source.',
     source:
-      'Figure (up to 1.3 s for a runtime 1 GiB allocation) given in the domain spec; primary source not located',
-    assumption: false,
+      'Figure (up to 1.3 s for a runtime 1 GiB allocation) given in the domain spec; primary source not located, so it is an assumption',
+    assumption: true,
   },
   {
     key: 'buddyAlloc4KCycles',
@@ -285,6 +309,16 @@ export const CONSTANTS: readonly ConstantDef[] = [
     description:
       'Round trip of one VM exit to KVM and back (confidential guests pay more than plain ones).',
     source: 'No public number for SNP/TDX exits of this kind',
+    assumption: true,
+  },
+  {
+    key: 'userspaceExitCycles',
+    value: 10_000,
+    unit: 'cycles',
+    description:
+      'Round trip of one exit from KVM_RUN to the VMM and back while the guest stays out (a KVM_EXIT_HYPERCALL of a TDX MapGPA chunk): the ioctl returns, the VMM handles the exit, KVM_RUN is called again. The conversion the VMM then does is charged apart. Assumption: no public number.',
+    source:
+      'Mechanism: arch/x86/kvm/vmx/tdx.c __tdx_map_gpa() sets KVM_EXIT_HYPERCALL and tdx_complete_vmcall_map_gpa() runs on the next KVM_RUN; no public timing of this round trip',
     assumption: true,
   },
   {
@@ -332,7 +366,8 @@ export const CONSTANTS: readonly ConstantDef[] = [
     key: 'tdxMapGpaChunkBytes',
     value: 2 * 1024 * 1024,
     unit: 'bytes',
-    description: 'Bytes KVM handles per TDX MapGPA exit before returning to the guest.',
+    description:
+      'Bytes of a TDX MapGPA range KVM hands to the VMM per exit to userspace; the guest exits once per MapGPA call.',
     source:
       'arch/x86/kvm/vmx/tdx.c: #define TDX_MAP_GPA_MAX_LEN (2 * 1024 * 1024), chunking in __tdx_map_gpa() / tdx_complete_vmcall_map_gpa()',
     assumption: false,

@@ -291,7 +291,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(await allocator.getByRole('radio', { name: 'HugeTLB', exact: true }).isChecked()).toBe(
       true,
     );
-    await allocator.getByRole('radio', { name: 'CMA', exact: true }).check();
+    await allocator.getByRole('radio', { name: 'CMA (raw)', exact: true }).check();
 
     // CMA needs a CMA area on the host: add one to node 0, partly lent to movable pages.
     await page
@@ -366,7 +366,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
         .getByRole('radiogroup', { name: `Allocator of ${name}` })
         .getByRole('radio', { name: radio, exact: true })
         .isChecked();
-    expect(await allocatorOf(VARIANTS[1], 'CMA')).toBe(true);
+    expect(await allocatorOf(VARIANTS[1], 'CMA (raw)')).toBe(true);
     expect(await allocatorOf(VARIANTS[1], 'HugeTLB')).toBe(false);
     expect(await variant(VARIANTS[1]).getByLabel('pageSize', { exact: true }).inputValue()).toBe(
       '1g',
@@ -668,7 +668,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(parsed.experiment.name).toBe(NAME);
     expect(parsed.experiment.variants.map((x) => [x.name, x.allocator])).toEqual([
       [VARIANTS[0], 'hugetlb'],
-      [VARIANTS[1], 'cma'],
+      [VARIANTS[1], 'cma-raw'],
     ]);
     const results = parsed.experiment.results!;
     expect(results.configHash).toBe(configHash(parsed.experiment));

@@ -1,11 +1,13 @@
-// guest_memfd folios from a per-node CMA area (hugetlb_cma= style, mm/cma.c): nothing is set aside
-// when the file is created; each 1 GiB (or 2 MiB) folio is a runtime contiguous allocation that
-// migrates movable host pages out of its range first and can fail (ENOMEM when no usable range is
-// left, EBUSY when transient references defeat every attempt). CMA folios get HVO only when the
-// host models "HVO ported to CMA" (host.cmaHvo); then the vmemmap is optimised right after the
-// allocation and restored before the release, because the range goes back to movable use.
+// The raw-CMA allocator for guest_memfd ('cma-raw', the allocator discussed for guest_memfd at LPC
+// 2024): folios straight from a per-node CMA area (mm/cma.c), not through the HugeTLB pool. Nothing
+// is set aside when the file is created; each 1 GiB (or 2 MiB) folio is a runtime contiguous
+// allocation that migrates movable host pages out of its range first and can fail. cma_alloc()
+// returns NULL on failure, whatever the cause (no usable range, or alloc_contig_range() -EBUSY on
+// transient references through every attempt), and the caller gets ENOMEM; the message says which.
+// Raw CMA folios get HVO only when the host models "HVO ported to CMA" (host.cmaHvo); then the
+// vmemmap is optimised right after the allocation and restored before the release, because the
+// range goes back to movable use. (hugetlb_cma= pages in the HugeTLB pool are 'hugetlb-cma'.)
 import type { CostModel } from '../constants.js';
-import type { Errno } from '../errors.js';
 import type { CmaOrder } from '../host/cma-area.js';
 import type { Host } from '../host/host.js';
 import { GuestLedger, hvoFreedPagesOf } from '../host/host.js';
@@ -39,7 +41,7 @@ interface CmaFile {
 }
 
 export class CmaAllocator implements Allocator {
-  readonly kind = 'cma' as const;
+  readonly kind = 'cma-raw' as const;
   private readonly files = new Map<number, CmaFile>();
   private readonly ledger: GuestLedger;
   private readonly ctx: HugeFolioContext;
@@ -85,7 +87,6 @@ export class CmaAllocator implements Allocator {
     }
     let cycles = 0;
     let migrationCycles = 0;
-    let errno: Errno = 'ENOMEM';
     const reasons: string[] = [];
     for (const node of nodes.nodes) {
       const area = this.host.cma(node);
@@ -98,8 +99,6 @@ export class CmaAllocator implements Allocator {
       migrationCycles += got.migrationCycles;
       if (!got.ok) {
         reasons.push(got.message);
-        // EBUSY if any node failed on transient references: a retry may succeed.
-        if (got.errno === 'EBUSY') errno = 'EBUSY';
         continue;
       }
       const folio: FolioRef = { node, order, hvo: this.host.cmaHvo };
@@ -111,7 +110,9 @@ export class CmaAllocator implements Allocator {
       return { ok: true, cycles, folio, migrationCycles };
     }
     this.ledger.allocationFailures++;
-    return failure(errno, reasons.join('; '), cycles);
+    // cma_alloc() returned NULL on every node: ENOMEM, even when alloc_contig_range() failed on
+    // transient references (-EBUSY inside cma_alloc(), which retries and then gives up).
+    return failure('ENOMEM', reasons.join('; '), cycles);
   }
 
   split(handle: AllocatorHandle, folio: FolioRef, targetOrder: PageOrder): VmemmapOutcome {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { HostSchema } from '../config.js';
+import { HostSchema, resolveCosts } from '../config.js';
 import { DEFAULT_COSTS, usToCycles } from '../constants.js';
 import { Host, folioAfterSplit } from '../host/host.js';
 import { Rng } from '../rng.js';
@@ -149,7 +149,7 @@ describe('HugetlbAllocator: HVO and vmemmap', () => {
     expect(alloc.stats()).toMatchObject({ vmemmapPagesByNode: [1], hvoSavedPagesByNode: [4095] });
   });
 
-  it('without HVO: 8 vmemmap pages per 2 MiB, the no-HVO timings, nothing to restore on split', () => {
+  it('without HVO: 8 vmemmap pages per 2 MiB, nothing to restore on split', () => {
     const { host, alloc } = setup([{ hugetlb2m: 2 }], { hvo: false });
     const handle = reserve(alloc, ORDER_2M, 1, on(0));
     const r = alloc.allocate(handle, on(0), ORDER_2M);
@@ -169,7 +169,11 @@ describe('HugetlbAllocator: HVO and vmemmap', () => {
       vmemmapCycles: 0,
     });
     expect(host.buddy(0).freeBytes).toBe(free);
-    expect(alloc.free(handle, r.folio)).toEqual({ ok: true, cycles: 22_500 }); // 9.0 us
+    // Back to the subpool: a put and an enqueue, with or without HVO (the page stays in the pool).
+    expect(alloc.free(handle, r.folio)).toEqual({
+      ok: true,
+      cycles: C.hugetlbSubpoolPutCycles + C.hugetlbEnqueueCycles,
+    });
   });
 
   it('split of a HVO 1 GiB folio to 4 KiB restores 4095 pages; reconstruct frees them', () => {
@@ -263,10 +267,32 @@ describe('HugetlbAllocator: free and memory errors', () => {
       errno: 'EINVAL',
     });
     alloc.reconstruct(handle, folioAfterSplit(folio, ORDER_4K), ORDER_1G);
-    // hugetlbFree2MHvoBatchedUs = 26.4 us, x 512 for 1 GiB.
-    expect(alloc.free(handle, folio)).toEqual({ ok: true, cycles: 66_000 * 512 });
+    expect(alloc.free(handle, folio)).toMatchObject({ ok: true });
     expect(host.counters(0).hugetlb1g).toMatchObject({ free: 2, resv: 2 });
     expect(alloc.stats()).toMatchObject({ allocatedBytesByNode: [0], allocations: 1, frees: 1 });
+  });
+
+  // mm/hugetlb.c free_huge_folio(): hugepage_subpool_put_pages(spool, 1), then, for a page that is
+  // not surplus (a guest_memfd subpool never uses surplus pages), enqueue_hugetlb_folio() back on
+  // the pool's free list. The page stays in the pool with its HVO: no nr_hugepages shrink, no
+  // vmemmap restore (update_and_free_hugetlb_folio() is for pages leaving the pool).
+  it('free_huge_folio: a page back to the subpool costs a subpool put plus an enqueue, not a pool shrink', () => {
+    const costs = resolveCosts({ hugetlbSubpoolPutCycles: 300, hugetlbEnqueueCycles: 1_700 });
+    for (const order of [ORDER_2M, ORDER_1G] as const) {
+      const config = HostSchema.parse({
+        nodes: [{ memoryBytes: 8 * GiB, cpus: '0', hugetlb2m: 2, hugetlb1g: 2 }],
+      });
+      const host = new Host(config, costs, new Rng(1));
+      const alloc = new HugetlbAllocator(host, costs);
+      const handle = reserve(alloc, order, 2, on(0));
+      const folio = allocate(alloc, handle, on(0));
+      const freed = alloc.free(handle, folio);
+      // Neither hugetlbFree2MHvoBatchedUs (26.4 us) nor its x512 for 1 GiB: 300 + 1700 cycles.
+      expect(freed).toEqual({ ok: true, cycles: 2_000 });
+      // The page is still in the pool, reserved for the file, HVO kept.
+      const c = host.counters(0)[order === ORDER_2M ? 'hugetlb2m' : 'hugetlb1g'];
+      expect(c).toMatchObject({ nr: 2, free: 2, resv: 2 });
+    }
   });
 
   it('a memory error takes the page out of the pool for good', () => {

@@ -5,8 +5,9 @@
 // must first restore the rest (mm/hugetlb_vmemmap.c, which can fail with ENOMEM), and a merge
 // re-optimises them.
 //
-// The split/merge vmemmap helpers here are shared with the CMA allocator: CMA-backed 1 GiB folios
-// are HugeTLB folios too (hugetlb_cma=), and split the same way when HVO applies to them.
+// The split/merge vmemmap helpers here are shared with the raw-CMA allocator (cma.ts), whose
+// folios split the same way when HVO applies to them ("HVO ported to CMA"). HugeTLB pages taken
+// from a hugetlb_cma= area are HugeTLB pool pages: this allocator, kind 'hugetlb-cma'.
 import type { CostModel } from '../constants.js';
 import { usToCycles } from '../constants.js';
 import type { Errno } from '../errors.js';
@@ -65,7 +66,15 @@ function hugetlbAllocCycles(costs: CostModel): number {
   return costs.hugetlbSubpoolGetCycles + costs.hugetlbDequeueCycles;
 }
 
-/** Cycles to take back one HugeTLB page: hugetlbFree2M{NoHvo,HvoUnbatched,HvoBatched}Us. */
+/** Cycles of free_huge_folio() for a page that stays in the pool: the subpool put plus the
+ * enqueue on the free list (mm/hugetlb.c: hugepage_subpool_put_pages(), enqueue_hugetlb_folio()). */
+function hugetlbPutCycles(costs: CostModel): number {
+  return costs.hugetlbSubpoolPutCycles + costs.hugetlbEnqueueCycles;
+}
+
+/** Cycles of a HugeTLB page leaving the pool for the buddy allocator (an nr_hugepages shrink:
+ * hugetlbFree2M{NoHvo,HvoUnbatched,HvoBatched}Us); the CMA allocator's release uses the no-HVO
+ * figure. */
 export function hugetlbFreeCycles(
   costs: CostModel,
   hvo: boolean,
@@ -198,8 +207,14 @@ interface HugetlbFile {
   readonly poisoned: PoisonedRemainder;
 }
 
+/**
+ * HugeTLB pool pages for guest_memfd. `kind` 'hugetlb': the pools sized by nr_hugepages at host
+ * boot. 'hugetlb-cma': the 1 GiB pool whose pages came from the node's hugetlb_cma= CMA area at
+ * host boot (mm/hugetlb_cma.c; with the 2025 hugetlb/CMA bootmem work they are allocated early and
+ * get HVO like other boot-time pages). Both are HugeTLB folios: the file's subpool reserves them,
+ * a fault dequeues one, a free enqueues it back.
+ */
 export class HugetlbAllocator implements Allocator {
-  readonly kind = 'hugetlb' as const;
   private readonly files = new Map<number, HugetlbFile>();
   private readonly ledger: GuestLedger;
   private readonly ctx: HugeFolioContext;
@@ -208,6 +223,7 @@ export class HugetlbAllocator implements Allocator {
   constructor(
     private readonly host: Host,
     private readonly costs: CostModel,
+    readonly kind: 'hugetlb' | 'hugetlb-cma' = 'hugetlb',
   ) {
     this.ledger = new GuestLedger(host.nodeCount, costs);
     this.ctx = { host, costs, ledger: this.ledger, hvoApplies: host.hvo };
@@ -219,15 +235,21 @@ export class HugetlbAllocator implements Allocator {
     if (request.order !== ORDER_2M && request.order !== ORDER_1G) {
       return failure('EINVAL', 'HugeTLB has only 2 MiB and 1 GiB pages');
     }
+    if (this.kind === 'hugetlb-cma' && request.order !== ORDER_1G) {
+      return failure('EINVAL', 'hugetlb_cma= backs gigantic (1 GiB) HugeTLB pages only');
+    }
     const nodes = this.host.nodeOrder(request.nodes);
     if (!nodes.ok) return failure('EINVAL', nodes.message);
     const result = HugetlbSubpool.reserve(
-      this.host.pools(request.order),
+      this.kind === 'hugetlb-cma' ? this.host.hugetlbCmaPools() : this.host.pools(request.order),
       request.order,
       request.count,
       nodes.order,
     );
-    if (!result.ok) return failure('ENOMEM', result.message);
+    if (!result.ok) {
+      const where = this.kind === 'hugetlb-cma' ? ' (the pool of hugetlb_cma= pages)' : '';
+      return failure('ENOMEM', `${result.message}${where}`);
+    }
     const handle: AllocatorHandle = { id: this.nextId++, kind: this.kind, order: request.order };
     this.files.set(handle.id, {
       handle,
@@ -275,9 +297,12 @@ export class HugetlbAllocator implements Allocator {
 
   /** A whole folio goes back to the subpool, still optimised if HVO is on (pool pages keep HVO).
    * A split folio must be reconstructed first, except for pieces of a page lost to a memory error.
-   * Cost: hugetlbFree2M{NoHvo,HvoUnbatched,HvoBatched}Us (x 512 for 1 GiB). Assumption: the
-   * measured pool timings stand for handing a page back, although in mm/hugetlb.c a page that
-   * stays in the pool keeps its HVO and only leaving the pool restores vmemmap. */
+   * Cost: hugetlbSubpoolPutCycles + hugetlbEnqueueCycles, the same for 2 MiB and 1 GiB. In
+   * mm/hugetlb.c free_huge_folio() gives the page back to its subpool
+   * (hugepage_subpool_put_pages()) and, as a guest_memfd subpool never holds surplus pages,
+   * enqueue_hugetlb_folio() puts it back on the pool's free list: the page stays in the pool, HVO
+   * kept. The nr_hugepages shrink timings (hugetlbFree2M*Us) are the cost of a page leaving the
+   * pool (update_and_free_hugetlb_folio(), vmemmap restored), which a guest_memfd free never does. */
   free(handle: AllocatorHandle, folio: FolioRef): Outcome<object> {
     const file = this.file(handle);
     if (folio.order !== handle.order) {
@@ -294,8 +319,7 @@ export class HugetlbAllocator implements Allocator {
     this.ledger.removeFolio(folio);
     file.subpool.free(folio.node);
     this.ledger.frees++;
-    const cycles = hugetlbFreeCycles(this.costs, this.host.hvo, this.host.hvoBatched, folio.order);
-    return { ok: true, cycles };
+    return { ok: true, cycles: hugetlbPutCycles(this.costs) };
   }
 
   /** hwpoison: the huge page holding `folio` leaves the pool for good (nr_hugepages drops). For a
@@ -333,6 +357,10 @@ export class HugetlbAllocator implements Allocator {
   }
 }
 
-export function createHugetlbAllocator(host: Host, costs: CostModel): HugetlbAllocator {
-  return new HugetlbAllocator(host, costs);
+export function createHugetlbAllocator(
+  host: Host,
+  costs: CostModel,
+  kind: 'hugetlb' | 'hugetlb-cma' = 'hugetlb',
+): HugetlbAllocator {
+  return new HugetlbAllocator(host, costs, kind);
 }

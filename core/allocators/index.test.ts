@@ -25,7 +25,8 @@ describe('createAllocator', () => {
   it('builds one allocator per kind', () => {
     const classes = {
       hugetlb: HugetlbAllocator,
-      cma: CmaAllocator,
+      'hugetlb-cma': HugetlbAllocator,
+      'cma-raw': CmaAllocator,
       thp: ThpAllocator,
       buddy: Buddy4kAllocator,
     };
@@ -39,7 +40,8 @@ describe('createAllocator', () => {
   it('every allocator runs the same reserve / allocate / free cycle', () => {
     const orders: Record<string, PageOrder> = {
       hugetlb: ORDER_1G,
-      cma: ORDER_1G,
+      'hugetlb-cma': ORDER_1G,
+      'cma-raw': ORDER_1G,
       thp: ORDER_2M,
       buddy: ORDER_4K,
     };

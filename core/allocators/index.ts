@@ -31,7 +31,9 @@ export function createAllocator(
   switch (kind) {
     case 'hugetlb':
       return createHugetlbAllocator(host, costs);
-    case 'cma':
+    case 'hugetlb-cma':
+      return createHugetlbAllocator(host, costs, 'hugetlb-cma');
+    case 'cma-raw':
       return createCmaAllocator(host, costs, rng);
     case 'thp':
       return createThpAllocator(host, costs, rng);

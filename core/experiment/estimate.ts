@@ -68,7 +68,10 @@ export function estimateRun(
     let touchedBytes = 0;
     let logged = false;
     if (workload.kind === 'lifecycle') {
-      const mapBytes = Math.min(folioBytes, vendorMappingBytes(experiment.guest.vendor));
+      const mapBytes = Math.min(
+        folioBytes,
+        vendorMappingBytes(experiment.guest.vendor, variant.policies.tdxHugePageSeries),
+      );
       ({ ops, touchedBytes } = lifecycleOps(
         experiment.guest.vendor !== 'none',
         workload,
@@ -102,15 +105,18 @@ export function estimateRun(
         samples,
         experiment.host.nodes.length,
         variant.conversionModel === 'legacy',
+        experiment.guest.vendor === 'snp',
       ),
     };
   });
 }
 
 /** The largest private mapping a vendor's TDP takes at run time (core/kvm/mmu.ts
- * vendorMaxLevel: SNP's RMP, TDX and pKVM stop at 2 MiB). */
-function vendorMappingBytes(vendor: Experiment['guest']['vendor']): number {
-  return vendor === 'snp' || vendor === 'tdx' || vendor === 'pkvm' ? SZ_2M : SZ_1G;
+ * vendorMaxLevel: SNP's RMP, CCA and pKVM stop at 2 MiB; TDX maps 4 KiB in mainline, 2 MiB with
+ * the TDX huge-page series). */
+function vendorMappingBytes(vendor: Experiment['guest']['vendor'], tdxHugePages: boolean): number {
+  if (vendor === 'tdx') return tdxHugePages ? SZ_2M : PAGE_SIZE;
+  return vendor === 'snp' || vendor === 'cca' || vendor === 'pkvm' ? SZ_2M : SZ_1G;
 }
 
 /**
@@ -197,11 +203,15 @@ export function modelBytes(
   samples: number,
   nodes: number,
   legacy = false,
+  /** SEV-SNP: the RMP table's two bitmaps (core/kvm/rmp.ts): 4 KiB entries per page, and 2 MiB
+   * entries per block (one chunk per 512 GiB of guest). */
+  snp = false,
 ): number {
-  const bitmaps = PAGE_BITMAPS_PER_TOUCHED_GIB + (legacy ? 1 : 0);
+  const bitmaps = PAGE_BITMAPS_PER_TOUCHED_GIB + (legacy ? 1 : 0) + (snp ? 1 : 0);
   const guestGib = Math.ceil(guestBytes / GiB);
   const touchedGib = Math.ceil(touchedBytes / GiB);
   return (
+    (snp ? Math.ceil(guestGib / 512) * CHUNK_STORAGE_BYTES : 0) +
     guestGib * FIXED_BYTES_PER_GUEST_GIB +
     touchedGib *
       (bitmaps * CHUNK_STORAGE_BYTES + BLOCK_TABLES_PER_TOUCHED_GIB * BLOCK_TABLE_CHUNK_BYTES) +

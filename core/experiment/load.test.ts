@@ -28,6 +28,33 @@ function problemsOf(doc: unknown) {
 }
 
 describe('loading experiment files', () => {
+  // kvm_gmem_create() needs a PAGE_SIZE-aligned size; a huge-page backed guest_memfd (the HugeTLB
+  // series) whole huge pages: both refused where they are typed, with what to do.
+  it('kvm_gmem_create: refuses a guest of partial pages or of partial huge pages of a variant', () => {
+    const partial = base();
+    (partial['guest'] as Record<string, unknown>)['memoryBytes'] = 4 * GiB + 1024;
+    const p1 = problemsOf(partial).problems.find((x) => x.path === 'guest.memoryBytes');
+    expect(p1?.message).toMatch(/whole 4 KiB pages/);
+    const huge = base();
+    (huge['guest'] as Record<string, unknown>)['memoryBytes'] = 4 * GiB + 2 * 1024 * 1024;
+    (huge['variants'] as Record<string, unknown>[])[1] = {
+      name: '1g',
+      pageSize: '1g',
+      allocator: 'hugetlb',
+      faultPath: 'change-pte-removed',
+    };
+    const p2 = problemsOf(huge).problems.find((x) => x.path === 'variants[1].pageSize');
+    expect(p2?.message).toMatch(/not a multiple of the 1g backing page size/);
+    // 4 KiB backing needs nothing more than whole pages.
+    (huge['variants'] as Record<string, unknown>[])[1] = {
+      name: 'removed',
+      pageSize: '4k',
+      allocator: 'buddy',
+      faultPath: 'change-pte-removed',
+    };
+    expect(parseExperimentValue(huge).ok).toBe(true);
+  });
+
   it('accepts a valid file and fills defaults', () => {
     const r = parseExperimentText(JSON.stringify(base()));
     expect(r.ok).toBe(true);
@@ -120,6 +147,24 @@ describe('loading experiment files', () => {
     expect(problemsOf(doc).problems.map((p) => p.path)).toContain('host.nodes[0].cma.sizeBytes');
     (doc['host'] as { nodes: Record<string, unknown>[] }).nodes[0]!['cma'] = { sizeBytes: 2 * GiB };
     expect(parseExperimentValue(doc).ok).toBe(true);
+  });
+
+  // Older files name the raw-CMA allocator "cma": they load, as cma-raw (its meaning then: runtime
+  // cma_alloc() folios, no HVO), never as the HugeTLB pool of hugetlb_cma= pages.
+  it('reads the old allocator name "cma" as cma-raw', () => {
+    const doc = base();
+    doc['host'] = { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', cma: { sizeBytes: 8 * GiB } }] };
+    (doc['variants'] as Record<string, unknown>[])[1] = {
+      name: 'old',
+      pageSize: '1g',
+      allocator: 'cma',
+      faultPath: 'change-pte-removed',
+    };
+    const r = parseExperimentValue(doc);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.experiment.variants[1]!.allocator).toBe('cma-raw');
+    // The caller's document is not changed.
+    expect((doc['variants'] as Record<string, unknown>[])[1]!['allocator']).toBe('cma');
   });
 
   it('accepts every allocator with the page sizes it can back, and names the page size otherwise', () => {

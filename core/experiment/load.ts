@@ -3,6 +3,7 @@
 // bad field. Nothing here touches the file itself: the caller decides what to do with a refusal,
 // and a refused file is never rewritten.
 import { z } from 'zod';
+import { LEGACY_ALLOCATOR_NAMES } from '../config.js';
 import { issueMessage } from './issue-message.js';
 import { unitOfPath } from './param-unit.js';
 import { ExperimentSchema, FORMAT_NAME, FORMAT_VERSION, type Experiment } from './schema.js';
@@ -79,6 +80,7 @@ export function parseExperimentValue(raw: unknown): LoadResult {
     if (!step) return fail('INVALID', 'version', `no migration from format version ${v}`);
     doc = step(doc);
   }
+  doc = renameLegacyAllocators(doc);
   const parsed = ExperimentSchema.safeParse(doc);
   if (!parsed.success) {
     return { ok: false, code: 'INVALID', problems: zodProblems(parsed.error) };
@@ -86,6 +88,26 @@ export function parseExperimentValue(raw: unknown): LoadResult {
   return migratedFrom === undefined
     ? { ok: true, experiment: parsed.data }
     : { ok: true, experiment: parsed.data, migratedFrom };
+}
+
+/**
+ * Allocator names of older files, read as today's (LEGACY_ALLOCATOR_NAMES): "cma", which modelled
+ * the raw-CMA allocator (runtime cma_alloc(), no HVO), is "cma-raw"; HugeTLB pages from
+ * hugetlb_cma= are the separate "hugetlb-cma". The document is copied, never changed in place.
+ */
+function renameLegacyAllocators(doc: Record<string, unknown>): Record<string, unknown> {
+  const variants = doc['variants'];
+  if (!Array.isArray(variants)) return doc;
+  let renamed = false;
+  const next = variants.map((v: unknown) => {
+    if (typeof v !== 'object' || v === null) return v;
+    const allocator = (v as Record<string, unknown>)['allocator'];
+    const now = typeof allocator === 'string' ? LEGACY_ALLOCATOR_NAMES[allocator] : undefined;
+    if (!now) return v;
+    renamed = true;
+    return { ...(v as Record<string, unknown>), allocator: now };
+  });
+  return renamed ? { ...doc, variants: next } : doc;
 }
 
 /** zod issues as field paths and messages a user can act on, limits in the field's unit

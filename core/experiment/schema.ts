@@ -10,7 +10,7 @@ import { FleetSchema } from '../workloads/fleet.js';
 import { LifecycleSchema } from '../workloads/lifecycle.js';
 import { TraceWorkloadSchema } from '../workloads/trace.js';
 import { SavedResultsSchema } from '../metrics/result.js';
-import { GiB, MiB } from '../units.js';
+import { GiB, MiB, PAGE_SIZE, bytesOfOrder, formatBytes, orderOfPageSize } from '../units.js';
 import { withPath } from './param-path.js';
 
 export const FORMAT_NAME = 'gmem-lab-experiment';
@@ -23,7 +23,12 @@ const GuestSchema = z
       .int()
       .min(2 * MiB)
       .max(64 * 1024 * GiB)
-      .meta({ unit: 'bytes', description: 'Guest RAM: the size of its guest_memfd file.' }),
+      .multipleOf(PAGE_SIZE, 'guest RAM is whole 4 KiB pages: use a multiple of 4096 bytes')
+      .meta({
+        unit: 'bytes',
+        description:
+          "Guest RAM: the size of its guest_memfd file, whole 4 KiB pages (and a multiple of each variant's backing page size).",
+      }),
     vcpus: z.number().int().min(1).max(4096).default(4).meta({
       unit: 'count',
       description: 'Possible vCPUs of the guest (one GHCB page each on SNP).',
@@ -152,15 +157,27 @@ export const ExperimentSchema = z
         });
       }
     });
-    // A CMA variant needs a CMA area somewhere on the host (hugetlb_cma=), or every allocation fails.
+    // guest_memfd of huge pages is made of whole huge pages (the HugeTLB series refuses others).
+    experiment.variants.forEach((variant, i) => {
+      const unit = bytesOfOrder(orderOfPageSize(variant.pageSize));
+      if (experiment.guest.memoryBytes % unit !== 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'pageSize'],
+          message: `guest.memoryBytes (${formatBytes(experiment.guest.memoryBytes)}) is not a multiple of the ${variant.pageSize} backing page size: use a guest size of whole ${variant.pageSize} pages, or a smaller page size`,
+        });
+      }
+    });
+    // A CMA variant (raw CMA, or HugeTLB pages from hugetlb_cma=) needs a CMA area somewhere on
+    // the host, or every allocation fails.
     const cmaNodes = experiment.host.nodes.flatMap((n, i) => (n.cma ? [i] : []));
     experiment.variants.forEach((variant, i) => {
-      if (variant.allocator === 'cma' && cmaNodes.length === 0) {
+      const kind = variant.allocator;
+      if ((kind === 'cma-raw' || kind === 'hugetlb-cma') && cmaNodes.length === 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['variants', i, 'allocator'],
-          message:
-            'CMA backing needs a CMA area on the host: add one under host.nodes[0].cma (hugetlb_cma= style)',
+          message: `${kind} backing needs a CMA area on the host: add one under host.nodes[0].cma (hugetlb_cma=)`,
         });
       }
     });

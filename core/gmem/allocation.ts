@@ -3,6 +3,7 @@
 // the mempolicy names; best-effort THP falls back to 4 KiB pages; a fresh folio is zeroed. Model:
 // kvm_gmem_get_folio() in virt/kvm/guest_memfd.c and the allocator behind it (mm/hugetlb.c
 // alloc_hugetlb_folio, mm/cma.c cma_alloc, mm/mempolicy.c vma_alloc_folio).
+import { isHugePageAllocator } from '../config.js';
 import type { BaseRun, NodeChoice } from '../allocators/allocator.js';
 import type { Errno } from '../errors.js';
 import { blockOfPage, ORDER_4K, PAGE_SIZE, type PageOrder } from '../units.js';
@@ -21,7 +22,15 @@ import type { Failure, GmemState } from './state.js';
 export function fallocateOp(gmem: GmemState, offset: number, size: number): Failure | null {
   const [start, end] = gmem.pageRange(offset, size);
   const s = Math.floor(start / gmem.unitPages) * gmem.unitPages;
-  const e = Math.ceil(end / gmem.unitPages) * gmem.unitPages;
+  // kvm_gmem_allocate() in Ackerley Tng's 1G guest_memfd RFC v2 (virt/kvm/guest_memfd.c): with a
+  // custom allocator (HugeTLB; CMA here too) start and end are both rounded *down* to the folio size
+  // (round_down(end, nr_pages)), so [1 MiB, 3 MiB) on 2 MiB pages allocates the one folio at 0
+  // and a range inside one folio allocates nothing. Elsewhere (4 KiB pages, THP) the loop takes
+  // the folio holding each index from start to end (kvm_gmem_get_folio()), i.e. rounds out.
+  const custom = isHugePageAllocator(gmem.config.allocator);
+  const e = custom
+    ? Math.floor(end / gmem.unitPages) * gmem.unitPages
+    : Math.ceil(end / gmem.unitPages) * gmem.unitPages;
   const before = gmem.layout.allocated.total;
   for (let u = s; u < e;) {
     const run = gmem.hugeOrder === ORDER_4K ? allocateBaseRun(gmem, u, e) : 0;

@@ -31,6 +31,12 @@ export function convertOp(
   size: number,
   to: Shareability,
 ): Failure | null {
+  if (size === 0 && Number.isSafeInteger(offset) && offset >= 0 && offset % PAGE_SIZE === 0) {
+    // A conversion of nothing succeeds and does nothing (the RFC v2 conversion ioctl returns 0
+    // for size 0, as its conversion selftests check): no call is counted.
+    if (offset > gmem.config.guestBytes) gmem.checkRange(offset, PAGE_SIZE);
+    return null;
+  }
   gmem.checkRange(offset, size);
   const start = offset / PAGE_SIZE;
   const end = (offset + size) / PAGE_SIZE;
@@ -127,7 +133,12 @@ function convertToSharedInPlace(
       return failure;
     }
   }
-  for (let k = 0; k < n; k += 2) setShared(gmem, work[k]!, work[k + 1]!, true);
+  for (let k = 0; k < n; k += 2) {
+    setShared(gmem, work[k]!, work[k + 1]!, true);
+    // SNP: the pages go back to the hypervisor in the RMP (sev_gmem_invalidate(): PSMASH of a
+    // 2 MiB entry the range covers in part).
+    gmem.rmp?.makeShared(work[k]!, work[k + 1]!);
+  }
   return null;
 }
 

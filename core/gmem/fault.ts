@@ -7,6 +7,7 @@ import {
   blockOfPage,
   gigOfPage,
   GiB,
+  ORDER_1G,
   ORDER_2M,
   ORDER_4K,
   PAGE_SIZE,
@@ -59,7 +60,19 @@ function guestFault(gmem: GmemState, index: number, access: Access, exit: boolea
     gmem.punched.assign(index, false);
     folioOrder = gmem.layout.orderAt(index);
   }
+  const rmp = isShared ? null : gmem.rmp;
+  // SNP: kvm_gmem_get_pfn() prepares the page (sev_gmem_prepare(): its RMP entry) first.
+  rmp?.prepare(index, folioOrder);
   let level = mappingLevel(gmem, index, folioOrder);
+  if (rmp && level < ORDER_2M && rmp.levelAt(index) === ORDER_2M) {
+    // sev_handle_rmp_fault(): an NPT mapping smaller than the 2 MiB RMP entry behind it faults
+    // again (#NPF with PFERR_GUEST_RMP): KVM PSMASHes the entry and zaps [gfn, gfn + 512).
+    gmem.metrics.addAt(M_VM_EXITS, 1);
+    gmem.metrics.addAt(M_TDP_FAULTS, 1);
+    gmem.charge(C_FAULT, costs.vmExitCycles + costs.tdpFaultCycles);
+    rmp.psmash(blockOfPage(index));
+    gmem.mmu.zapRange(index, Math.min(index + 512, gmem.nrPages));
+  }
   if (
     level === ORDER_2M &&
     gmem.config.vendor === 'tdx' &&
@@ -115,6 +128,7 @@ function guestFaultRun(gmem: GmemState, start: number, end: number, exit: boolea
     const n = stop - start;
     recordFaults(gmem, chargeFaults(gmem, n, exit, -1), n);
     gmem.punched.assignRange(start, stop, false);
+    prepareBaseRun(gmem, start, stop);
     gmem.mmu.mapBaseRun(start, stop);
     return n;
   }
@@ -123,8 +137,21 @@ function guestFaultRun(gmem: GmemState, start: number, end: number, exit: boolea
   if (!run) return 0;
   const n = run.count;
   recordFaults(gmem, chargeFaults(gmem, n, exit, run.cycles), n);
+  prepareBaseRun(gmem, start, start + n);
   gmem.mmu.mapBaseRun(start, start + n);
   return n;
+}
+
+/** SNP: sev_gmem_prepare() of each private page of [start, end) (one block, 4 KiB folios). */
+function prepareBaseRun(gmem: GmemState, start: number, end: number): void {
+  const rmp = gmem.rmp;
+  if (!rmp) return;
+  let s = gmem.shared.find(start, end, false);
+  while (s < end) {
+    const e = gmem.shared.find(s, end, true);
+    rmp.prepareBaseRun(s, e);
+    s = e < end ? gmem.shared.find(e, end, false) : end;
+  }
 }
 
 function hostFault(gmem: GmemState, index: number, access: Access): Failure | null {
@@ -197,9 +224,19 @@ export function mappingLevel(gmem: GmemState, index: number, folioOrder: PageOrd
     mixed1g: (gigShared !== 0 && gigShared !== gigPages) || gigPages !== 262144,
     aligned2m: gpa % (2 * 1024 * 1024) === 0,
     aligned1g: gpa % GiB === 0,
-    vendorMax: vendorMaxLevel(gmem.config.vendor, gmem.phase),
+    vendorMax: privateMaxLevel(gmem, index),
     accepted4kInBlock: gmem.accepted4k.get(b),
   });
+}
+
+/** The vendor's limit for the page at `index`: private memory only (kvm_mmu_max_mapping_level()
+ * asks the vendor's private_max_mapping_level hook for private faults; shared memory is mapped
+ * by the host mapping level alone). SNP: the RMP entry's level (sev_private_max_mapping_level()). */
+function privateMaxLevel(gmem: GmemState, index: number): PageOrder {
+  if (gmem.shared.get(index)) return ORDER_1G;
+  const vmax = vendorMaxLevel(gmem.config.vendor, gmem.phase, gmem.policies.tdxHugePageSeries);
+  const rmp = gmem.rmp;
+  return rmp && rmp.maxMappingLevel(index) < vmax ? rmp.maxMappingLevel(index) : vmax;
 }
 
 function levelReason(
@@ -209,8 +246,11 @@ function levelReason(
   level: PageOrder,
 ): string {
   if (level === folioOrder) return 'folio order';
-  const vmax = vendorMaxLevel(gmem.config.vendor, gmem.phase);
-  if (level === vmax) return `${gmem.config.vendor} limit (${gmem.phase})`;
+  const vmax = vendorMaxLevel(gmem.config.vendor, gmem.phase, gmem.policies.tdxHugePageSeries);
+  if (!gmem.shared.get(index) && level === vmax)
+    return `${gmem.config.vendor} limit (${gmem.phase})`;
+  if (gmem.rmp && !gmem.shared.get(index) && level === gmem.rmp.maxMappingLevel(index))
+    return 'SNP RMP entry level (4 KiB entries)';
   if (gmem.accepted4k.get(blockOfPage(index))) return 'TDX 4 KiB accept in this 2 MiB range';
   const gpa = gmem.config.memslotGpaBytes;
   if (gpa % (2 * 1024 * 1024) !== 0 || (level === ORDER_2M && gpa % GiB !== 0))
@@ -290,7 +330,7 @@ export function acceptOp(
 ): Failure | null {
   const [start, end] = gmem.pageRange(offset, size);
   const exitsBefore = gmem.metrics.getAt(M_VM_EXITS);
-  if (gmem.config.vendor === 'tdx' && level === ORDER_4K) {
+  if (gmem.config.vendor === 'tdx' && gmem.policies.tdxHugePageSeries && level === ORDER_4K) {
     for (let b = blockOfPage(start); b <= blockOfPage(end - 1); b++) {
       if (gmem.accepted4k.assign(b, true)) {
         // A 2 MiB mapping already there is demoted on the 4 KiB accept.

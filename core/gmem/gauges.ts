@@ -109,7 +109,8 @@ export function modelStorageBytes(gmem: GmemState): number {
     gmem.layout.storageBytes +
     gmem.accepted4k.storageBytes +
     gmem.noReconstruct.storageBytes +
-    gmem.mmu.storageBytes;
+    gmem.mmu.storageBytes +
+    (gmem.rmp?.storageBytes ?? 0);
   for (const b of bitmaps) if (b && b !== gmem.layout.allocated) n += b.storageBytes;
   // One 16 B map entry per pinned page.
   return n + gmem.pinned.total * 16;

@@ -359,11 +359,11 @@ describe('HVO savings', () => {
 
   it('CMA folios get no HVO unless "HVO ported to CMA" is on', () => {
     const cma = { sizeBytes: 2 * GiB };
-    const plain = simOf({ cma }, { pageSize: '1g', allocator: 'cma' });
+    const plain = simOf({ cma }, { pageSize: '1g', allocator: 'cma-raw' });
     plain.fallocate(0, GiB);
     expect(m(plain, 'hvo_saved_bytes')).toBe(0);
     expect(m(plain, 'vmemmap_bytes')).toBe(4096 * 4 * KiB);
-    const ported = simOf({ cma, cmaHvo: true }, { pageSize: '1g', allocator: 'cma' });
+    const ported = simOf({ cma, cmaHvo: true }, { pageSize: '1g', allocator: 'cma-raw' });
     ported.fallocate(0, GiB);
     expect(m(ported, 'hvo_saved_bytes')).toBe(4095 * 4 * KiB);
   });
@@ -396,7 +396,7 @@ describe('CMA', () => {
   it('fails the 1 GiB allocation when every 1 GiB range holds an unmovable page', () => {
     const sim = simOf(
       { cma: { sizeBytes: 2 * GiB, unmovableRanges: [0, 1] } },
-      { pageSize: '1g', allocator: 'cma' },
+      { pageSize: '1g', allocator: 'cma-raw' },
     );
     const r = sim.fallocate(0, GiB);
     expect(r.ok).toBe(false);
@@ -407,11 +407,11 @@ describe('CMA', () => {
   });
 
   it('pays for migrating movable pages out of the range', () => {
-    const empty = simOf({ cma: { sizeBytes: 2 * GiB } }, { pageSize: '1g', allocator: 'cma' });
+    const empty = simOf({ cma: { sizeBytes: 2 * GiB } }, { pageSize: '1g', allocator: 'cma-raw' });
     empty.fallocate(0, GiB);
     const busy = simOf(
       { cma: { sizeBytes: 2 * GiB, movableOccupiedFraction: 0.5 } },
-      { pageSize: '1g', allocator: 'cma' },
+      { pageSize: '1g', allocator: 'cma-raw' },
     );
     busy.fallocate(0, GiB);
     expect(m(empty, 'cycles_migration')).toBe(0);
@@ -419,9 +419,16 @@ describe('CMA', () => {
   });
 });
 
-describe('TDX mapping limits', () => {
+// With Yan Zhao's TDX huge-page RFC (policies.tdxHugePageSeries); mainline TDX maps 4 KiB only
+// (core/kvm/vendor-limits.test.ts).
+const TDX_HUGE = { tdxHugePageSeries: true };
+
+describe('TDX mapping limits with the TDX huge-page series', () => {
   it('maps 4 KiB while the TD is built and at most 2 MiB at run time, even on 1 GiB folios', () => {
-    const sim = simOf({ hugetlb1g: 1 }, { pageSize: '1g', allocator: 'hugetlb', vendor: 'tdx' });
+    const sim = simOf(
+      { hugetlb1g: 1 },
+      { pageSize: '1g', allocator: 'hugetlb', vendor: 'tdx', policies: TDX_HUGE },
+    );
     sim.gmem.phase = 'build';
     sim.fault(0, 'guest', 'write');
     expect(m(sim, 'pages_4k')).toBe(1);
@@ -438,7 +445,13 @@ describe('TDX mapping limits', () => {
   it('a 4 KiB guest accept inhibits 2 MiB mappings of that range, one way', () => {
     const sim = simOf(
       { hugetlb2m: 4 },
-      { pageSize: '2m', allocator: 'hugetlb', vendor: 'tdx', guestBytes: 8 * MiB },
+      {
+        pageSize: '2m',
+        allocator: 'hugetlb',
+        vendor: 'tdx',
+        guestBytes: 8 * MiB,
+        policies: TDX_HUGE,
+      },
     );
     sim.accept(2 * MiB, 4 * KiB, 0);
     sim.prefault(0, 8 * MiB);

@@ -205,6 +205,7 @@ export class GuestMemfd {
     const gmem = this.gmem;
     invalidate(gmem, 0, gmem.nrPages, 'reboot');
     gmem.accepted4k.clear();
+    gmem.rmp?.clear();
     gmem.phase = 'runtime';
   }
 
@@ -214,6 +215,7 @@ export class GuestMemfd {
     if (gmem.destroyed) return;
     gmem.extraPins.clear();
     gmem.pinned.assignRange(0, gmem.nrPages, false);
+    gmem.truncatedPins.clear();
     gmem.pendingMerges.clear();
     gmem.mmu.zapRange(0, gmem.nrPages);
     const units = gmem.nrPages / gmem.unitPages;

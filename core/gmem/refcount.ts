@@ -3,6 +3,7 @@
 // refcount; unpinning lets merges that were held back go ahead.
 import { PAGE_SIZE } from '../units.js';
 import { retryMergesAfterUnpin } from './split-merge.js';
+import { releaseTruncatedPin } from './truncation.js';
 import type { Failure, GmemState } from './state.js';
 
 export function pinOp(gmem: GmemState, offset: number, size: number): Failure | null {
@@ -33,6 +34,7 @@ export function pinOp(gmem: GmemState, offset: number, size: number): Failure | 
 
 export function unpinOp(gmem: GmemState, offset: number, size: number): Failure | null {
   const [start, end] = gmem.pageRange(offset, size);
+  if (gmem.truncatedPins.size > 0) return unpinWithTruncated(gmem, offset, size, start, end);
   const unpinned = gmem.pinned.find(start, end, false);
   if (unpinned < end) {
     return {
@@ -55,6 +57,39 @@ export function unpinOp(gmem: GmemState, offset: number, size: number): Failure 
   if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
   // Ranges that could not merge because of the pin may merge now (the deferred worker or the
   // next conversion retries; eager merging retries here).
+  if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
+  return null;
+}
+
+/** unpinOp() when some pages were punched out of a 4 KiB-backed file while pinned: their pins
+ * still count (the holder's references outlive the truncation), and the last one frees the page. */
+function unpinWithTruncated(
+  gmem: GmemState,
+  offset: number,
+  size: number,
+  start: number,
+  end: number,
+): Failure | null {
+  for (let p = start; p < end; p++) {
+    if (!gmem.pinned.get(p) && !gmem.truncatedPins.has(p)) {
+      return {
+        errno: 'EINVAL',
+        message: `unpin of offset 0x${(p * PAGE_SIZE).toString(16)}, which holds no pin`,
+        offset: p * PAGE_SIZE,
+      };
+    }
+  }
+  for (let p = start; p < end; p++) {
+    if (!gmem.pinned.get(p)) {
+      releaseTruncatedPin(gmem, p);
+      continue;
+    }
+    const extra = gmem.extraPins.get(p);
+    if (extra === undefined) gmem.pinned.assign(p, false);
+    else if (extra === 1) gmem.extraPins.delete(p);
+    else gmem.extraPins.set(p, extra - 1);
+  }
+  if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
   if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
   return null;
 }

@@ -20,8 +20,8 @@ const BACKINGS: readonly Pick<GmemVariantInput, 'pageSize' | 'allocator'>[] = [
   { pageSize: '2m', allocator: 'thp' },
   { pageSize: '2m', allocator: 'hugetlb' },
   { pageSize: '1g', allocator: 'hugetlb' },
-  { pageSize: '2m', allocator: 'cma' },
-  { pageSize: '1g', allocator: 'cma' },
+  { pageSize: '2m', allocator: 'cma-raw' },
+  { pageSize: '1g', allocator: 'cma-raw' },
 ];
 
 /** A host that can back the whole 64 TiB file with the variant's page size (HugeTLB reserves the
@@ -41,7 +41,7 @@ function simulation(backing: (typeof BACKINGS)[number], recordEvents: boolean): 
           hostReservedBytes: 256 * MiB,
           hugetlb2m: hugetlb && backing.pageSize === '2m' ? GUEST / (2 * MiB) : 0,
           hugetlb1g: hugetlb && backing.pageSize === '1g' ? GUEST / GiB : 0,
-          ...(backing.allocator === 'cma' ? { cma: { sizeBytes: GUEST } } : {}),
+          ...(backing.allocator === 'cma-raw' ? { cma: { sizeBytes: GUEST } } : {}),
         },
       ],
     },

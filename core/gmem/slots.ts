@@ -16,6 +16,7 @@ export const M_REFUSED_CONVERSIONS = METRIC_INDEX.refused_conversions;
 export const M_TDP_FAULTS = METRIC_INDEX.tdp_faults;
 export const M_THP_FALLBACKS = METRIC_INDEX.thp_fallbacks;
 export const M_VM_EXITS = METRIC_INDEX.vm_exits;
+export const M_RMP_PSMASHES = METRIC_INDEX.rmp_psmashes;
 export const M_CONVERSIONS_TO_SHARED = METRIC_INDEX.conversions_to_shared;
 export const M_CONVERSIONS_TO_PRIVATE = METRIC_INDEX.conversions_to_private;
 export const M_CONVERTED_TO_SHARED_BYTES = METRIC_INDEX.converted_to_shared_bytes;

@@ -180,6 +180,10 @@ function mergeFolioSteps(
       gmem.charge(C_MERGE, to === ORDER_1G ? gmem.costs.merge1GCycles : gmem.costs.merge2MCycles);
   }
   gmem.layout.merge(index, from, to, hvoAfter);
+  if (gmem.rmp && gmem.policies.snpPromoteAfterMerge) {
+    // Policy: the merged range's 4 KiB RMP entries are collapsed into 2 MiB ones (KVM does not).
+    for (let b = blockOfPage(index); b < blockOfPage(index + 2 ** to); b++) gmem.rmp.promote(b);
+  }
   if (accountingOnly) return null;
   gmem.metrics.addAt(to === ORDER_1G ? M_MERGES_1G : M_MERGES_2M, 1);
   if (gmem.logging)

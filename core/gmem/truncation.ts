@@ -18,8 +18,14 @@ import {
 import type { Failure, GmemState } from './state.js';
 
 export function punchHoleOp(gmem: GmemState, offset: number, size: number): Failure | null {
-  const [start, end] = gmem.pageRange(offset, size);
+  // At or past EOF the range is clamped to i_size (kvm_gmem_punch_hole() does not check the
+  // size): a punch there succeeds and frees nothing (selftest test_fallocate()).
+  const [start, end] = gmem.clampedPageRange(offset, size);
   gmem.metrics.addAt(M_PUNCHED_BYTES, size);
+  if (start >= end) {
+    if (gmem.logging) gmem.log({ type: 'punch_hole', offset, size, freedBytes: 0, zeroedBytes: 0 });
+    return null;
+  }
   return punchRange(gmem, start, end);
 }
 
@@ -82,6 +88,7 @@ export function freeUnit(gmem: GmemState, u: number): Failure | null {
   const start = u * gmem.unitPages;
   const end = start + gmem.unitPages;
   const pinnedAt = gmem.pinned.find(start, end, true);
+  if (pinnedAt < end && gmem.hugeOrder === ORDER_4K) return freeBasePages(gmem, start, end);
   if (pinnedAt < end) {
     gmem.metrics.addAt(M_EAGAIN_FAILURES, 1);
     return {
@@ -107,6 +114,7 @@ export function freeUnit(gmem: GmemState, u: number): Failure | null {
     };
   }
   gmem.layout.removeHugeFolio(start, gmem.hugeOrder);
+  gmem.rmp?.makeShared(start, end); // sev_gmem_invalidate() of the freed folio
   gmem.punched.assignRange(start, end, false);
   gmem.noReconstruct.assign(u, false);
   gmem.metrics.addAt(M_FREED_BYTES, gmem.unitPages * PAGE_SIZE);
@@ -125,6 +133,7 @@ function freeBasePages(gmem: GmemState, start: number, end: number): Failure | n
     const r = gmem.deps.allocator.free(gmem.handle, gmem.folioAt(start, ORDER_2M));
     gmem.charge(C_ALLOCATION, r.cycles);
     gmem.layout.removeHugeFolio(start, ORDER_2M);
+    gmem.rmp?.makeShared(start, end);
     gmem.punched.assignRange(start, end, false);
     gmem.metrics.addAt(M_FREED_BYTES, 512 * PAGE_SIZE);
     if (gmem.logging) gmem.log({ type: 'free', offset: start * PAGE_SIZE, order: ORDER_2M });
@@ -144,18 +153,49 @@ function freeBasePages(gmem: GmemState, start: number, end: number): Failure | n
     i = gmem.layout.allocated.find(i + 1, end, true)
   ) {
     if (gmem.pinned.get(i)) {
-      gmem.metrics.addAt(M_EAGAIN_FAILURES, 1);
-      return {
-        errno: 'EAGAIN',
-        message: `page at offset 0x${(i * PAGE_SIZE).toString(16)} is pinned`,
-        offset: i * PAGE_SIZE,
-      };
+      if (gmem.hugeOrder === ORDER_4K) {
+        // A 4 KiB-backed file is truncated by truncate_inode_pages_range() (mainline
+        // kvm_gmem_punch_hole()), which drops the page cache's reference whatever other
+        // references the page holds: the punch succeeds and the page leaves the file; its pins
+        // stay with their holders (truncatedPins). Huge-backed files keep EAGAIN: their
+        // truncation needs the safe refcount to give the huge page back whole.
+        truncatePinned(gmem, i);
+      } else {
+        gmem.metrics.addAt(M_EAGAIN_FAILURES, 1);
+        return {
+          errno: 'EAGAIN',
+          message: `page at offset 0x${(i * PAGE_SIZE).toString(16)} is pinned`,
+          offset: i * PAGE_SIZE,
+        };
+      }
     }
     const r = gmem.deps.allocator.free(gmem.handle, gmem.folioAt(i, ORDER_4K));
     gmem.charge(C_ALLOCATION, r.cycles);
     gmem.layout.removeBaseFolio(i);
+    gmem.rmp?.makeShared(i, i + 1);
     gmem.punched.assign(i, false);
     gmem.metrics.addAt(M_FREED_BYTES, PAGE_SIZE);
   }
   return null;
+}
+
+/**
+ * Page `i` of a 4 KiB-backed file is truncated while pinned: it leaves the file and the file's
+ * accounting at once, and its pins are kept apart (truncatedPins) so that their holders can still
+ * drop them. Model simplification: the kernel frees the page only when the last pin goes
+ * (put_page()); the model hands it back to the allocator at the punch, so memory held by an
+ * outside reference after a truncation is not counted.
+ */
+function truncatePinned(gmem: GmemState, i: number): void {
+  gmem.truncatedPins.set(i, gmem.pinCount(i));
+  gmem.pinned.assign(i, false);
+  gmem.extraPins.delete(i);
+}
+
+/** One pin dropped from a page truncated while pinned (see truncatePinned). */
+export function releaseTruncatedPin(gmem: GmemState, i: number): void {
+  const pins = gmem.truncatedPins.get(i);
+  if (pins === undefined) return;
+  if (pins > 1) gmem.truncatedPins.set(i, pins - 1);
+  else gmem.truncatedPins.delete(i);
 }

@@ -132,6 +132,22 @@ export class CmaArea {
     else range.blocks2M -= 1;
   }
 
+  /**
+   * hugetlb_cma= with the pool sized at boot: every 1 GiB range a gigantic page can use goes to
+   * the HugeTLB pool before movable allocations exist (the 2025 hugetlb/CMA bootmem work), so
+   * nothing is migrated and no attempt fails. Returns the pages taken; the ranges stay allocated
+   * to the pool for the host's life.
+   */
+  takeForHugetlbPool(): number {
+    let n = 0;
+    for (const r of this.ranges) {
+      if (r.unmovable || r.hwpoisoned || r.allocated1G || r.blocks2M > 0) continue;
+      r.allocated1G = true;
+      n++;
+    }
+    return n;
+  }
+
   /** A memory error on an allocated folio: it leaves service and its range is never used again. */
   poison(order: CmaOrder): void {
     const index = this.rangeHolding(order);

@@ -261,6 +261,7 @@ export class Host {
   private readonly nodeOrders = new Map<string, NodeOrderResult>();
   /** nodeOrders by NodeChoice object, for frozen choices (which cannot change after). */
   private readonly choiceOrders = new WeakMap<NodeChoice, NodeOrderResult>();
+  private cmaPools: HugetlbPool[] | undefined;
 
   /** Throws ConfigError naming the field when a node's pools, CMA area and reserved memory do
    * not fit in its memory. */
@@ -299,6 +300,16 @@ export class Host {
 
   cma(node: number): CmaArea | undefined {
     return this.node(node).cma;
+  }
+
+  /** The 1 GiB HugeTLB pools of hugetlb_cma= pages, indexed by node: each node's CMA area given
+   * whole to the pool at host boot (CmaArea.takeForHugetlbPool()); built on first use, and a node
+   * without a CMA area has an empty pool. Used by the hugetlb-cma allocator only. */
+  hugetlbCmaPools(): readonly HugetlbPool[] {
+    this.cmaPools ??= this.nodes.map(
+      (n) => new HugetlbPool(n.id, ORDER_1G, n.cma ? n.cma.takeForHugetlbPool() : 0),
+    );
+    return this.cmaPools;
   }
 
   buddy(node: number): BuddyMemory {

@@ -190,19 +190,30 @@ export class TdpMmu {
 
 /**
  * Largest mapping KVM's vendor code allows for private memory (x86 ops private_max_mapping_level
- * and the Arm equivalents). SNP: RMP entries are 4 KiB or 2 MiB (arch/x86/kvm/svm/sev.c). TDX:
- * Secure-EPT is populated at 4 KiB while the TD is built (TDH.MEM.PAGE.ADD) and at most 2 MiB at
- * run time (the TDX huge page series). CCA and pKVM stage-2 block mappings cap at the levels their
- * RMM / hypervisor support; 'none' is an ordinary VM.
+ * and the Arm equivalents), before the per-page limits:
+ *  - SNP: at most 2 MiB (RMP entries are 4 KiB or 2 MiB); the level of the RMP entry behind each
+ *    page is applied on top (sev_private_max_mapping_level(), core/kvm/rmp.ts).
+ *  - TDX: mainline maps private memory at 4 KiB only (arch/x86/kvm/vmx/tdx.c:
+ *    tdx_gmem_private_max_mapping_level() returns PG_LEVEL_4K). With Yan Zhao's "KVM: TDX huge
+ *    page support for private memory" RFC (kvm list, April 2025; patch 09/21 "KVM: TDX: Enable 2MB
+ *    mapping size after TD is RUNNABLE"), policies.tdxHugePageSeries: 4 KiB while the TD is built
+ *    (TDH.MEM.PAGE.ADD), 2 MiB once it runs.
+ *  - CCA: realm_map_protected() (the Arm CCA KVM series, arch/arm64/kvm) maps PAGE_SIZE or the
+ *    level-2 block (2 MiB), never a 1 GiB block.
+ *  - pKVM: 2 MiB stage-2 blocks. 'none' is an ordinary VM.
  */
-export function vendorMaxLevel(vendor: Vendor, phase: 'build' | 'runtime'): PageOrder {
+export function vendorMaxLevel(
+  vendor: Vendor,
+  phase: 'build' | 'runtime',
+  tdxHugePageSeries = false,
+): PageOrder {
   switch (vendor) {
     case 'snp':
       return ORDER_2M;
     case 'tdx':
-      return phase === 'build' ? ORDER_4K : ORDER_2M;
+      return tdxHugePageSeries && phase === 'runtime' ? ORDER_2M : ORDER_4K;
     case 'cca':
-      return ORDER_1G;
+      return ORDER_2M;
     case 'pkvm':
       return ORDER_2M;
     case 'none':

@@ -233,11 +233,25 @@ export const METRICS = [
     'SNP page-state-change requests issued by the guest (GHCB requests of up to snpPscBatchEntries entries, plus one GHCB MSR-protocol request per 4 KiB page in early boot); one VM exit each.',
   ),
   def(
-    'mapgpa_exits',
+    'rmp_psmashes',
     'count',
     'counter',
     'events',
-    'TDX MapGPA exits: one per tdxMapGpaChunkBytes chunk of a TDG.VP.VMCALL<MapGPA> range.',
+    'SEV-SNP PSMASHes: 2 MiB RMP entries split into 512 4 KiB entries, by sev_gmem_invalidate() (a page of the range going shared or freed) or sev_handle_rmp_fault() (an NPT mapping smaller than the entry). KVM never collapses them back, so the range maps at 4 KiB from then on.',
+  ),
+  def(
+    'mapgpa_guest_exits',
+    'count',
+    'counter',
+    'events',
+    'TDX MapGPA guest exits: one VM exit per TDG.VP.VMCALL<MapGPA> the guest makes, whatever the size of its range.',
+  ),
+  def(
+    'mapgpa_userspace_exits',
+    'count',
+    'counter',
+    'events',
+    'TDX MapGPA exits to the VMM (KVM_EXIT_HYPERCALL, KVM_HC_MAP_GPA_RANGE): one per tdxMapGpaChunkBytes chunk of a MapGPA range, KVM going on to the next chunk without re-entering the guest (tdx_complete_vmcall_map_gpa()); not VM exits.',
   ),
   def(
     'accept_exits',

@@ -108,7 +108,7 @@ describe('FleetSimulation: CMA', () => {
       {
         cma: { sizeBytes: 8 * GiB, unmovableRanges: [0, 1, 2, 3, 4], movableOccupiedFraction: 0.5 },
       },
-      { pageSize: '1g', allocator: 'cma' },
+      { pageSize: '1g', allocator: 'cma-raw' },
     );
     const m = fleet.metrics;
     expect(m.get('cma_free_1g_ranges')).toBe(3);
@@ -148,15 +148,15 @@ describe('FleetSimulation: CMA', () => {
     expect(m.get('host_total_bytes')).toBe(0);
   });
 
-  it('transient references make every attempt fail: EBUSY after maxAttempts, latency recorded', () => {
+  it('transient references make every attempt fail: ENOMEM after maxAttempts (cma_alloc() returns NULL), latency recorded', () => {
     // transientFailureRate 1: each of the 4 attempts (default maxAttempts) fails; an empty range
     // costs the 5 ms base per attempt, so the call gives up after 20 ms = 50,000,000 cycles.
     const fleet = fleetOf(
       { cma: { sizeBytes: 4 * GiB, transientFailureRate: 1 } },
-      { pageSize: '1g', allocator: 'cma' },
+      { pageSize: '1g', allocator: 'cma-raw' },
     );
     const r = fleet.startVm({ id: 0, bytes: 1 * GiB, homeNode: 0, boot: whole(1 * GiB) });
-    expect(r).toMatchObject({ ok: false, stage: 'populate', errno: 'EBUSY' });
+    expect(r).toMatchObject({ ok: false, stage: 'populate', errno: 'ENOMEM' });
     const lat = fleet.metrics.latencySummary('allocate');
     expect(lat.count).toBe(1);
     expect(lat.max).toBeCloseTo(20_000_000, 3);
@@ -195,7 +195,7 @@ describe('FleetSimulation: invariants over random start/stop/advance sequences',
     {
       name: 'cma 1g with unmovable range',
       host: { cma: { sizeBytes: 6 * GiB, unmovableRanges: [2], movableOccupiedFraction: 0.2 } },
-      variant: { pageSize: '1g', allocator: 'cma' },
+      variant: { pageSize: '1g', allocator: 'cma-raw' },
       sizes: [1 * GiB, 2 * GiB],
     },
     {

@@ -13,7 +13,13 @@
 // vmemmap per file (only blocks with shared pages have struct pages), so then vmemmap is summed too.
 import type { Allocator } from '../allocators/allocator.js';
 import { createAllocator } from '../allocators/index.js';
-import { resolveCosts, type GmemVariantConfig, type HostConfig } from '../config.js';
+import {
+  resolveCosts,
+  type GmemVariantConfig,
+  type HostConfig,
+  allocatorHvo,
+  isHugePageAllocator,
+} from '../config.js';
 import type { CostModel } from '../constants.js';
 import type { Errno } from '../errors.js';
 import { KernelError } from '../errors.js';
@@ -140,18 +146,12 @@ export class FleetSimulation {
       options.rng.fork(2),
     );
     this.log = new EventLog(options.recordEvents ?? false);
-    // As in Simulation: HugeTLB folios get HVO when the host has it on; CMA folios only with "HVO
-    // ported to CMA".
+    // As in Simulation: HugeTLB folios (hugetlb_cma= ones too) get HVO when the host has it on; raw
+    // CMA folios only with "HVO ported to CMA".
     const kind = this.variant.allocator;
-    this.hvo =
-      kind === 'hugetlb'
-        ? options.host.hvo
-        : kind === 'cma'
-          ? options.host.hvo && options.host.cmaHvo
-          : false;
+    this.hvo = allocatorHvo(kind, options.host);
     // Mirrors GuestMemfd's own rule: struct-page-less private memory applies to HugeTLB and CMA.
-    this.structPageless =
-      this.variant.policies.structPageless && (kind === 'hugetlb' || kind === 'cma');
+    this.structPageless = this.variant.policies.structPageless && isHugePageAllocator(kind);
     this.refreshGauges();
   }
 

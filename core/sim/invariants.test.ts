@@ -7,15 +7,19 @@ import { GiB, KiB, MiB } from '../units.js';
 import { Simulation } from './simulation.js';
 import { hostOf } from './test-helpers.js';
 
-type Backing = { allocator: 'buddy' | 'thp' | 'hugetlb' | 'cma'; pageSize: '4k' | '2m' | '1g' };
+type Backing = {
+  allocator: 'buddy' | 'thp' | 'hugetlb' | 'hugetlb-cma' | 'cma-raw';
+  pageSize: '4k' | '2m' | '1g';
+};
 
 const BACKINGS: Backing[] = [
   { allocator: 'buddy', pageSize: '4k' },
   { allocator: 'thp', pageSize: '2m' },
   { allocator: 'hugetlb', pageSize: '2m' },
   { allocator: 'hugetlb', pageSize: '1g' },
-  { allocator: 'cma', pageSize: '2m' },
-  { allocator: 'cma', pageSize: '1g' },
+  { allocator: 'hugetlb-cma', pageSize: '1g' },
+  { allocator: 'cma-raw', pageSize: '2m' },
+  { allocator: 'cma-raw', pageSize: '1g' },
 ];
 
 function guestBytesOf(b: Backing): number {

@@ -11,6 +11,7 @@ import {
   type GmemVariantConfig,
   type GmemVariantInput,
   type HostConfig,
+  allocatorHvo,
 } from '../config.js';
 import type { CostModel } from '../constants.js';
 import { EventLog, type EventLogOptions } from '../events/event-log.js';
@@ -71,12 +72,7 @@ export class Simulation {
     this.metrics = new MetricsRecorder(this.host.nodeCount);
     this.metrics.set('numa_nodes', this.host.nodeCount);
     this.log = new EventLog(options.recordEvents ?? false, options.eventLog);
-    const hvo =
-      this.variant.allocator === 'hugetlb'
-        ? hostConfig.hvo
-        : this.variant.allocator === 'cma'
-          ? hostConfig.hvo && hostConfig.cmaHvo
-          : false;
+    const hvo = allocatorHvo(this.variant.allocator, hostConfig);
     this.gmem = new GuestMemfd({
       config: this.variant,
       costs: this.costs,

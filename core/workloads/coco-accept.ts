@@ -45,13 +45,16 @@ export interface LazyAcceptInput {
   readonly batchEntries?: number;
   /** TDX accept size (4 KiB accepts block 2 MiB mappings). Default 2 MiB. */
   readonly acceptPageBytes?: number;
+  /** TDX with the TDX huge-page series (policies.tdxHugePageSeries); mainline maps 4 KiB. */
+  readonly tdxHugePageSeries?: boolean;
 }
 
 /**
  * Exits of lazily accepting `bytes` in chunks of `chunkBytes` (4 MiB, one arch_accept_memory()
  * each). Fault exits: touching each page faults it in, mapped at min(backing page, vendor limit) -
- * one exit per 4 KiB with 4 KiB backing, one per 2 MiB with 2 MiB or 1 GiB backing (SNP and TDX map
- * private memory at most at 2 MiB) - and none after prefault. SNP adds one page-state-change request
+ * one exit per 4 KiB with 4 KiB backing, one per 2 MiB with 2 MiB or 1 GiB backing (SNP, CCA and
+ * pKVM map private memory at most at 2 MiB; TDX at 4 KiB in mainline, 2 MiB with the TDX huge-page
+ * series: core/kvm/mmu.ts vendorMaxLevel) - and none after prefault. SNP adds one page-state-change request
  * per chunk (snp_accept_memory() -> set_pages_state(): a 4 MiB chunk is two 2 MiB entries); TDX
  * TDG.MEM.PAGE.ACCEPT is a TDCALL into the TDX module, not an exit to KVM.
  */
@@ -63,8 +66,14 @@ export function lazyAcceptExits(input: LazyAcceptInput): {
   const chunk = input.chunkBytes ?? 4 * MiB;
   const batch = input.batchEntries ?? 64;
   let mapBytes = input.backingPageBytes;
-  if (input.vendor === 'snp' || input.vendor === 'tdx' || input.vendor === 'pkvm')
+  if (
+    input.vendor === 'snp' ||
+    input.vendor === 'tdx' ||
+    input.vendor === 'cca' ||
+    input.vendor === 'pkvm'
+  )
     mapBytes = Math.min(mapBytes, SZ_2M);
+  if (input.vendor === 'tdx' && !input.tdxHugePageSeries) mapBytes = PAGE_SIZE;
   if (input.vendor === 'tdx' && (input.acceptPageBytes ?? SZ_2M) < SZ_2M) mapBytes = PAGE_SIZE;
   const faultExits = input.prefault ? 0 : Math.ceil(input.bytes / mapBytes);
   let pscExits = 0;

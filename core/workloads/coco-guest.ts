@@ -52,8 +52,9 @@ const OK: ConversionOutcome = { ok: true };
  *    (KVM coalesces it into one KVM_HC_MAP_GPA_RANGE exit to the VMM). SNP, MSR protocol (early
  *    boot, before per-CPU GHCBs: early_set_pages_state()): one exit and one conversion per 4 KiB.
  *    After a change to private the guest PVALIDATEs the range, touching every page (TDP faults).
- *  - TDX: MapGPA in tdxMapGpaChunkBytes chunks from the start of the range, one exit and one
- *    conversion call each (`mapgpa_exits`); after a change to private the guest accepts the range
+ *  - TDX: one TDG.VP.VMCALL<MapGPA> for the range, one VM exit (`mapgpa_guest_exits`); KVM hands
+ *    it to the VMM in tdxMapGpaChunkBytes chunks from its start, one exit to userspace and one
+ *    conversion call each (`mapgpa_userspace_exits`); after a change to private the guest accepts the range
  *    (tdx_accept_memory(): 2 MiB where aligned, else 4 KiB).
  *  - CCA: RSI_IPA_STATE_SET for the range, one REC exit per call (an assumption: the RMM may stop
  *    early and make the guest call again); one conversion call.
@@ -113,12 +114,24 @@ export class CocoGuest {
   }
 
   /** `n` VM exits the guest takes outside a simulation operation (hypercalls, PSC requests). */
-  exits(n: number, metric?: 'psc_requests' | 'mapgpa_exits'): void {
+  exits(n: number, metric?: 'psc_requests' | 'mapgpa_guest_exits'): void {
     if (n <= 0) return;
     const m = this.sim.metrics;
     const cycles = n * this.sim.costs.vmExitCycles;
     m.add('vm_exits', n);
     if (metric) m.add(metric, n);
+    m.add('cycles_fault', cycles);
+    m.add('cycles_total', cycles);
+    this.sim.advanceBy(cycles / this.sim.costs.cpuGhz);
+  }
+
+  /** `n` exits from KVM_RUN to the VMM and back while the guest stays out (KVM_EXIT_HYPERCALL of
+   * TDX MapGPA chunks): userspaceExitCycles each, no VM exit. */
+  userspaceExits(n: number): void {
+    if (n <= 0) return;
+    const m = this.sim.metrics;
+    const cycles = n * this.sim.costs.userspaceExitCycles;
+    m.add('mapgpa_userspace_exits', n);
     m.add('cycles_fault', cycles);
     m.add('cycles_total', cycles);
     this.sim.advanceBy(cycles / this.sim.costs.cpuGhz);
@@ -290,9 +303,15 @@ export class CocoGuest {
         }
         break;
       case 'tdx': {
+        // One TDG.VP.VMCALL<MapGPA>: the guest exits once. KVM hands the range to the VMM in
+        // TDX_MAP_GPA_MAX_LEN chunks (__tdx_map_gpa(), one KVM_EXIT_HYPERCALL each) and goes on
+        // from tdx_complete_vmcall_map_gpa() without re-entering the guest; it returns early on a
+        // failed chunk, or with TDVMCALL_STATUS_RETRY on a pending event (not modelled: the model
+        // has no interrupts), which would cost the guest another exit.
+        this.exits(1, 'mapgpa_guest_exits');
         const chunk = this.mapGpaChunk;
         for (let at = offset; at < end && outcome.ok; at += chunk) {
-          this.exits(1, 'mapgpa_exits');
+          this.userspaceExits(1);
           outcome = call(at, Math.min(chunk, end - at));
         }
         break;

@@ -108,9 +108,10 @@ export function pscRequestPlan(
 }
 
 /**
- * TDX MapGPA exits for a range of `bytes`: KVM handles a TDG.VP.VMCALL<MapGPA> in chunks of
- * TDX_MAP_GPA_MAX_LEN (2 MiB) counted from the start of the range (__tdx_map_gpa(),
- * arch/x86/kvm/vmx/tdx.c), one KVM_HC_MAP_GPA_RANGE exit per chunk: 64 MiB = 32 exits.
+ * TDX MapGPA exits to userspace for a range of `bytes`: KVM handles a TDG.VP.VMCALL<MapGPA> (one
+ * guest exit) in chunks of TDX_MAP_GPA_MAX_LEN (2 MiB) counted from the start of the range
+ * (__tdx_map_gpa(), tdx_complete_vmcall_map_gpa(), arch/x86/kvm/vmx/tdx.c), one
+ * KVM_HC_MAP_GPA_RANGE exit to the VMM per chunk: 64 MiB = 32 exits.
  */
 export function mapGpaExits(bytes: number, chunkBytes = SZ_2M): number {
   if (chunkBytes <= 0) throw new RangeError('chunkBytes must be positive');

@@ -125,7 +125,7 @@ describe('runFleet', () => {
 
   it('HugeTLB and CMA see the same arrivals; equal capacity gives the same starts and failures', () => {
     const hugetlb = run(params, host, { pageSize: '1g', allocator: 'hugetlb' });
-    const cma = run(params, host, { pageSize: '1g', allocator: 'cma' });
+    const cma = run(params, host, { pageSize: '1g', allocator: 'cma-raw' });
     const arrivals = (r: typeof hugetlb) => r.events.filter((e) => e.type === 'arrive');
     // The arrival stream has its own Rng fork: identical whatever the variant does.
     expect(arrivals(cma)).toEqual(arrivals(hugetlb));
@@ -170,7 +170,7 @@ describe('runFleet', () => {
       ...host,
       cma: { sizeBytes: 20 * GiB, unmovableRanges: [0, 1, 2, 3, 4], movableOccupiedFraction: 0.3 },
     };
-    const cma = run(params, pinned, { pageSize: '1g', allocator: 'cma' });
+    const cma = run(params, pinned, { pageSize: '1g', allocator: 'cma-raw' });
     const hugetlb = run(params, host, { pageSize: '1g', allocator: 'hugetlb' });
     const endNs = 48 * HOUR_NS;
     expect(outcomes(cma.events)).toEqual(expectedOutcomes(cma.events, 15, endNs));
@@ -288,7 +288,7 @@ describe('runFleet', () => {
       vmSizes: [{ bytes: 4 * GiB, weight: 1 }],
       swiotlbFraction: 0,
     };
-    const variant: VariantSpec = { pageSize: '1g', allocator: 'cma' };
+    const variant: VariantSpec = { pageSize: '1g', allocator: 'cma-raw' };
     const spread = run({ ...p, homeNodes: 'round-robin' }, twoNodes, variant);
     // Per VM: 4 x 1 GiB folios, their vmemmap without HVO (4096 pages = 16 MiB each), 1 EPT root
     // page.

@@ -129,7 +129,7 @@ describe('runLifecycle', () => {
         expect(m.shared_bytes).toBeGreaterThanOrEqual(64 * MiB);
       }
       if (vendor === 'snp') expect(m.psc_requests).toBeGreaterThan(0);
-      if (vendor === 'tdx') expect(m.mapgpa_exits).toBeGreaterThanOrEqual(41);
+      if (vendor === 'tdx') expect(m.mapgpa_userspace_exits).toBeGreaterThanOrEqual(41);
     });
   }
 

@@ -5,7 +5,7 @@ import { render } from 'vitest-browser-svelte';
 import { flushSync } from 'svelte';
 import SchemaField from './SchemaField.svelte';
 import { reactive } from '../lib/test-state.svelte';
-import { experimentJsonSchema } from '../lib/schema/experiment-json-schema';
+import { deref, experimentJsonSchema } from '../lib/schema/experiment-json-schema';
 
 const root = experimentJsonSchema();
 
@@ -91,5 +91,24 @@ describe('SchemaField', () => {
     expect((doc['workload'] as Record<string, unknown>)['kind']).toBe('fault-path');
     expect((doc['workload'] as Record<string, unknown>)['touchedBytes']).toBe(64 * 1024 * 1024);
     expect(screen.container.textContent).toContain('touchedBytes');
+  });
+
+  // cma_alloc() latency figures with no located primary source are flagged assumptions in the
+  // schema's metadata (core/constants.ts); the form says so in the field's help.
+  it('marks the cma_alloc latency constants as assumptions in their help', async () => {
+    const variant = root.properties!['variants']!.items!;
+    const costs = deref(variant.properties!['costs']!, root);
+    for (const key of ['cmaAlloc1GBaseMs', 'cmaPathologicalMs', 'cmaMigrateUsPerPage']) {
+      const doc = reactive({} as Record<string, unknown>);
+      const screen = await render(SchemaField, {
+        parent: doc,
+        key,
+        schema: costs.properties![key]!,
+        path: `variants[0].costs.${key}`,
+        problems: new Map(),
+      });
+      expect(screen.container.textContent).toContain('(assumption: no public number behind it)');
+      screen.unmount();
+    }
   });
 });
