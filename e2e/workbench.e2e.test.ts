@@ -578,8 +578,12 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     await openCompare();
     const title = `Splits and merges: ${VARIANTS[1]}`;
     const panel = page.locator(`[data-chart-id="splits-${VARIANTS[1]}"]`);
-    const labels = ((await panel.getByRole('img').getAttribute('aria-label')) ?? '')
+    // "<title>: <series>, <series>; phases marked: boot, runtime"
+    const label = (await panel.getByRole('img').getAttribute('aria-label')) ?? '';
+    expect(label).toMatch(/; phases marked: boot, runtime/);
+    const labels = label
       .slice(title.length + 2)
+      .split('; phases marked: ')[0]!
       .split(', ');
     expect(labels.length).toBeGreaterThanOrEqual(2);
     const [d] = await downloads(1, () =>
