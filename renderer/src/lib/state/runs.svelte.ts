@@ -84,7 +84,6 @@ export class RunsState implements SavedResultsPort {
       .sort((a, b) => a.variantIndex - b.variantIndex),
   );
 
-
   readonly running = $derived(
     this.runs.some((r) => r.status === 'queued' || r.status === 'running'),
   );
