@@ -67,6 +67,42 @@ describe('Runs view', () => {
     await expect.element(screen.getByText('running: boot', { exact: true })).toBeVisible();
   });
 
+  it('offers to run a failed variant again, and runs only that one', async () => {
+    const { wb, calls } = setupWith({ 'runs.start': () => ({ runIds: [5] }) });
+    wb.load({
+      path: '/w/e.gmemlab.json',
+      experiment: experimentDoc(),
+      modifiedMs: 0,
+      configHash: 'h',
+    });
+    wb.runsStore.resultsHash = wb.validation.hash;
+    wb.runs = [
+      {
+        variantIndex: 0,
+        name: 'HugeTLB 2 MiB',
+        runId: 1,
+        status: 'failed',
+        phase: 'boot',
+        fraction: 0.2,
+        message: 'OOM',
+      },
+      {
+        variantIndex: 1,
+        name: '4 KiB',
+        runId: 2,
+        status: 'cancelled',
+        phase: 'boot',
+        fraction: 0.1,
+      },
+    ];
+    const screen = await render(Runs, { wb });
+    await screen.getByRole('button', { name: 'Run HugeTLB 2 MiB again' }).click();
+    await expect.poll(() => calls.some(([m]) => m === 'runs.start')).toBe(true);
+    expect(calls.find(([m]) => m === 'runs.start')![1]).toMatchObject({ variantIndexes: [0] });
+    await expect.element(screen.getByText('queued', { exact: true })).toBeVisible();
+    await expect.element(screen.getByRole('button', { name: 'Run 4 KiB again' })).toBeVisible();
+  });
+
   it('says before the run what each variant implies and which logs the limit cuts; the run records with that limit', async () => {
     const { wb, calls } = setupWith({
       'runs.estimate': (args) => {

@@ -33,6 +33,11 @@ export interface VariantRun {
   result?: RunResultView;
 }
 
+/** A variant's run before runs.start answers. */
+function queued(variantIndex: number, name: string): VariantRun {
+  return { variantIndex, name, runId: null, status: 'queued', phase: 'queued', fraction: 0 };
+}
+
 /** Words for the parts of a result an older file did not keep. */
 const PART_WORDS: Record<ResultPart, string> = {
   series: 'time series',
@@ -170,31 +175,10 @@ export class RunsState implements SavedResultsPort {
 
   /** Run every variant of the open experiment. */
   async run(): Promise<void> {
-    const { doc, validation, path } = this.document;
-    if (!doc) return;
-    const options = this.recording.runOptions;
-    if (options === null) {
-      const limit = this.recording.limit;
-      this.notices.error('Cannot run: the event limit is wrong', limit.ok ? '' : limit.message);
-      return;
-    }
-    if (!validation.ok) {
-      this.notices.error(
-        'Cannot run: the experiment has problems',
-        validation.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
-      );
-      this.show('setup');
-      return;
-    }
-    const experiment = this.runnable(doc);
-    this.runs = validation.experiment.variants.map((v, i) => ({
-      variantIndex: i,
-      name: v.name,
-      runId: null,
-      status: 'queued' as const,
-      phase: 'queued',
-      fraction: 0,
-    }));
+    const ready = this.startable();
+    if (!ready) return;
+    const { experiment, options, validation, path } = ready;
+    this.runs = validation.experiment.variants.map((v, i) => queued(i, v.name));
     this.resultsHash = validation.hash;
     this.resultsFromFile = false;
     this.show('runs');
@@ -213,6 +197,63 @@ export class RunsState implements SavedResultsPort {
       const run = this.runs[i];
       if (run && run.runId === null) run.runId = id;
     });
+  }
+
+  /** Whether one variant can run again beside the others' results: it failed or was cancelled,
+   * and the configuration is still the one they ran. */
+  canRunAgain(variantIndex: number): boolean {
+    const run = this.runs.find((r) => r.variantIndex === variantIndex);
+    return (
+      (run?.status === 'failed' || run?.status === 'cancelled') &&
+      this.resultsHash !== null &&
+      this.resultsHash === this.document.validation.hash
+    );
+  }
+
+  /** Run one variant again (runs.start with its index), keeping the other variants' results;
+   * every variant runs when the configuration changed since. */
+  async runAgain(variantIndex: number): Promise<void> {
+    if (!this.canRunAgain(variantIndex)) return this.run();
+    const ready = this.startable();
+    if (!ready) return;
+    const { experiment, options, validation, path } = ready;
+    const at = this.runs.findIndex((r) => r.variantIndex === variantIndex);
+    this.runs[at] = queued(variantIndex, validation.experiment.variants[variantIndex]!.name);
+    const run = this.runs[at]!;
+    const started = await this.notices.guard('Could not start the run', () =>
+      this.connection.client.call('runs.start', {
+        experiment,
+        ...(path ? { path } : {}),
+        variantIndexes: [variantIndex],
+        ...options,
+      }),
+    );
+    if (!started) {
+      run.status = 'failed';
+      return;
+    }
+    if (run.runId === null) run.runId = started.runIds[0] ?? null;
+  }
+
+  /** What runs.start takes for the open experiment, or null after saying why it cannot run. */
+  private startable() {
+    const { doc, validation, path } = this.document;
+    if (!doc) return null;
+    const options = this.recording.runOptions;
+    if (options === null) {
+      const limit = this.recording.limit;
+      this.notices.error('Cannot run: the event limit is wrong', limit.ok ? '' : limit.message);
+      return null;
+    }
+    if (!validation.ok) {
+      this.notices.error(
+        'Cannot run: the experiment has problems',
+        validation.problems.map((p) => `${p.path}: ${p.message}`).join('\n'),
+      );
+      this.show('setup');
+      return null;
+    }
+    return { experiment: this.runnable(doc), options, validation, path };
   }
 
   /** Cancel one variant's run, or all that are queued or running. */

@@ -174,6 +174,41 @@ describe('RunsState', () => {
     expect(fake.argsOf('runs.cancel').map((a) => a.runId)).toEqual([12, 12, 13, 14]);
   });
 
+  it('runs a failed or cancelled variant again alone, keeping the others; all of them once the configuration changed', async () => {
+    const { fake, experiments, runs } = setup({
+      'runs.start': (args) => ({
+        runIds: (args['variantIndexes'] as number[] | undefined)?.map((i) => 31 + i) ?? [
+          11, 12, 13, 14,
+        ],
+      }),
+    });
+    open(experiments);
+    await runs.run();
+    fake.emit('run.done', { runId: 11, variantIndex: 0, status: 'done', result: result(11, 0) });
+    fake.emit('run.failed', { runId: 12, variantIndex: 1, status: 'failed', message: 'OOM' });
+    fake.emit('run.failed', { runId: 13, variantIndex: 2, status: 'cancelled', message: 'x' });
+    expect([0, 1, 2, 3].map((i) => runs.canRunAgain(i))).toEqual([false, true, true, false]);
+
+    await runs.runAgain(1);
+    expect(fake.argsOf('runs.start')[1]).toMatchObject({ variantIndexes: [1] });
+    expect(runs.runs.map((r) => [r.status, r.runId])).toEqual([
+      ['done', 11],
+      ['queued', 32],
+      ['cancelled', 13],
+      ['queued', 14],
+    ]);
+    expect(runs.results.map((r) => r.runId)).toEqual([11]);
+    expect(runs.runs[1]!.message).toBeUndefined();
+    fake.emit('run.done', { runId: 32, variantIndex: 1, status: 'done', result: result(32, 1) });
+    expect(runs.results.map((r) => r.runId)).toEqual([11, 32]);
+
+    (experiments.doc!['guest'] as Doc)['vcpus'] = 2;
+    expect(runs.canRunAgain(2)).toBe(false);
+    await runs.runAgain(2);
+    expect(fake.argsOf('runs.start')[2]).not.toHaveProperty('variantIndexes');
+    expect(runs.runs.every((r) => r.status === 'queued')).toBe(true);
+  });
+
   it('calls results stale once the configuration changes, not for its notes', async () => {
     const { experiments, runs } = setup();
     open(experiments);

@@ -203,6 +203,12 @@ export class Workbench {
   run(): Promise<void> {
     return this.runsStore.run();
   }
+  canRunAgain(variantIndex: number): boolean {
+    return this.runsStore.canRunAgain(variantIndex);
+  }
+  runAgain(variantIndex: number): Promise<void> {
+    return this.runsStore.runAgain(variantIndex);
+  }
   cancel(variantIndex?: number): Promise<void> {
     return this.runsStore.cancel(variantIndex);
   }
