@@ -286,7 +286,6 @@ export const API_METHODS = {
     args: z
       .object({
         theme: ThemeSchema.optional(),
-        workspaceDir: FilePath.optional(),
         memoryBudgetBytes: MemoryBudgetSchema.optional(),
       })
       .strict(),
