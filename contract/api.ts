@@ -21,7 +21,7 @@ const ExperimentDoc = z
 const FilePath = z.string().min(1).max(4096);
 const RunId = z.number().int().positive();
 /** Kinds of file the workbench exports (save dialogs filter by them). */
-export const ExportKindSchema = z.enum(['png', 'svg', 'csv', 'json', 'jsonl', 'txt', 'zip']);
+const ExportKindSchema = z.enum(['png', 'svg', 'csv', 'json', 'jsonl', 'txt', 'zip']);
 
 export interface ExperimentEntry {
   readonly path: string;
@@ -71,8 +71,8 @@ export interface Settings {
 
 /** Least and most memory budget the settings take: 1 MiB (as the CLI's --memory-budget), and
  * 1 PiB (no limit in practice). */
-export const MEMORY_BUDGET_MIN_BYTES = 2 ** 20;
-export const MEMORY_BUDGET_MAX_BYTES = 2 ** 50;
+const MEMORY_BUDGET_MIN_BYTES = 2 ** 20;
+const MEMORY_BUDGET_MAX_BYTES = 2 ** 50;
 export const MemoryBudgetSchema = z
   .number()
   .int()
@@ -286,7 +286,6 @@ export const API_METHODS = {
     args: z
       .object({
         theme: ThemeSchema.optional(),
-        workspaceDir: FilePath.optional(),
         memoryBudgetBytes: MemoryBudgetSchema.optional(),
       })
       .strict(),

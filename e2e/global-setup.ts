@@ -32,7 +32,7 @@ function newestMtimeMs(path: string): number {
   return newest;
 }
 
-export function rendererIsStale(): boolean {
+function rendererIsStale(): boolean {
   if (!existsSync(BUILT)) return true;
   const built = statSync(BUILT).mtimeMs;
   return SOURCES.some((s) => newestMtimeMs(join(ROOT, s)) > built);

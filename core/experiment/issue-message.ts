@@ -8,7 +8,7 @@ import { formatValue } from '../report/format.js';
 type Issue = z.core.$ZodIssue;
 
 /** A limit or value in the field's unit: "2 MiB (2097152 bytes)", "100 ms (100000000 ns)". */
-export function inUnit(value: number, unit: string | undefined): string {
+function inUnit(value: number, unit: string | undefined): string {
   if (unit === 'bytes' && Math.abs(value) >= 1024)
     return `${formatValue(value, 'bytes')} (${value} bytes)`;
   if (unit === 'bytes') return `${value} bytes`;

@@ -172,7 +172,7 @@ const PhaseSummarySchema = z
   })
   .strict();
 
-export const SavedVariantSchema = z
+const SavedVariantSchema = z
   .object({
     name: z.string().meta({ description: 'Variant name.' }),
     summary: z
@@ -307,7 +307,7 @@ export interface RestoredResults extends SavedResultsInfo {
 }
 
 /** One variant's result in the saved shape: every part it has, as plain JSON values. */
-export function toSavedVariant(result: ShownResult): SavedVariant {
+function toSavedVariant(result: ShownResult): SavedVariant {
   const { summary, series } = result;
   return {
     name: result.name,
@@ -337,7 +337,7 @@ export function toSaved(info: SavedResultsInfo, results: readonly ShownResult[])
 }
 
 /** One saved variant as a result again, with the parts the file did not keep. */
-export function fromSavedVariant(saved: SavedVariant): RestoredVariant {
+function fromSavedVariant(saved: SavedVariant): RestoredVariant {
   const absent: ResultPart[] = [];
   if (saved.nodeBytes === undefined) absent.push('nodeBytes');
   if (saved.latencyNs === undefined) absent.push('latency');

@@ -52,7 +52,7 @@ function betterDirection(def: MetricDef): 'lower' | 'higher' | null {
 
 /** Index of the best variant for a metric, or -1 when all are equal or the metric has no better.
  * NaN stands for a variant without a value (it failed): never the best, not compared. */
-export function bestIndex(def: MetricDef, values: readonly number[]): number {
+function bestIndex(def: MetricDef, values: readonly number[]): number {
   const dir = betterDirection(def);
   const known = values.filter((v) => !Number.isNaN(v));
   if (!dir || known.length < 2) return -1;

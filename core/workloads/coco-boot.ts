@@ -26,7 +26,7 @@ import type { CocoGuest } from './coco-guest.js';
 import { reserve, type GuestPhysMap, type Range } from './coco-placement.js';
 import { SwiotlbSchema, shareSwiotlb } from './coco-swiotlb.js';
 
-export const PayloadSchema = z
+const PayloadSchema = z
   .object({
     offsetBytes: bytesField(
       0,
@@ -45,7 +45,7 @@ export const PayloadSchema = z
   .meta({ description: 'What the VMM puts into guest memory before the guest runs.' });
 export type PayloadConfig = z.infer<typeof PayloadSchema>;
 
-export const RebootSchema = z
+const RebootSchema = z
   .object({
     resetTo: z.enum(['private', 'initial']).default('private').meta({
       description:

@@ -33,7 +33,7 @@ export const DmaPoolsSchema = z
   .meta({ description: 'Coherent DMA atomic pools (all confidential vendors).' });
 export type DmaPoolsConfig = z.infer<typeof DmaPoolsSchema>;
 
-export const VirtioDeviceSchema = z
+const VirtioDeviceSchema = z
   .object({
     name: z.string().min(1).max(40).meta({ description: 'Device name, for reports.' }),
     queues: z

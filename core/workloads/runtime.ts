@@ -11,7 +11,7 @@ import { buddySpan, type GuestPhysMap, type Range } from './coco-placement.js';
 
 const SZ_2M = 2 * MiB;
 
-export const BufferSizeSchema = z
+const BufferSizeSchema = z
   .object({
     bytes: z
       .number()
@@ -26,7 +26,7 @@ export const BufferSizeSchema = z
   })
   .strict();
 
-export const SharedPoolSchema = z
+const SharedPoolSchema = z
   .object({
     enabled: z.boolean().default(false).meta({
       description:
@@ -49,7 +49,7 @@ export const SharedPoolSchema = z
   .strict()
   .meta({ description: 'Guest-side pool of shared memory.' });
 
-export const PoorlyBehavedSchema = z
+const PoorlyBehavedSchema = z
   .object({
     enabled: z.boolean().default(false).meta({
       description: 'A poorly behaved guest flips the same pages between shared and private.',

@@ -127,7 +127,7 @@ interface RecordFields {
 }
 
 /** Validate one CSV row or JSON object and build its operation; messages name the field. */
-export function opFromRecord(
+function opFromRecord(
   line: number,
   record: Record<string, unknown>,
   source: RecordSource,

@@ -23,7 +23,7 @@ function spaceText(label: string, s: TraceSpaceInfo | null): string {
   return `${label}: [${hex(s.lowest)}, ${hex(s.end)}) (${formatBytes(s.end - s.lowest)}), ${count(s.ops)} operations, ${count(s.ranges2m)} distinct 2 MiB and ${count(s.ranges1g)} distinct 1 GiB ranges touched\n`;
 }
 
-export function traceInfoText(info: TraceInfo): string {
+function traceInfoText(info: TraceInfo): string {
   const kinds = Object.entries(info.byOp)
     .filter(([, n]) => n > 0)
     .map(([op, n]) => `${op} ${count(n)}`)

@@ -22,7 +22,7 @@ export function seriesCsv(result: RunResult): string {
 }
 
 /** A variant name as a file name: letters, digits, dot, dash and underscore only. */
-export function safeFileName(name: string): string {
+function safeFileName(name: string): string {
   const cleaned = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
   return cleaned.slice(0, 80) || 'variant';
 }

@@ -30,7 +30,7 @@ export interface SimulationHostOptions {
  * that run at once. An assumption (half, leaving the rest to the V8 heaps, the app and the rest
  * of the machine), settable per run: a run that passes it stops with a message, where without a
  * budget the operating system's out-of-memory killer would end the whole process. */
-export const DEFAULT_STORAGE_BUDGET_SHARE = 0.5;
+const DEFAULT_STORAGE_BUDGET_SHARE = 0.5;
 
 export function defaultStorageBudget(workers: number): number {
   return Math.floor((totalmem() * DEFAULT_STORAGE_BUDGET_SHARE) / Math.max(1, workers));

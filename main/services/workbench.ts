@@ -73,7 +73,6 @@ export interface WorkbenchStore {
   delete(path: string): Promise<{ trashed: true }>;
   recent(): readonly string[];
   watch(onChange: (paths: string[]) => void): () => void;
-  setWorkspace(dir: string): Promise<void>;
 }
 
 /** What the workbench needs of the settings store (main/services/settings-store.ts). */
@@ -442,20 +441,13 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     },
 
     'settings.get': async () => settings.get(),
-    'settings.set': async ({ theme, workspaceDir, memoryBudgetBytes }) => {
-      if (workspaceDir !== undefined) {
-        if (!isAbsolute(workspaceDir))
-          throw new ApiError('BAD_REQUEST', `settings.set: workspaceDir must be an absolute path`);
-        // The store moves first: a folder it cannot use is refused before the setting is saved.
-        if (resolve(workspaceDir) !== resolve(store.workspaceDir))
-          await store.setWorkspace(workspaceDir);
-      }
-      return settings.set({
+    // The workspace folder is not the page's to choose (the renderer is untrusted, and every
+    // write of experiments.save lands there): settings.json and `serve --workspace` set it.
+    'settings.set': async ({ theme, memoryBudgetBytes }) =>
+      settings.set({
         ...(theme !== undefined ? { theme } : {}),
-        ...(workspaceDir !== undefined ? { workspaceDir: store.workspaceDir } : {}),
         ...(memoryBudgetBytes !== undefined ? { memoryBudgetBytes } : {}),
-      });
-    },
+      }),
   };
 
   return {

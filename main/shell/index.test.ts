@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { API_METHODS } from '@contract/api.js';
 import { IPC_EVENT_CHANNEL } from '@contract/api-names.js';
 import { buildMenuTemplate, isShown, MENU, walkMenu } from './menu.js';
+import { SimulationHost } from '../services/simulation-host.js';
 import { makeTempDir, removeDir } from '../services/store-test-helpers.js';
 
 const fake = vi.hoisted(() => {
@@ -125,6 +126,8 @@ const fake = vi.hoisted(() => {
   const menus: MenuItemConstructorOptions[][] = [];
   const messageBoxes: Array<Record<string, unknown>> = [];
   const answers: number[] = [];
+  /** Each message box's answer as the bootstrap receives it. */
+  const boxAnswers: Array<Promise<unknown>> = [];
 
   const module = {
     app,
@@ -142,7 +145,9 @@ const fake = vi.hoisted(() => {
       showMessageBox: async (...args: unknown[]) => {
         const options = args.at(-1) as Record<string, unknown>;
         messageBoxes.push(options);
-        return { response: answers.shift() ?? 2, checkboxChecked: false };
+        const answer = Promise.resolve({ response: answers.shift() ?? 2, checkboxChecked: false });
+        boxAnswers.push(answer);
+        return answer;
       },
       showOpenDialog: async () => ({ canceled: true, filePaths: [] }),
       showSaveDialog: async () => ({ canceled: true }),
@@ -169,6 +174,7 @@ const fake = vi.hoisted(() => {
     menus,
     messageBoxes,
     answers,
+    boxAnswers,
     app,
     preventable,
     FakeWebContents,
@@ -250,9 +256,25 @@ beforeAll(async () => {
   await until('the window', () => fake.windows.length === 1);
 }, 60_000);
 
+/** The worker pool's close, to wait on when the app quits. */
+const hostClose = vi.spyOn(SimulationHost.prototype, 'close');
+
+/** Let every promise continuation already queued run (the next macrotask comes after them). */
+const settle = () => new Promise((r) => setImmediate(r));
+
 afterAll(async () => {
-  fake.app.emit('will-quit', fake.preventable());
-  await new Promise((r) => setTimeout(r, 200));
+  // As Electron does: will-quit, held while the window's bounds are written, then app.quit()
+  // and will-quit again, which closes the worker pool.
+  const quits = () => fake.log.filter((l) => l === 'quit').length;
+  const before = quits();
+  const quit = fake.preventable();
+  fake.app.emit('will-quit', quit);
+  if (quit.prevented) {
+    await until('the pending writes', () => quits() > before);
+    fake.app.emit('will-quit', fake.preventable());
+  }
+  await until('the worker pool closing', () => hostClose.mock.results.length > 0);
+  await hostClose.mock.results[0]!.value;
   process.env = saved;
   if (tmp) await removeDir(tmp);
 });
@@ -385,7 +407,9 @@ describe('the bootstrap', () => {
     win().close();
     await until('the question', () => fake.messageBoxes.length > boxes);
     expect(fake.messageBoxes.at(-1)).toMatchObject({ buttons: ['Save', 'Discard', 'Cancel'] });
-    await new Promise((r) => setTimeout(r, 20));
+    // The answer, and what the close guard does with it (promise continuations only, no I/O).
+    await fake.boxAnswers.at(-1);
+    await settle();
     expect(win().isDestroyed()).toBe(false);
   });
 
@@ -403,11 +427,9 @@ describe('the bootstrap', () => {
     expect(win().isDestroyed()).toBe(true);
     // The bounds reach the settings file; the API's settings do not show them.
     const bounds = { x: 100, y: 80, width: 1200, height: 700, maximized: false };
-    const deadline = Date.now() + 10_000;
-    while (JSON.stringify((await settingsFile())['window']) !== JSON.stringify(bounds)) {
-      if (Date.now() > deadline) throw new Error('the window state was not saved');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await vi.waitFor(async () => expect((await settingsFile())['window']).toEqual(bounds), {
+      timeout: 10_000,
+    });
     fake.app.emit('activate');
     await until('a new window', () => fake.windows.length === 2);
     expect((await invoke('settings.get', {})).value).not.toHaveProperty('window');

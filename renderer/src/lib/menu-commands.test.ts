@@ -1,46 +1,13 @@
-// Menu commands and the document-state reports, against a real Workbench and a fake API.
+// Menu commands and the document-state reports, against a real Workbench and the fake of the
+// contract's client (state/fake-api.ts).
 import { flushSync } from 'svelte';
 import { describe, expect, it } from 'vitest';
-import type { ApiEvent, GmemLabApi, OpenedExperiment } from '@contract/api';
+import type { GmemLabApi, OpenedExperiment } from '@contract/api';
 import preset from '../../../resources/presets/merge-policies.gmemlab.json';
 import { DocumentReporter, documentTitle } from './document-state.svelte';
 import { connectDesktop, handleMenuCommand, type MenuCommandDeps } from './menu-commands';
+import { fakeApi, fakeInfo } from './state/fake-api';
 import { Workbench } from './state/workbench.svelte';
-
-type Call = [string, unknown];
-
-function fakeApi(overrides: Record<string, (args: unknown) => unknown> = {}) {
-  const calls: Call[] = [];
-  const listeners = new Map<string, Set<(payload: unknown) => void>>();
-  const order: string[] = [];
-  const api: GmemLabApi = {
-    call: (async (method: string, args: unknown) => {
-      calls.push([method, args]);
-      order.push(`call ${method}`);
-      const o = overrides[method];
-      if (o) return o(args);
-      switch (method) {
-        case 'experiments.save':
-          return { path: '/w/saved.gmemlab.json', modifiedMs: 1 };
-        case 'experiments.list':
-          return [];
-        default:
-          return null;
-      }
-    }) as GmemLabApi['call'],
-    on: ((event: ApiEvent, listener: (payload: unknown) => void) => {
-      order.push(`on ${event}`);
-      let set = listeners.get(event);
-      if (!set) listeners.set(event, (set = new Set()));
-      set.add(listener);
-      return () => set.delete(listener);
-    }) as GmemLabApi['on'],
-  };
-  const emit = (event: ApiEvent, payload: unknown) => {
-    for (const l of listeners.get(event) ?? []) l(payload);
-  };
-  return { api, calls, order, emit, listeners };
-}
 
 function opened(path: string): OpenedExperiment {
   return {
@@ -54,14 +21,7 @@ function opened(path: string): OpenedExperiment {
 function workbench(api: GmemLabApi, transport: 'electron' | 'bridge' = 'electron'): Workbench {
   const wb = new Workbench();
   wb.api = api;
-  wb.info = {
-    version: 't',
-    engineVersion: 't',
-    transport,
-    platform: 'linux',
-    nativeDialogs: transport === 'electron',
-    defaultMemoryBudgetBytes: null,
-  };
+  wb.info = fakeInfo({ transport, nativeDialogs: transport === 'electron' });
   return wb;
 }
 

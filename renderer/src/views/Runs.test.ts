@@ -1,46 +1,23 @@
 // The Runs view's memory budget, time left, estimate before the run and event logs, against a
-// real Workbench and a fake API.
+// real Workbench and the fake of the contract's client (lib/state/fake-api.ts).
 import { describe, expect, it } from 'vitest';
 import { render } from 'vitest-browser-svelte';
-import type { GmemLabApi, Settings } from '@contract/api';
+import { fakeApi, fakeInfo, GiB } from '../lib/state/fake-api';
 import { Workbench } from '../lib/state/workbench.svelte';
 import Runs from './Runs.svelte';
 
-const GiB = 2 ** 30;
-
 function setup() {
-  return setupWith(() => null);
+  return setupWith();
 }
 
-/** A Workbench over a fake API that records every call and answers with `answer`. */
-function setupWith(answer: (method: string, args: Record<string, unknown>) => unknown) {
-  const calls: Array<[string, unknown]> = [];
-  let settings: Settings = {
-    theme: 'system',
-    workspaceDir: '/w',
-    recentFiles: [],
-    memoryBudgetBytes: null,
-  };
-  const api: GmemLabApi = {
-    call: (async (method: string, args: Record<string, unknown>) => {
-      calls.push([method, args]);
-      if (method === 'settings.set') return (settings = { ...settings, ...args } as Settings);
-      return answer(method, args);
-    }) as GmemLabApi['call'],
-    on: (() => () => {}) as GmemLabApi['on'],
-  };
+/** A Workbench over the fake API (every call recorded), answering with `answers`. */
+function setupWith(answers: Parameters<typeof fakeApi>[0] = {}) {
+  const fake = fakeApi(answers);
   const wb = new Workbench();
-  wb.api = api;
-  wb.settings = settings;
-  wb.info = {
-    version: 't',
-    engineVersion: 't',
-    transport: 'bridge',
-    platform: 'linux',
-    nativeDialogs: false,
-    defaultMemoryBudgetBytes: 6 * GiB,
-  };
-  return { wb, calls, api };
+  wb.api = fake.api;
+  wb.settings = fake.settings();
+  wb.info = fakeInfo({ defaultMemoryBudgetBytes: 6 * GiB });
+  return { wb, calls: fake.calls };
 }
 
 describe('Runs view', () => {
@@ -90,9 +67,45 @@ describe('Runs view', () => {
     await expect.element(screen.getByText('running: boot', { exact: true })).toBeVisible();
   });
 
+  it('offers to run a failed variant again, and runs only that one', async () => {
+    const { wb, calls } = setupWith({ 'runs.start': () => ({ runIds: [5] }) });
+    wb.load({
+      path: '/w/e.gmemlab.json',
+      experiment: experimentDoc(),
+      modifiedMs: 0,
+      configHash: 'h',
+    });
+    wb.runsStore.resultsHash = wb.validation.hash;
+    wb.runs = [
+      {
+        variantIndex: 0,
+        name: 'HugeTLB 2 MiB',
+        runId: 1,
+        status: 'failed',
+        phase: 'boot',
+        fraction: 0.2,
+        message: 'OOM',
+      },
+      {
+        variantIndex: 1,
+        name: '4 KiB',
+        runId: 2,
+        status: 'cancelled',
+        phase: 'boot',
+        fraction: 0.1,
+      },
+    ];
+    const screen = await render(Runs, { wb });
+    await screen.getByRole('button', { name: 'Run HugeTLB 2 MiB again' }).click();
+    await expect.poll(() => calls.some(([m]) => m === 'runs.start')).toBe(true);
+    expect(calls.find(([m]) => m === 'runs.start')![1]).toMatchObject({ variantIndexes: [0] });
+    await expect.element(screen.getByText('queued', { exact: true })).toBeVisible();
+    await expect.element(screen.getByRole('button', { name: 'Run 4 KiB again' })).toBeVisible();
+  });
+
   it('says before the run what each variant implies and which logs the limit cuts; the run records with that limit', async () => {
-    const { wb, calls, api } = setupWith((method, args) => {
-      if (method === 'runs.estimate') {
+    const { wb, calls } = setupWith({
+      'runs.estimate': (args) => {
         const limit = (args as { eventLimit?: number }).eventLimit ?? 1_000_000;
         const variants = [estimate('HugeTLB 2 MiB', 12_000), estimate('4 KiB', 2_500_000)];
         return {
@@ -107,11 +120,9 @@ describe('Runs view', () => {
               suggestedLimit: 2_800_000,
             })),
         };
-      }
-      if (method === 'runs.start') return { runIds: [1, 2] };
-      return null;
+      },
+      'runs.start': () => ({ runIds: [1, 2] }),
     });
-    void api;
     wb.load({
       path: '/w/e.gmemlab.json',
       experiment: experimentDoc(),
@@ -144,7 +155,7 @@ describe('Runs view', () => {
   });
 
   it('refuses a wrong event limit where it is typed, and does not start the run', async () => {
-    const { wb, calls } = setupWith(() => null);
+    const { wb, calls } = setupWith();
     wb.load({
       path: '/w/e.gmemlab.json',
       experiment: experimentDoc(),
@@ -163,9 +174,7 @@ describe('Runs view', () => {
   });
 
   it('offers the event log of a finished run that recorded one, and downloads it in a browser', async () => {
-    const { wb, calls } = setupWith((method) =>
-      method === 'runs.events' ? '{"type":"fault"}\n' : null,
-    );
+    const { wb, calls } = setupWith({ 'runs.events': () => '{"type":"fault"}\n' });
     wb.runs = [
       {
         variantIndex: 0,

@@ -1,13 +1,14 @@
 // The workbench keeps saved results whole: a file's results reopen with their latency
 // percentiles and per-node series, and saving writes them back unchanged (through the core's
 // toSaved / fromSaved). The results come from real runs of the core; only the transport is a
-// stand-in that records what would be written.
+// stand-in that records what would be written (fake-api.ts). And connecting wires every store to
+// the API's events.
 import { describe, expect, it } from 'vitest';
 import { configHash, parseExperimentValue } from '../../../../core/experiment/load';
 import { ENGINE_VERSION, runVariant } from '../../../../core/experiment/run';
 import { FORMAT_NAME, FORMAT_VERSION, type Experiment } from '../../../../core/experiment/schema';
 import { seriesColumns, toSaved, type ShownResult } from '../../../../core/metrics/result';
-import type { GmemLabApi } from '@contract/api';
+import { fakeApi, fakeInfo, fakeSettings, type FakeApi } from './fake-api';
 import { Workbench } from './workbench.svelte';
 
 const GiB = 1024 ** 3;
@@ -42,23 +43,12 @@ function validated(raw: unknown): Experiment {
   return r.experiment;
 }
 
-/** A workbench on a transport that answers saves and library listings, keeping what was saved. */
-function workbench(): { wb: Workbench; saved: Array<Record<string, unknown>> } {
-  const saved: Array<Record<string, unknown>> = [];
-  const api: GmemLabApi = {
-    call: (async (method: string, args: Record<string, unknown>) => {
-      if (method === 'experiments.save') {
-        saved.push(args['experiment'] as Record<string, unknown>);
-        return { path: '/w/saved.gmemlab.json', modifiedMs: 1 };
-      }
-      if (method === 'experiments.list') return [];
-      throw new Error(`unexpected call ${method}`);
-    }) as GmemLabApi['call'],
-    on: () => () => {},
-  };
+/** A workbench on the fake transport, keeping what was saved. */
+function workbench(): { wb: Workbench; fake: FakeApi } {
+  const fake = fakeApi();
   const wb = new Workbench();
-  wb.api = api;
-  return { wb, saved };
+  wb.api = fake.api;
+  return { wb, fake };
 }
 
 function open(wb: Workbench, experiment: Experiment): void {
@@ -83,7 +73,7 @@ describe('Workbench saved results', () => {
       createdAt: '2025-01-01T00:00:00.000Z',
     };
     const savedResults = toSaved(info, results);
-    const { wb, saved } = workbench();
+    const { wb, fake } = workbench();
     open(wb, validated({ ...doc, results: savedResults }));
 
     expect(wb.banner).toBeNull();
@@ -102,7 +92,9 @@ describe('Workbench saved results', () => {
     expect(wb.results[0]!.series.nodeBytes).toHaveLength(2);
 
     expect(await wb.save()).toBe(true);
-    const written = saved[0]!['results'] as typeof savedResults;
+    const written = fake.argsOf('experiments.save')[0]!.experiment[
+      'results'
+    ] as typeof savedResults;
     expect({ ...written, createdAt: info.createdAt }).toEqual(savedResults);
   });
 
@@ -138,5 +130,51 @@ describe('Workbench saved results', () => {
     expect(wb.banner?.kind).toBe('info');
     expect(wb.banner?.message).toMatch(/latency percentiles/);
     expect(wb.banner?.message).toMatch(/memory per NUMA node over time/);
+  });
+});
+
+describe('Workbench connection', () => {
+  it("subscribes to every store's events before reading the app, and unsubscribes on disconnect", async () => {
+    const fake = fakeApi(
+      {
+        'presets.list': () => [{ id: 'p', name: 'P', notes: '', variants: [] }],
+        'experiments.list': () => [],
+      },
+      { info: fakeInfo({ version: '9' }), settings: fakeSettings({ theme: 'dark' }) },
+    );
+    const wb = new Workbench();
+    await wb.connect(fake.api);
+    const events = ['run.progress', 'run.done', 'run.failed', 'store.changed', 'settings.changed'];
+    const subscribed = fake.order.filter((o) => o.startsWith('on ')).map((o) => o.slice(3));
+    expect(subscribed.sort()).toEqual([...events].sort());
+    expect(fake.order.findIndex((o) => o.startsWith('call '))).toBe(events.length);
+    expect(wb.info?.version).toBe('9');
+    expect(wb.presets.map((p) => p.id)).toEqual(['p']);
+    expect(wb.settings?.theme).toBe('dark');
+    expect(fake.calls.at(-1)![0]).toBe('experiments.list');
+
+    fake.emit('settings.changed', fakeSettings({ theme: 'light' }));
+    expect(wb.settings?.theme).toBe('light');
+    wb.disconnect();
+    for (const e of events) expect(fake.listeners(e as never)).toBe(0);
+  });
+
+  it('shows the setup once an experiment is opened, the runs once they start', async () => {
+    const fake = fakeApi({
+      'experiments.open': (a) => ({
+        path: a['path'],
+        experiment: structuredClone(doc),
+        modifiedMs: 1,
+        configHash: 'x',
+      }),
+      'runs.start': () => ({ runIds: [1, 2] }),
+    });
+    const wb = new Workbench();
+    await wb.connect(fake.api);
+    await wb.openPath('/w/a.gmemlab.json');
+    expect(wb.view).toBe('setup');
+    await wb.run();
+    expect(wb.view).toBe('runs');
+    expect(wb.running).toBe(true);
   });
 });
