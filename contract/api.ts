@@ -163,6 +163,45 @@ export interface MenuCommandEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sweeps
+
+/** One variant at one point of a sweep. */
+export interface SweepRow {
+  /** Index of the point, in the sweep's order. */
+  readonly point: number;
+  /** The swept values at the point, by parameter path. */
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly variantIndex: number;
+  readonly variant: string;
+  /** Final value of every metric; absent when the run failed. */
+  readonly summary?: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+
+export interface SweepProgress {
+  readonly sweepId: number;
+  /** Runs finished (done or failed), of `total`. */
+  readonly done: number;
+  readonly failed: number;
+  readonly total: number;
+  /** Overall fraction, the runs in flight counted by their own progress. */
+  readonly fraction: number;
+}
+
+export interface SweepDone {
+  readonly sweepId: number;
+  readonly status: 'done' | 'cancelled';
+  readonly rows: readonly SweepRow[];
+}
+
+const SweepAxisArg = z
+  .object({
+    path: z.string().min(1).max(200),
+    values: z.array(z.unknown()).min(1).max(64),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------
 // Methods
 
 export const API_METHODS = {
@@ -266,6 +305,23 @@ export const API_METHODS = {
     args: z.object({ runId: RunId }).strict(),
     result: {} as { cancelled: boolean },
   },
+  /** Run every point of a sweep (the axes given, else the experiment's own "sweep"), every
+   * variant at each, on the worker pool: 'sweep.progress' as it goes, 'sweep.done' with each
+   * run's summary at the end. */
+  'sweeps.start': {
+    args: z
+      .object({
+        experiment: ExperimentDoc,
+        path: FilePath.optional(),
+        axes: z.array(SweepAxisArg).min(1).max(2).optional(),
+      })
+      .strict(),
+    result: {} as { sweepId: number; points: number; runs: number },
+  },
+  'sweeps.cancel': {
+    args: z.object({ sweepId: z.number().int().min(1) }).strict(),
+    result: {} as { cancelled: boolean },
+  },
   /** Full-resolution CSV of a finished run's series. */
   'runs.csv': { args: z.object({ runId: RunId }).strict(), result: '' as string },
   /** Write an export the workbench produced to a path the user chooses (Electron: save dialog). */
@@ -315,6 +371,8 @@ export interface ApiEvents {
     readonly status: 'failed' | 'cancelled';
     readonly message: string;
   };
+  'sweep.progress': SweepProgress;
+  'sweep.done': SweepDone;
   'store.changed': { readonly paths: readonly string[] };
   'settings.changed': Settings;
   /** A command from the desktop app's menu, or a file the system asked the app to open
@@ -326,6 +384,8 @@ export const API_EVENTS: readonly ApiEvent[] = [
   'run.progress',
   'run.done',
   'run.failed',
+  'sweep.progress',
+  'sweep.done',
   'store.changed',
   'settings.changed',
   'menu.command',

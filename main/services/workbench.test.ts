@@ -555,6 +555,80 @@ describe('workbench: runs', () => {
   });
 });
 
+describe('workbench: sweeps', () => {
+  it('runs every point and variant on the pool: one progress, then the summary of each run, the same as a run of that point', async () => {
+    const b = await bench();
+    const started = await b.value<{ sweepId: number; points: number; runs: number }>(
+      'sweeps.start',
+      { experiment: validDoc(), axes: [{ path: 'seed', values: [1, 7] }] },
+    );
+    expect(started).toMatchObject({ points: 2, runs: 4 });
+    await b.events.until(() => b.events.of('sweep.done').length === 1);
+    const done = b.events.of('sweep.done')[0]!;
+    expect(done.status).toBe('done');
+    expect(done.sweepId).toBe(started.sweepId);
+    const rows = [...done.rows].sort(
+      (x, y) => x.point - y.point || x.variantIndex - y.variantIndex,
+    );
+    expect(rows.map((r) => [r.point, r.params['seed'], r.variantIndex])).toEqual([
+      [0, 1, 0],
+      [0, 1, 1],
+      [1, 7, 0],
+      [1, 7, 1],
+    ]);
+    const progress = b.events.of('sweep.progress');
+    expect(progress.at(-1)).toMatchObject({ done: 4, total: 4, failed: 0, fraction: 1 });
+    for (let i = 1; i < progress.length; i++)
+      expect(progress[i]!.done).toBeGreaterThanOrEqual(progress[i - 1]!.done);
+    // The point seed=7 gives what a run of that experiment gives.
+    const { runIds } = await b.value<{ runIds: number[] }>('runs.start', {
+      experiment: { ...validDoc(), seed: 7 },
+    });
+    const ends = await b.events.ends(runIds);
+    for (const id of runIds) {
+      const end = ends.get(id) as ApiEvents['run.done'];
+      expect(rows[2 + end.result.variantIndex]!.summary).toEqual(end.result.summary.metrics);
+    }
+  });
+
+  it("runs the experiment's own sweep; no sweep, or a point the schema refuses, is BAD_REQUEST", async () => {
+    const b = await bench();
+    const own = await b.value<{ points: number }>('sweeps.start', {
+      experiment: { ...validDoc(), sweep: { axes: [{ path: 'seed', values: [1, 2, 3] }] } },
+    });
+    expect(own.points).toBe(3);
+    expect(await b.call('sweeps.start', { experiment: validDoc() })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: /no "sweep"/ },
+    });
+    expect(
+      await b.call('sweeps.start', {
+        experiment: validDoc(),
+        axes: [{ path: 'guest.vcpus', values: [0] }],
+      }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: /guest\.vcpus=0 makes the experiment invalid/ },
+    });
+    await b.events.until(() => b.events.of('sweep.done').length === 1);
+  });
+
+  it('sweeps.cancel stops every run of the sweep: sweep.done says cancelled', async () => {
+    const b = await bench();
+    const { sweepId } = await b.value<{ sweepId: number }>('sweeps.start', {
+      experiment: slowDoc(),
+      axes: [{ path: 'seed', values: [1, 2, 3] }],
+    });
+    await b.events.until(() => b.events.of('sweep.progress').some((p) => p.fraction > 0));
+    expect(await b.value('sweeps.cancel', { sweepId })).toEqual({ cancelled: true });
+    await b.events.until(() => b.events.of('sweep.done').length === 1);
+    const done = b.events.of('sweep.done')[0]!;
+    expect(done.status).toBe('cancelled');
+    expect(done.rows.length).toBeLessThan(6);
+    expect(await b.value('sweeps.cancel', { sweepId })).toEqual({ cancelled: false });
+  });
+});
+
 describe('workbench: traces', () => {
   it('reads a preset trace relative to the presets folder', async () => {
     const b = await bench();

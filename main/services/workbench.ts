@@ -53,6 +53,8 @@ import {
   type TraceScope,
 } from './run-preparation.js';
 import { RunEventLogs } from './run-event-logs.js';
+import { SweepRuns } from './sweep-runs.js';
+import { SweepError, sweepPoints, type SweepPoint } from '../../core/experiment/sweep.js';
 import { DEFAULT_KEPT_RUNS, RunResults } from './run-results.js';
 import type { RunHandle, SimulationHost } from './simulation-host.js';
 
@@ -138,6 +140,19 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
     if (eventLogs) forgetting.push(eventLogs.forget(runId));
   });
   const active = new Map<number, RunHandle>();
+  // Sweeps run on the same pool with the settings' budget; only summaries come back.
+  const sweeps = new SweepRuns(
+    (request, onProgress) => {
+      const budget = settings.get().memoryBudgetBytes;
+      return host.run(budget !== null ? { ...request, storageBudgetBytes: budget } : request, (p) =>
+        onProgress(p.fraction),
+      );
+    },
+    {
+      progress: (p) => events.emit('sweep.progress', p),
+      done: (d) => events.emit('sweep.done', d),
+    },
+  );
   // Experiment files outside the workspace that this session opened or saved through the store
   // (dialogs, grants): runs.start reads traces beside them, and nothing beside other paths.
   const knownPaths = new Set<string>();
@@ -422,6 +437,37 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       handle.cancel();
       return { cancelled: true };
     },
+    'sweeps.start': async ({ experiment: doc, path, axes }) => {
+      const experiment = validated(parseExperimentValue(doc), 'the experiment');
+      const given = axes ?? experiment.sweep?.axes;
+      if (!given)
+        throw new ApiError(
+          'BAD_REQUEST',
+          'sweeps.start: the experiment has no "sweep" and no axes were given: choose a parameter and its values',
+        );
+      let points: SweepPoint[];
+      try {
+        points = sweepPoints(experiment, given);
+      } catch (err) {
+        if (err instanceof SweepError) throw new ApiError('BAD_REQUEST', `sweep: ${err.message}`);
+        throw err;
+      }
+      // Every point prepared (its traces checked) before any runs: a bad point starts nothing.
+      const scope = traceScopeOf(path);
+      const requests: VariantRunRequest[][] = [];
+      for (const point of points) {
+        const prepared = await prepareRun(point.experiment, scope).catch(preparationError);
+        requests.push(runRequests(prepared));
+      }
+      let sweepId: number;
+      try {
+        sweepId = sweeps.start(points, requests);
+      } catch (err) {
+        throw new ApiError('RUN_FAILED', `cannot start the sweep: ${(err as Error).message}`);
+      }
+      return { sweepId, points: points.length, runs: requests.flat().length };
+    },
+    'sweeps.cancel': async ({ sweepId }) => ({ cancelled: sweeps.cancel(sweepId) }),
     'runs.csv': async ({ runId }) => {
       const result = finished.get(runId);
       if (result) return seriesCsv(result);
@@ -457,6 +503,7 @@ export function createWorkbench(options: WorkbenchOptions): Workbench {
       unwatchSettings();
       documentListeners.clear();
       for (const handle of active.values()) handle.cancel();
+      sweeps.cancelAll();
       void eventLogs?.dispose();
     },
     documentState: () => documentState,
