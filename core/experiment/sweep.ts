@@ -4,6 +4,7 @@
 // are the axes crossed, each a validated experiment. The CLI and the workbench expand them here.
 import { formatProblems, zodProblems } from './load.js';
 import { parseParamValue, parsePath, withPath } from './param-path.js';
+import { METRICS } from '../metrics/definitions.js';
 import { ExperimentSchema, type Experiment } from './schema.js';
 import { MAX_AXIS_VALUES } from './sweep-schema.js';
 
@@ -112,4 +113,35 @@ function splitValues(text: string): string[] {
   out.push(current);
   if (out.some((v) => v === '')) throw new SweepError(`empty value in "${text}"`);
   return out;
+}
+
+/** One row per point and variant: the swept values (as the file holds them), the variant, why it
+ * failed when it did, and every metric. */
+export function sweepRowsCsv(
+  rows: readonly {
+    params: Record<string, unknown>;
+    variant: string;
+    summary?: Record<string, number>;
+    error?: string;
+  }[],
+): string {
+  const cell = (v: unknown): string => {
+    const t = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
+    return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
+  const paths = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
+  const header = [...paths, 'variant', 'error', ...METRICS.map((m) => m.name)];
+  const lines = [header.map(cell).join(',')];
+  for (const r of rows)
+    lines.push(
+      [
+        ...paths.map((p) => r.params[p]),
+        r.variant,
+        r.error ?? '',
+        ...METRICS.map((m) => (r.summary ? r.summary[m.name] : undefined)),
+      ]
+        .map(cell)
+        .join(','),
+    );
+  return lines.join('\n') + '\n';
 }

@@ -22,6 +22,12 @@ export interface SvgChartSpec {
   readonly foreground?: string;
   /** Stack the series as filled areas (parts of a whole), as the workbench draws them. */
   readonly stacked?: boolean;
+  /** Another x axis than simulated time: its title, and a labelled tick at each given x (a
+   * sweep's values); each point is also marked with a dot. */
+  readonly xAxis?: {
+    readonly title: string;
+    readonly ticks: readonly { readonly x: number; readonly label: string }[];
+  };
 }
 
 export function svgLineChart(spec: SvgChartSpec): string {
@@ -82,9 +88,14 @@ export function svgLineChart(spec: SvgChartSpec): string {
     );
   parts.push('</g>');
   parts.push(`<g fill="${esc(fg)}" text-anchor="middle">`);
-  for (const t of niceTicks(xMin, xMax, 6))
-    parts.push(`<text x="${f(sx(t))}" y="${m.top + ph + 18}">${esc(formatValue(t, 'ns'))}</text>`);
-  parts.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 34}">simulated time</text>`);
+  const xTicks = spec.xAxis
+    ? spec.xAxis.ticks
+    : niceTicks(xMin, xMax, 6).map((x) => ({ x, label: formatValue(x, 'ns') }));
+  for (const t of xTicks)
+    parts.push(`<text x="${f(sx(t.x))}" y="${m.top + ph + 18}">${esc(t.label)}</text>`);
+  parts.push(
+    `<text x="${m.left + pw / 2}" y="${m.top + ph + 34}">${esc(spec.xAxis?.title ?? 'simulated time')}</text>`,
+  );
   parts.push('</g>');
   parts.push(
     `<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="${esc(fg)}" stroke-opacity="0.6"/>`,
@@ -111,6 +122,11 @@ export function svgLineChart(spec: SvgChartSpec): string {
     parts.push(
       `<polyline fill="none" stroke="${esc(s.color)}" stroke-width="1.6"${dash} points="${points.join(' ')}"><title>${esc(s.label)}</title></polyline>`,
     );
+    if (spec.xAxis)
+      for (const p of points) {
+        const [cx, cy] = p.split(',');
+        parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${esc(s.color)}"/>`);
+      }
   });
   // Legend.
   spec.series.forEach((s, i) => {

@@ -4,7 +4,12 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { LoadProblem } from '../../core/experiment/load.js';
-import { parseSweepAxis, SweepError, sweepPoints } from '../../core/experiment/sweep.js';
+import {
+  parseSweepAxis,
+  SweepError,
+  sweepPoints,
+  sweepRowsCsv,
+} from '../../core/experiment/sweep.js';
 import type { Experiment } from '../../core/experiment/schema.js';
 import { ENGINE_VERSION } from '../../core/experiment/run.js';
 import { paramLabel } from '../../core/experiment/param-unit.js';
@@ -588,37 +593,6 @@ export function sweepCombinations(base: Experiment, params: readonly string[]): 
   );
 }
 
-/** One row per point and variant: the swept values (as the file holds them), the variant, why it
- * failed when it did, and every metric. */
-function sweepCsv(
-  rows: readonly {
-    params: Record<string, unknown>;
-    variant: string;
-    summary?: Record<string, number>;
-    error?: string;
-  }[],
-): string {
-  const cell = (v: unknown): string => {
-    const t = typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v);
-    return /[",\n\r]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-  };
-  const paths = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
-  const header = [...paths, 'variant', 'error', ...METRICS.map((m) => m.name)];
-  const lines = [header.map(cell).join(',')];
-  for (const r of rows)
-    lines.push(
-      [
-        ...paths.map((p) => r.params[p]),
-        r.variant,
-        r.error ?? '',
-        ...METRICS.map((m) => (r.summary ? r.summary[m.name] : undefined)),
-      ]
-        .map(cell)
-        .join(','),
-    );
-  return lines.join('\n') + '\n';
-}
-
 const SWEEP_METRICS = [
   'host_total_bytes',
   'double_allocated_bytes',
@@ -663,7 +637,7 @@ async function reportSweep(
       }
     });
   });
-  if (opts.csv !== undefined) await writeExport(opts.csv, sweepCsv(rows));
+  if (opts.csv !== undefined) await writeExport(opts.csv, sweepRowsCsv(rows));
   if (json)
     io.stdout(JSON.stringify({ engineVersion: ENGINE_VERSION, runs: rows }, null, 2) + '\n');
   else {

@@ -114,6 +114,26 @@ export function chartSvg(spec: ChartExportSpec, theme: Theme): string {
   });
 }
 
+/** An SVG drawn to a PNG at 2x (opaque: the SVG paints its background). */
+export async function svgPng(svg: string, width = 800, height = 400): Promise<Uint8Array> {
+  const img = new Image();
+  const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+  try {
+    img.src = url;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = width * 2;
+    canvas.height = height * 2;
+    const ctx = canvas.getContext('2d')!;
+    ctx.scale(2, 2);
+    ctx.drawImage(img, 0, 0, width, height);
+    const dataUrl = canvas.toDataURL('image/png');
+    return base64ToBytes(dataUrl.slice(dataUrl.indexOf(',') + 1));
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
 /** Every series of one variant, one row per sample (what the workbench holds: downsampled). */
 export function resultCsv(result: RunResultView): string {
   const { timeNs, names, values, nodeBytes = [] } = result.series;

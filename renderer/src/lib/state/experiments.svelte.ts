@@ -15,7 +15,7 @@ import type { Notices } from './notices.svelte';
 
 export type Doc = Record<string, unknown>;
 
-export type View = 'library' | 'setup' | 'runs' | 'compare' | 'reference';
+export type View = 'library' | 'setup' | 'runs' | 'compare' | 'sweep' | 'reference';
 
 export type Validation =
   | { readonly ok: true; problems: LoadProblem[]; experiment: Experiment; hash: string }

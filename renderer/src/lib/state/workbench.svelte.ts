@@ -5,6 +5,7 @@
 //   settings.svelte.ts     theme and memory budget (settings.get / settings.set)
 //   experiments.svelte.ts  library, presets, the open document, its validation and saving
 //   runs.svelte.ts         runs, their progress and time left, results, estimates, event logs
+//   sweeps.svelte.ts       sweeps: their parameters, one progress and cancel, each run's summary
 // What is left here: which view is shown, connecting, and passing the views' reads and writes on.
 import type {
   AppInfo,
@@ -22,6 +23,7 @@ import { Notices, type Banner } from './notices.svelte';
 import type { RunRecording } from './run-recording.svelte';
 import { RunsState, type VariantRun } from './runs.svelte';
 import { SettingsState } from './settings.svelte';
+import { SweepsState } from './sweeps.svelte';
 
 export type { View } from './experiments.svelte';
 export type { Banner } from './notices.svelte';
@@ -34,6 +36,7 @@ export class Workbench {
   readonly settingsStore = new SettingsState(this.connection, this.notices);
   readonly experiments: ExperimentsState;
   readonly runsStore: RunsState;
+  readonly sweeps: SweepsState;
   private unsubscribers: Array<() => void> = [];
 
   constructor() {
@@ -49,6 +52,7 @@ export class Workbench {
       show,
     );
     this.runsStore = new RunsState(this.connection, this.notices, this.experiments, show);
+    this.sweeps = new SweepsState(this.connection, this.notices, this.experiments);
   }
 
   /** Subscribe to the API's events first (none is missed), then read what the app holds. */
@@ -56,6 +60,7 @@ export class Workbench {
     this.connection.api = api;
     this.unsubscribers.push(
       ...this.runsStore.listen(api),
+      ...this.sweeps.listen(api),
       ...this.experiments.listen(api),
       ...this.settingsStore.listen(api),
     );
