@@ -37,7 +37,11 @@ function bootOnly(
 ): BootConfig {
   return BootSchema.parse({
     swiotlb: { enabled: false, ...(on.swiotlb ?? {}), ...(on.swiotlb ? { enabled: true } : {}) },
-    perCpu: { ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0, ...(on.perCpu ?? {}) },
+    memmap: { enabled: false },
+    // Without per-CPU pages asked for, no per-CPU first chunk either (packed places nothing).
+    perCpu: on.perCpu
+      ? { ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0, ...on.perCpu }
+      : { placement: 'packed', ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0 },
     kvmclock: { bssDecryptedBytes: 0, ...(on.kvmclock ?? {}) },
     dmaPools: { count: 0 },
     virtio: { devices: [] },
@@ -46,7 +50,7 @@ function bootOnly(
 }
 
 describe('swiotlbBytes', () => {
-  const segment = SwiotlbSchema.parse({});
+  const segment = SwiotlbSchema.parse({ rounding: 'segment' });
   it('clamps 6 % of RAM to [64 MiB, 1 GiB]', () => {
     // 512 MiB x 6 % = 30.72 MiB and 1 GiB x 6 % = 61.44 MiB: both below the 64 MiB floor.
     expect(swiotlbBytes(512 * MiB, segment)).toBe(64 * MiB);
@@ -69,8 +73,31 @@ describe('swiotlbBytes', () => {
     expect(swiotlbBytes(4 * GiB, SwiotlbSchema.parse({ rounding: 'page' }))).toBe(257_699_840);
   });
 
+  it('follows the kernel version: power-of-two slabs from v6.0 (round_up_default_nslabs)', () => {
+    const kernel = SwiotlbSchema.parse({});
+    expect(kernel.rounding).toBe('kernel');
+    // v5.19: swiotlb_adjust_size() only, whole segments.
+    expect(swiotlbBytes(16 * GiB, kernel, 8, '5.19')).toBe(983.25 * MiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '5.15')).toBe(246 * MiB);
+    // v6.0 and later: swiotlb_adjust_nareas(num_possible_cpus()) rounds the slabs up.
+    expect(swiotlbBytes(16 * GiB, kernel, 8, '6.0')).toBe(1 * GiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '6.12')).toBe(256 * MiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '10.1')).toBe(256 * MiB);
+    // At least IO_TLB_SEGSIZE (128) slabs per area: 2048 possible CPUs -> 2048 areas -> 262 144
+    // slabs = 512 MiB, above the 64 MiB of a 1 GiB guest.
+    expect(swiotlbBytes(1 * GiB, kernel, 8, '6.12')).toBe(64 * MiB);
+    expect(swiotlbBytes(1 * GiB, kernel, 2048, '6.12')).toBe(512 * MiB);
+    // 1500 CPUs round up to 2048 areas as well.
+    expect(swiotlbBytes(1 * GiB, kernel, 1500, '6.12')).toBe(512 * MiB);
+  });
+
   it('takes the percentage and clamps as parameters', () => {
-    const p = SwiotlbSchema.parse({ fraction: 0.01, minBytes: 16 * MiB, maxBytes: 32 * MiB });
+    const p = SwiotlbSchema.parse({
+      fraction: 0.01,
+      minBytes: 16 * MiB,
+      maxBytes: 32 * MiB,
+      rounding: 'segment',
+    });
     expect(swiotlbBytes(1 * GiB, p)).toBe(16 * MiB); // 10.24 MiB -> floor 16 MiB
     expect(swiotlbBytes(2 * GiB, p)).toBe(20.5 * MiB); // 20.48 MiB -> 82 segments of 256 KiB
     expect(swiotlbBytes(8 * GiB, p)).toBe(32 * MiB); // 81.92 MiB -> cap 32 MiB
@@ -237,7 +264,7 @@ describe('boot structures', () => {
       const { sim, guest } = setup('snp', HUGE_2M, 1 * GiB);
       const layout = bootGuest(
         guest,
-        bootOnly({ swiotlb: { skewBytes } }),
+        bootOnly({ swiotlb: { skewBytes, alignBytes: 2 * MiB } }),
         new Rng(3),
         new GuestPhysMap(1 * GiB),
       );

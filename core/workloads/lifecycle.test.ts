@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { GmemVariantInput, Vendor } from '../config.js';
 import { Rng } from '../rng.js';
 import { simOf } from '../sim/test-helpers.js';
-import { GiB, MiB } from '../units.js';
+import { GiB, MiB, PAGE_SIZE } from '../units.js';
 import { WorkloadContext, type ProgressReport } from './context.js';
 import {
   LifecycleSchema,
@@ -55,8 +55,11 @@ describe('LifecycleSchema', () => {
       minBytes: 64 * MiB,
       maxBytes: 1 * GiB,
       placement: 'high',
-      alignBytes: 2 * MiB,
+      alignBytes: PAGE_SIZE,
+      rounding: 'kernel',
     });
+    expect(p.boot.kernelVersion).toBe('6.12');
+    expect(p.boot.perCpu.placement).toBe('memblock');
     expect(p.boot.accept).toEqual({
       mode: 'lazy',
       bootBytes: 256 * MiB,
