@@ -289,15 +289,17 @@ describe('boot structures', () => {
 
   it('a full SNP boot of a 1 GiB guest shares exactly its structures', () => {
     // Defaults, 4 vCPUs: SWIOTLB 64 MiB (16 384 pages), 4 GHCB + 4 paravirt pages, 3 pages of
-    // .bss..decrypted kept shared (the other 509 go back to private), 3 atomic pools of 128 KiB
-    // (96 pages), 3 virtqueues x (2-page ring + 1 coherent page) = 9 pages: 16 500 pages.
+    // .bss..decrypted kept shared (the other 509 go back to private), 2 atomic pools of 128 KiB
+    // (64 pages: GFP_KERNEL and GFP_DMA32; the payload fills ZONE_DMA, so there is no GFP_DMA
+    // pool, as has_managed_dma() says), 3 virtqueues x (2-page ring + 1 coherent page) = 9 pages:
+    // 16 468 pages.
     const { sim, guest } = setup('snp', HUGE_2M, 1 * GiB);
     const layout = bootGuest(guest, BootSchema.parse({}), new Rng(5), new GuestPhysMap(1 * GiB));
     expect(sim.checkInvariants()).toEqual([]);
     expect(layout.swiotlb?.size).toBe(64 * MiB);
-    expect(layout.dmaPools).toHaveLength(3);
+    expect(layout.dmaPools).toHaveLength(2);
     expect(layout.virtio).toHaveLength(6);
-    expect(sim.gmem.shared.total).toBe(16_500);
+    expect(sim.gmem.shared.total).toBe(16_468);
     // .bss..decrypted: 512 MSR exits; GHCB 4; paravirt 4 x 3.
     expect(sim.metrics.get('psc_requests')).toBeGreaterThan(512 + 4 + 12);
     expect(sim.metrics.get('mapgpa_exits')).toBe(0);

@@ -22,6 +22,8 @@ import {
   sharePerCpuPages,
 } from './coco-decrypted.js';
 import { DmaPoolsSchema, VirtioSchema, shareAtomicPools, shareVirtioRings } from './coco-dma.js';
+import { GuestDma } from './coco-dma-api.js';
+import { GuestPageAllocator } from './guest-page-alloc.js';
 import { bytesField } from './coco-fields.js';
 import type { CocoGuest } from './coco-guest.js';
 import { reserve, type GuestPhysMap, type Range } from './coco-placement.js';
@@ -123,6 +125,10 @@ export interface BootLayout {
   readonly kvmclock: Range | null;
   readonly dmaPools: Range[];
   readonly virtio: Range[];
+  /** The guest page allocator after the boot (memblock_free_all() and the boot's allocations). */
+  readonly pages: GuestPageAllocator;
+  /** The DMA API of the guest: SWIOTLB, atomic pools, coherent allocations. */
+  readonly dma: GuestDma;
   /** End of the range accepted while booting: [0, acceptedBytes) (all RAM when eager). */
   readonly acceptedBytes: number;
 }
@@ -228,7 +234,6 @@ export function bootGuest(
   const from = payload ? payload.offset + payload.size : 0;
   step(() => prefaultAtLaunch(g, params.accept));
   const acceptedHi = step(() => acceptAtBoot(g, params.accept, payload));
-  const placer = { map, rng, acceptedHi };
   const mb = new Memblock(map, new GuestNodes(g.bytes, g.spec.vcpus, params.numa.nodes));
 
   // SNP early boot, over the MSR protocol (before the per-CPU GHCBs exist): the kernel image's
@@ -253,13 +258,17 @@ export function bootGuest(
   );
   // mm_core_init() -> mem_init() -> pci_iommu_alloc() -> swiotlb_init(): below all of the above.
   const swiotlb = step(() => shareSwiotlb(g, params.swiotlb, map, from, params.kernelVersion));
+  // mem_init() -> memblock_free_all(): the page allocator takes every free range.
+  const pages = new GuestPageAllocator(g, map, { vcpus: g.spec.vcpus });
   const kvmclock = step(() =>
-    snp && params.kvmclock.enabled ? shareKvmclockPages(g, placer) : null,
+    snp && params.kvmclock.enabled ? shareKvmclockPages(g, pages) : null,
   );
-  const { dmaPools, virtio } = step(() => ({
-    dmaPools: g.confidential ? shareAtomicPools(g, params.dmaPools, placer) : [],
-    virtio: g.confidential ? shareVirtioRings(g, params.virtio, placer) : [],
-  }));
+  const { atomicPools, dma, virtio } = step(() => {
+    const atomicPools = g.confidential ? shareAtomicPools(g, params.dmaPools, pages) : [];
+    const dma = new GuestDma(g, pages, swiotlb, atomicPools);
+    const virtio = g.confidential ? shareVirtioRings(params.virtio, dma) : [];
+    return { atomicPools, dma, virtio };
+  });
   step(() => freeUnusedDecrypted(g, params.kvmclock, bssDecrypted));
 
   return {
@@ -273,8 +282,10 @@ export function bootGuest(
     ghcb: perCpu.ghcb,
     paravirt: perCpu.paravirt,
     kvmclock,
-    dmaPools,
+    dmaPools: atomicPools.map((p) => p.range),
     virtio,
+    pages,
+    dma,
     acceptedBytes: acceptedHi,
   };
 }

@@ -8,15 +8,8 @@ import { KiB, MiB, PAGE_SIZE, alignUp } from '../units.js';
 import { bytesField } from './coco-fields.js';
 import type { CocoGuest } from './coco-guest.js';
 import { MAX_DMA_ADDRESS, PMD_SIZE, pcpuAllocInfo, type Memblock } from './coco-memblock.js';
-import {
-  buddySpan,
-  nextPowerOfTwo,
-  placeScattered,
-  reserve,
-  type GuestPhysMap,
-  type Placer,
-  type Range,
-} from './coco-placement.js';
+import { getOrder, MAX_PAGE_ORDER, type GuestPageAllocator } from './guest-page-alloc.js';
+import { nextPowerOfTwo, reserve, type GuestPhysMap, type Range } from './coco-placement.js';
 
 const SZ_2M = 2 * MiB;
 
@@ -272,14 +265,16 @@ export function sharePerCpuPages(
   return { ghcb, paravirt, runtimeData };
 }
 
-/** kvmclock_init_mem(): pvclock pages beyond the boot array (more than 64 vCPUs), one buddy
- * allocation, decrypted. */
-export function shareKvmclockPages(g: CocoGuest, placer: Placer): Range | null {
+/** kvmclock_init_mem() (arch/x86/kernel/kvmclock.c): pvclock pages beyond the boot array (more
+ * than 64 vCPUs), alloc_pages(GFP_KERNEL, order), then set_memory_decrypted(). */
+export function shareKvmclockPages(g: CocoGuest, pages: GuestPageAllocator): Range | null {
   const extra = kvmclockExtraBytes(g.spec.vcpus);
   if (extra <= 0) return null;
-  const { span, align } = buddySpan(extra);
-  const kvmclock = reserve(placer.map, placeScattered(placer, span, align), span);
-  g.acceptAndShare(kvmclock);
+  const order = Math.min(getOrder(extra), MAX_PAGE_ORDER);
+  const at = pages.alloc(order);
+  if (at === null) return null;
+  const kvmclock = { offset: at, size: PAGE_SIZE << order };
+  g.share(kvmclock.offset, kvmclock.size);
   return kvmclock;
 }
 

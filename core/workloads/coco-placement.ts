@@ -81,6 +81,20 @@ export class GuestPhysMap {
     }
   }
 
+  /** The free ranges inside [lo, hi), ascending. */
+  freeRanges(lo = 0, hi = this.limit): Range[] {
+    const out: Range[] = [];
+    let at = lo;
+    for (let i = this.firstEndAbove(lo); i < this.starts.length && at < hi; i++) {
+      const s = this.starts[i]!;
+      if (s >= hi) break;
+      if (s > at) out.push({ offset: at, size: s - at });
+      at = Math.max(at, this.ends[i]!);
+    }
+    if (at < hi) out.push({ offset: at, size: hi - at });
+    return out;
+  }
+
   /** Lowest free `align`-aligned start at or above `from` with room for `size` below `hi`. */
   firstFit(size: number, align: number, from = 0, hi = this.limit): number | null {
     let c = alignUp(Math.max(0, from), align);
