@@ -8,6 +8,7 @@ import type { Rng } from '../rng.js';
 import { MiB, PAGE_SIZE, alignUp } from '../units.js';
 import type { CocoGuest } from './coco-guest.js';
 import { buddySpan, type GuestPhysMap, type Range } from './coco-placement.js';
+import { EventQueue } from './event-queue.js';
 
 const SZ_2M = 2 * MiB;
 
@@ -191,66 +192,6 @@ interface DmaBuffer {
   pinned: boolean;
 }
 
-type EventKind = 'arrive' | 'expire' | 'retry' | 'flip';
-
-interface QueuedEvent {
-  readonly t: number;
-  readonly seq: number;
-  readonly kind: EventKind;
-  readonly buf: DmaBuffer | null;
-}
-
-/** Binary min-heap on (t, seq): ties run in the order they were scheduled. */
-class EventQueue {
-  private readonly heap: QueuedEvent[] = [];
-  private seq = 0;
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  push(t: number, kind: EventKind, buf: DmaBuffer | null = null): void {
-    const h = this.heap;
-    h.push({ t, seq: this.seq++, kind, buf });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  peek(): QueuedEvent | undefined {
-    return this.heap[0];
-  }
-
-  pop(): QueuedEvent | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: QueuedEvent, b: QueuedEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
-}
-
 /** What the run time leaves behind, so a reboot can release it. */
 export interface RuntimeState {
   /** Buffers still shared when the phase ended (and the pins the host holds on them). */
@@ -364,7 +305,8 @@ export function runRuntime(
     buffers++;
     if (params.pin && g.pin(buf.offset, buf.bytes).ok) buf.pinned = true;
     live.add(buf);
-    queue.push(now + rng.exponential(params.lifetimeMeanNs), 'expire', buf);
+    const b = buf;
+    queue.push(now + rng.exponential(params.lifetimeMeanNs), () => expire(sim.now, b));
   };
 
   const unpin = (buf: DmaBuffer) => {
@@ -388,7 +330,7 @@ export function runRuntime(
     if (!(buf.pinned && rng.chance(params.lateUnpinFraction))) unpin(buf);
     const r = g.unshare(buf.offset, buf.bytes);
     if (r.ok) finish(buf);
-    else if (r.errno === 'EAGAIN') queue.push(now + params.unpinDelayNs, 'retry', buf);
+    else if (r.errno === 'EAGAIN') queue.push(now + params.unpinDelayNs, () => retry(buf));
     else {
       // Refused or failed for good: the buffer stays shared (and the guest leaks it).
       unpin(buf);
@@ -411,6 +353,12 @@ export function runRuntime(
   let flipRange: Range | null = null;
   let flipShared = false;
   const flipPeriod = 1e9 / pb.flipsPerSec;
+  const flip = (t: number): void => {
+    const r = flipRange!;
+    const out = flipShared ? g.unshare(r.offset, r.size) : g.share(r.offset, r.size);
+    if (out.ok) flipShared = !flipShared;
+    queue.push(t + flipPeriod, flip);
+  };
   if (pb.enabled && g.confidential) {
     const at =
       (acceptedBytes > 0
@@ -420,36 +368,21 @@ export function runRuntime(
       map.add(at, at + pb.bytes);
       flipRange = { offset: at, size: pb.bytes };
       g.accept(at, pb.bytes, true);
-      queue.push(start + flipPeriod, 'flip');
+      queue.push(start + flipPeriod, flip);
     }
   }
 
-  if (params.buffersPerSec > 0) queue.push(start + rng.exponential(meanGapNs), 'arrive');
+  const arriveAndNext = (t: number): void => {
+    arrive(sim.now);
+    queue.push(t + rng.exponential(meanGapNs), arriveAndNext);
+  };
+  if (params.buffersPerSec > 0) queue.push(start + rng.exponential(meanGapNs), arriveAndNext);
 
   let handled = 0;
-  for (let ev = queue.peek(); ev && ev.t <= end; ev = queue.peek()) {
-    queue.pop();
+  for (let t = queue.peekTime(); t !== undefined && t <= end; t = queue.peekTime()) {
+    const ev = queue.pop()!;
     if (ev.t > sim.now) sim.advanceTo(ev.t);
-    const now = sim.now;
-    switch (ev.kind) {
-      case 'arrive':
-        arrive(now);
-        queue.push(ev.t + rng.exponential(meanGapNs), 'arrive');
-        break;
-      case 'expire':
-        expire(now, ev.buf!);
-        break;
-      case 'retry':
-        retry(ev.buf!);
-        break;
-      case 'flip': {
-        const r = flipRange!;
-        const out = flipShared ? g.unshare(r.offset, r.size) : g.share(r.offset, r.size);
-        if (out.ok) flipShared = !flipShared;
-        queue.push(ev.t + flipPeriod, 'flip');
-        break;
-      }
-    }
+    ev.run(ev.t);
     if (++handled % 128 === 0) ctx.progress((sim.now - start) / Math.max(1, params.durationNs));
   }
   if (end > sim.now) sim.advanceTo(end);
