@@ -44,7 +44,7 @@ function bootOnly(
       : { placement: 'packed', ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0 },
     kvmclock: { bssDecryptedBytes: 0, ...(on.kvmclock ?? {}) },
     dmaPools: { count: 0 },
-    virtio: { devices: [] },
+    devices: [],
     ...extra,
   });
 }
@@ -291,26 +291,29 @@ describe('boot structures', () => {
     // Defaults, 4 vCPUs: SWIOTLB 64 MiB (16 384 pages), 4 GHCB + 4 paravirt pages, 3 pages of
     // .bss..decrypted kept shared (the other 509 go back to private), 2 atomic pools of 128 KiB
     // (64 pages: GFP_KERNEL and GFP_DMA32; the payload fills ZONE_DMA, so there is no GFP_DMA
-    // pool, as has_managed_dma() says), 3 virtqueues x (2-page ring + 1 coherent page) = 9 pages:
-    // 16 468 pages.
+    // pool, as has_managed_dma() says), and the default devices' rings: virtio-net's receive and
+    // transmit rings (256 entries, 2 pages each) and control ring (64 entries, 1 page), virtio-blk's
+    // ring (2 pages): 7 pages. 16 466 pages.
     const { sim, guest } = setup('snp', HUGE_2M, 1 * GiB);
     const layout = bootGuest(guest, BootSchema.parse({}), new Rng(5), new GuestPhysMap(1 * GiB));
     expect(sim.checkInvariants()).toEqual([]);
     expect(layout.swiotlb?.size).toBe(64 * MiB);
     expect(layout.dmaPools).toHaveLength(2);
-    expect(layout.virtio).toHaveLength(6);
-    expect(sim.gmem.shared.total).toBe(16_468);
+    expect(layout.virtio).toHaveLength(0);
+    expect(layout.devices.map((d) => d.name)).toEqual(['virtio-net0', 'virtio-blk1']);
+    expect(layout.deviceShared.map((r) => r.size / PAGE_SIZE)).toEqual([2, 2, 1, 2]);
+    expect(sim.gmem.shared.total).toBe(16_466);
     // .bss..decrypted: 512 MSR exits; GHCB 4; paravirt 4 x 3.
     expect(sim.metrics.get('psc_requests')).toBeGreaterThan(512 + 4 + 12);
     expect(sim.metrics.get('mapgpa_exits')).toBe(0);
   });
 
   it('a full TDX boot adds the firmware at 4 KiB and converts through MapGPA', () => {
-    // MapGPA: SWIOTLB 64 MiB = 32 exits, 3 pools and 6 virtio allocations (each < 2 MiB) = 9.
+    // MapGPA: SWIOTLB 64 MiB = 32 exits, 3 pools and 4 device rings (each < 2 MiB) = 7.
     const { sim, guest } = setup('tdx', HUGE_2M, 1 * GiB);
     bootGuest(guest, BootSchema.parse({}), new Rng(5), new GuestPhysMap(1 * GiB));
     expect(sim.checkInvariants()).toEqual([]);
-    expect(sim.metrics.get('mapgpa_exits')).toBe(41);
+    expect(sim.metrics.get('mapgpa_exits')).toBe(39);
     expect(sim.metrics.get('psc_requests')).toBe(0);
     // The 4 MiB firmware was PAGE.ADDed at 4 KiB during the build and stays mapped at 4 KiB.
     expect(sim.metrics.get('pages_4k')).toBeGreaterThanOrEqual(1024);

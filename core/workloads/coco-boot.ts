@@ -23,6 +23,13 @@ import {
 } from './coco-decrypted.js';
 import { DmaPoolsSchema, VirtioSchema, shareAtomicPools, shareVirtioRings } from './coco-dma.js';
 import { GuestDma } from './coco-dma-api.js';
+import {
+  DEFAULT_DEVICES,
+  DeviceSchema,
+  deviceRanges,
+  probeDevices,
+  type ProbedDevice,
+} from './coco-devices.js';
 import { GuestPageAllocator } from './guest-page-alloc.js';
 import { bytesField } from './coco-fields.js';
 import type { CocoGuest } from './coco-guest.js';
@@ -89,8 +96,13 @@ export const BootSchema = z
     dmaPools: DmaPoolsSchema.default(DmaPoolsSchema.parse({})).meta({
       description: 'Coherent DMA atomic pools (all confidential vendors).',
     }),
+    devices: z.array(DeviceSchema).max(64).default(DEFAULT_DEVICES).meta({
+      description:
+        'Devices of the guest and their drivers (coco-devices.ts): what each allocates at probe (rings, queues, DMA pools) and the I/O load it serves at run time. Default: a virtio-net queue pair and a virtio-blk queue, with no load.',
+    }),
     virtio: VirtioSchema.default(VirtioSchema.parse({})).meta({
-      description: 'virtio devices of the guest (rings and coherent buffers, converted to shared).',
+      description:
+        'Earlier form of the virtio device list (one ring and one extra coherent buffer per queue), kept so older experiments mean what they meant; describe new devices in devices.',
     }),
     accept: AcceptSchema.default(AcceptSchema.parse({})).meta({
       description: 'Lazy acceptance of guest memory, and KVM_PRE_FAULT_MEMORY.',
@@ -125,6 +137,9 @@ export interface BootLayout {
   readonly kvmclock: Range | null;
   readonly dmaPools: Range[];
   readonly virtio: Range[];
+  /** The probed devices, and the shared ranges of their rings and queues. */
+  readonly devices: ProbedDevice[];
+  readonly deviceShared: Range[];
   /** The guest page allocator after the boot (memblock_free_all() and the boot's allocations). */
   readonly pages: GuestPageAllocator;
   /** The DMA API of the guest: SWIOTLB, atomic pools, coherent allocations. */
@@ -263,11 +278,13 @@ export function bootGuest(
   const kvmclock = step(() =>
     snp && params.kvmclock.enabled ? shareKvmclockPages(g, pages) : null,
   );
-  const { atomicPools, dma, virtio } = step(() => {
+  // postcore_initcall dma_atomic_pool_init(), then the drivers probe.
+  const { atomicPools, dma, virtio, devices } = step(() => {
     const atomicPools = g.confidential ? shareAtomicPools(g, params.dmaPools, pages) : [];
     const dma = new GuestDma(g, pages, swiotlb, atomicPools);
     const virtio = g.confidential ? shareVirtioRings(params.virtio, dma) : [];
-    return { atomicPools, dma, virtio };
+    const devices = g.confidential ? probeDevices(dma, params.devices) : [];
+    return { atomicPools, dma, virtio, devices };
   });
   step(() => freeUnusedDecrypted(g, params.kvmclock, bssDecrypted));
 
@@ -284,6 +301,8 @@ export function bootGuest(
     kvmclock,
     dmaPools: atomicPools.map((p) => p.range),
     virtio,
+    devices,
+    deviceShared: deviceRanges(devices),
     pages,
     dma,
     acceptedBytes: acceptedHi,

@@ -23,10 +23,12 @@ export const PerCpuSchema = z
       description:
         "memblock: where the guest kernel puts them: each CPU's unit of the per-CPU first chunk (pcpu_embed_first_chunk(), mm/percpu.c, atom PMD_SIZE on x86-64) with its decrypted per-CPU page at its offset in the unit, and the SNP runtime data (GHCB) of each CPU from memblock_alloc_node() on its node (alloc_runtime_data(), arch/x86/coco/sev/core.c), all top-down; scattered: each page at a place drawn from the seed (the earlier model, kept for old experiments); packed: all of them in one run at the top of free RAM.",
     }),
-    staticBytes: bytesField(
-      221184,
-      'Static per-CPU data of the guest kernel (__per_cpu_end - __per_cpu_start). The default is an assumption: a typical x86-64 distribution kernel, whose boot log reads "percpu: Embedded 63 pages/cpu s221184 r8192 d28672 u262144".',
-    ),
+    staticBytes: z.number().int().nonnegative().multipleOf(PAGE_SIZE).default(221184).meta({
+      unit: 'bytes',
+      description:
+        'Static per-CPU data of the guest kernel (__per_cpu_end - __per_cpu_start). The default is an assumption: a typical x86-64 distribution kernel, whose boot log reads "percpu: Embedded 63 pages/cpu s221184 r8192 d28672 u262144".',
+      assumption: true,
+    }),
     reservedBytes: bytesField(
       8 * KiB,
       'Reserved per-CPU area of the first chunk: PERCPU_FIRST_CHUNK_RESERVE = PERCPU_MODULE_RESERVE (8 KiB, include/linux/percpu.h).',

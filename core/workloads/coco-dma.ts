@@ -56,17 +56,10 @@ export type VirtioDeviceConfig = z.infer<typeof VirtioDeviceSchema>;
 
 export const VirtioSchema = z
   .object({
-    devices: z
-      .array(VirtioDeviceSchema)
-      .max(64)
-      .default([
-        { name: 'virtio-net', queues: 2, queueSize: 256 },
-        { name: 'virtio-blk', queues: 1, queueSize: 256 },
-      ])
-      .meta({
-        description:
-          'virtio devices: each queue gets one split ring (descriptor table, avail and used rings) from dma_alloc_coherent(), i.e. pages from the guest page allocator, decrypted.',
-      }),
+    devices: z.array(VirtioDeviceSchema).max(64).default([]).meta({
+      description:
+        'virtio devices in the earlier form (empty by default; boot.devices describes devices and their drivers): each queue gets one split ring (descriptor table, avail and used rings) from dma_alloc_coherent(), i.e. pages from the guest page allocator, decrypted, plus coherentBytesPerQueue.',
+    }),
     coherentBytesPerQueue: bytesField(
       4 * KiB,
       'Other coherent DMA memory per queue (a separate dma_alloc_coherent()); an assumption, 0 disables. Streaming DMA goes through SWIOTLB and converts nothing.',

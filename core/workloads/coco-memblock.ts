@@ -27,6 +27,7 @@ export const NumaSchema = z
       unit: 'count',
       description:
         'NUMA nodes of the guest (QEMU -numa): RAM split evenly in whole 128 MiB sections, the vCPUs in contiguous blocks, node 0 first. The even split and the CPU blocks are an assumption about the VMM topology. Per-node boot allocations (memmap, per-CPU chunk, SNP runtime data) go to the top of their node.',
+      assumption: true,
     }),
   })
   .strict()

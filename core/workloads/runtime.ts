@@ -8,6 +8,8 @@ import type { Rng } from '../rng.js';
 import { MiB, PAGE_SIZE, alignUp } from '../units.js';
 import type { CocoGuest } from './coco-guest.js';
 import { buddySpan, type GuestPhysMap, type Range } from './coco-placement.js';
+import type { GuestDma } from './coco-dma-api.js';
+import { runDevices, type DeviceRunCounters, type ProbedDevice } from './coco-devices.js';
 import { EventQueue } from './event-queue.js';
 
 const SZ_2M = 2 * MiB;
@@ -79,10 +81,15 @@ export const RuntimeSchema = z
       .nonnegative()
       .default(1_000_000_000)
       .meta({ unit: 'ns', description: 'Simulated run time after each boot; 0 skips the phase.' }),
-    buffersPerSec: z.number().nonnegative().max(10_000_000).default(2000).meta({
+    buffersPerSec: z.number().nonnegative().max(10_000_000).default(0).meta({
       unit: 'count',
       description:
-        'Transient shared DMA buffers per second of simulated time (Poisson arrivals): dma_alloc_coherent() outside the atomic pools, bounce areas of drivers that do not use SWIOTLB.',
+        'Synthetic churn: transient shared buffers per second of simulated time (Poisson arrivals), each placed by the rules below (not by the guest page allocator) and converted to shared and back. Not a guest kernel mechanism: an assumption, for studying conversion rates; the devices in boot.devices model what a guest converts. 0 (default) turns it off; experiments that set it keep it.',
+      assumption: true,
+    }),
+    swiotlbDynamic: z.boolean().default(false).meta({
+      description:
+        'CONFIG_SWIOTLB_DYNAMIC (v6.6+, off in the Kconfig default): when SWIOTLB is full, a device mapping gets a transient pool, decrypted for it and encrypted again when it is freed (swiotlb_find_slots() -> swiotlb_alloc_pool()); off: the request is retried after its service time.',
     }),
     sizes: z
       .array(BufferSizeSchema)
@@ -100,7 +107,7 @@ export const RuntimeSchema = z
       }),
     lifetimeMeanNs: z.number().int().positive().default(5_000_000).meta({
       unit: 'ns',
-      description: 'Mean lifetime of a buffer (exponentially distributed).',
+      description: 'Synthetic churn: mean lifetime of a buffer (exponentially distributed).',
     }),
     region: z.enum(['accepted', 'all']).default('accepted').meta({
       description:
@@ -144,7 +151,10 @@ export const RuntimeSchema = z
     }),
   })
   .strict()
-  .meta({ description: 'Run time between boots: transient shared DMA buffers.' });
+  .meta({
+    description:
+      'Run time between boots: the I/O of the devices (boot.devices), and optionally synthetic churn, a guest-side shared pool and a poorly behaved guest.',
+  });
 export type RuntimeConfig = z.infer<typeof RuntimeSchema>;
 
 // -------------------------------------------------------------------------------------------------
@@ -204,6 +214,8 @@ export interface RuntimeState {
   /** Buffers whose conversion back to private failed for good (left shared). */
   readonly stuck: number;
   readonly buffers: number;
+  /** The devices' requests, requeues and transient SWIOTLB pools (null without devices). */
+  readonly io: DeviceRunCounters | null;
   /** Drop every pin still held (the VMM tears down device mappings, e.g. on reset). */
   releasePins(): void;
 }
@@ -221,6 +233,7 @@ export function runRuntime(
   map: GuestPhysMap,
   rng: Rng,
   acceptedBytes: number = g.bytes,
+  io: { readonly dma: GuestDma; readonly devices: readonly ProbedDevice[] } | null = null,
 ): RuntimeState {
   const ctx = g.ctx;
   const sim = g.sim;
@@ -377,6 +390,13 @@ export function runRuntime(
     queue.push(t + rng.exponential(meanGapNs), arriveAndNext);
   };
   if (params.buffersPerSec > 0) queue.push(start + rng.exponential(meanGapNs), arriveAndNext);
+  // The devices' I/O, on their own random streams (the churn above keeps its draws).
+  const deviceCounters = io
+    ? runDevices(io.dma, io.devices, queue, rng.fork(101), start, end, {
+        swiotlbDynamic: params.swiotlbDynamic,
+        vcpus: g.spec.vcpus,
+      })
+    : null;
 
   let handled = 0;
   for (let t = queue.peekTime(); t !== undefined && t <= end; t = queue.peekTime()) {
@@ -403,6 +423,7 @@ export function runRuntime(
     pools: pools.map((p) => p.range),
     stuck,
     buffers,
+    io: deviceCounters,
     releasePins() {
       for (const b of liveList) unpin(b);
     },

@@ -32,7 +32,7 @@ const CHECKS: Record<string, (v: Record<string, JsonVariant>) => void> = {
     // 4 KiB folios never split and never map huge.
     expect(k4.splits_2m + k4.splits_1g).toBe(0);
     expect(k4.pages_2m + k4.pages_1g).toBe(0);
-    // Conversions at boot (SWIOTLB, GHCBs, virtio) split huge folios.
+    // Conversions at boot (SWIOTLB, GHCBs, per-CPU pages, device rings) split huge folios.
     expect(thp.splits_2m).toBeGreaterThan(0);
     expect(h2.splits_2m).toBeGreaterThan(0);
     expect(h1.splits_1g).toBeGreaterThan(0);
