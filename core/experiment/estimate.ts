@@ -13,6 +13,7 @@ import { METRICS } from '../metrics/definitions.js';
 import { GiB, MiB, PAGE_SIZE, alignUp } from '../units.js';
 import { bootAcceptBytes } from '../workloads/coco-accept.js';
 import { dmaAtomicPoolBytes } from '../workloads/coco-dma.js';
+import { memmapBytes } from '../workloads/coco-memblock.js';
 import { swiotlbBytes } from '../workloads/coco-swiotlb.js';
 import type { LifecycleConfig } from '../workloads/lifecycle.js';
 import { effectiveWorkload, type Experiment } from './schema.js';
@@ -143,12 +144,16 @@ function lifecycleOps(
       : acc.prefault === 'boot-range'
         ? bootAcceptBytes(acc, guestBytes)
         : 0;
-  // Lazy acceptance also accepts (so faults in) the boot's shared structures placed beyond the
-  // boot range: SWIOTLB (coco-swiotlb.ts) and an atomic DMA pool (coco-dma.ts), at least.
+  // Lazy acceptance also accepts (so faults in) the boot's structures placed beyond the boot
+  // range: SWIOTLB (coco-swiotlb.ts), an atomic DMA pool (coco-dma.ts) and the memory map that
+  // memblock places at the top of RAM (coco-memblock.ts), at least.
   const structBytes =
     confidential && acc.mode !== 'eager'
-      ? (w.boot.swiotlb.enabled ? swiotlbBytes(guestBytes, w.boot.swiotlb) : 0) +
-        dmaAtomicPoolBytes(guestBytes, w.boot.dmaPools)
+      ? (w.boot.swiotlb.enabled
+          ? swiotlbBytes(guestBytes, w.boot.swiotlb, vcpus, w.boot.kernelVersion)
+          : 0) +
+        dmaAtomicPoolBytes(guestBytes, w.boot.dmaPools) +
+        lastNodeMemmapAboveBootRange(w, guestBytes)
       : 0;
   const rt = w.runtime;
   const seconds = rt.durationNs / 1e9;
@@ -180,6 +185,14 @@ function lifecycleOps(
     },
     touchedBytes,
   };
+}
+
+/** The last node's memory map, at the top of RAM, when it lies above the boot range (its faults
+ * are then not among the boot range's). */
+function lastNodeMemmapAboveBootRange(w: LifecycleConfig, guestBytes: number): number {
+  if (!w.boot.memmap.enabled) return 0;
+  const bytes = memmapBytes(guestBytes / w.boot.numa.nodes, w.boot.memmap.structPageBytes);
+  return guestBytes - bytes >= bootAcceptBytes(w.boot.accept, guestBytes) ? bytes : 0;
 }
 
 /** Samples of the series: one per interval of simulated time, at most one per operation (a

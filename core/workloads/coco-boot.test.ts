@@ -37,16 +37,20 @@ function bootOnly(
 ): BootConfig {
   return BootSchema.parse({
     swiotlb: { enabled: false, ...(on.swiotlb ?? {}), ...(on.swiotlb ? { enabled: true } : {}) },
-    perCpu: { ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0, ...(on.perCpu ?? {}) },
+    memmap: { enabled: false },
+    // Without per-CPU pages asked for, no per-CPU first chunk either (packed places nothing).
+    perCpu: on.perCpu
+      ? { ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0, ...on.perCpu }
+      : { placement: 'packed', ghcbPagesPerVcpu: 0, paravirtPagesPerVcpu: 0 },
     kvmclock: { bssDecryptedBytes: 0, ...(on.kvmclock ?? {}) },
     dmaPools: { count: 0 },
-    virtio: { devices: [] },
+    devices: [],
     ...extra,
   });
 }
 
 describe('swiotlbBytes', () => {
-  const segment = SwiotlbSchema.parse({});
+  const segment = SwiotlbSchema.parse({ rounding: 'segment' });
   it('clamps 6 % of RAM to [64 MiB, 1 GiB]', () => {
     // 512 MiB x 6 % = 30.72 MiB and 1 GiB x 6 % = 61.44 MiB: both below the 64 MiB floor.
     expect(swiotlbBytes(512 * MiB, segment)).toBe(64 * MiB);
@@ -69,8 +73,31 @@ describe('swiotlbBytes', () => {
     expect(swiotlbBytes(4 * GiB, SwiotlbSchema.parse({ rounding: 'page' }))).toBe(257_699_840);
   });
 
+  it('follows the kernel version: power-of-two slabs from v6.0 (round_up_default_nslabs)', () => {
+    const kernel = SwiotlbSchema.parse({});
+    expect(kernel.rounding).toBe('kernel');
+    // v5.19: swiotlb_adjust_size() only, whole segments.
+    expect(swiotlbBytes(16 * GiB, kernel, 8, '5.19')).toBe(983.25 * MiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '5.15')).toBe(246 * MiB);
+    // v6.0 and later: swiotlb_adjust_nareas(num_possible_cpus()) rounds the slabs up.
+    expect(swiotlbBytes(16 * GiB, kernel, 8, '6.0')).toBe(1 * GiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '6.12')).toBe(256 * MiB);
+    expect(swiotlbBytes(4 * GiB, kernel, 8, '10.1')).toBe(256 * MiB);
+    // At least IO_TLB_SEGSIZE (128) slabs per area: 2048 possible CPUs -> 2048 areas -> 262 144
+    // slabs = 512 MiB, above the 64 MiB of a 1 GiB guest.
+    expect(swiotlbBytes(1 * GiB, kernel, 8, '6.12')).toBe(64 * MiB);
+    expect(swiotlbBytes(1 * GiB, kernel, 2048, '6.12')).toBe(512 * MiB);
+    // 1500 CPUs round up to 2048 areas as well.
+    expect(swiotlbBytes(1 * GiB, kernel, 1500, '6.12')).toBe(512 * MiB);
+  });
+
   it('takes the percentage and clamps as parameters', () => {
-    const p = SwiotlbSchema.parse({ fraction: 0.01, minBytes: 16 * MiB, maxBytes: 32 * MiB });
+    const p = SwiotlbSchema.parse({
+      fraction: 0.01,
+      minBytes: 16 * MiB,
+      maxBytes: 32 * MiB,
+      rounding: 'segment',
+    });
     expect(swiotlbBytes(1 * GiB, p)).toBe(16 * MiB); // 10.24 MiB -> floor 16 MiB
     expect(swiotlbBytes(2 * GiB, p)).toBe(20.5 * MiB); // 20.48 MiB -> 82 segments of 256 KiB
     expect(swiotlbBytes(8 * GiB, p)).toBe(32 * MiB); // 81.92 MiB -> cap 32 MiB
@@ -244,7 +271,7 @@ describe('boot structures', () => {
       const { sim, guest } = setup('snp', HUGE_2M, 1 * GiB);
       const layout = bootGuest(
         guest,
-        bootOnly({ swiotlb: { skewBytes } }),
+        bootOnly({ swiotlb: { skewBytes, alignBytes: 2 * MiB } }),
         new Rng(3),
         new GuestPhysMap(1 * GiB),
       );
@@ -269,28 +296,33 @@ describe('boot structures', () => {
 
   it('a full SNP boot of a 1 GiB guest shares exactly its structures', () => {
     // Defaults, 4 vCPUs: SWIOTLB 64 MiB (16 384 pages), 4 GHCB + 4 paravirt pages, 3 pages of
-    // .bss..decrypted kept shared (the other 509 go back to private), 3 atomic pools of 128 KiB
-    // (96 pages), 3 virtqueues x (2-page ring + 1 coherent page) = 9 pages: 16 500 pages.
+    // .bss..decrypted kept shared (the other 509 go back to private), 2 atomic pools of 128 KiB
+    // (64 pages: GFP_KERNEL and GFP_DMA32; the payload fills ZONE_DMA, so there is no GFP_DMA
+    // pool, as has_managed_dma() says), and the default devices' rings: virtio-net's receive and
+    // transmit rings (256 entries, 2 pages each) and control ring (64 entries, 1 page), virtio-blk's
+    // ring (2 pages): 7 pages. 16 466 pages.
     const { sim, guest } = setup('snp', HUGE_2M, 1 * GiB);
     const layout = bootGuest(guest, BootSchema.parse({}), new Rng(5), new GuestPhysMap(1 * GiB));
     expect(sim.checkInvariants()).toEqual([]);
     expect(layout.swiotlb?.size).toBe(64 * MiB);
-    expect(layout.dmaPools).toHaveLength(3);
-    expect(layout.virtio).toHaveLength(6);
-    expect(sim.gmem.shared.total).toBe(16_500);
+    expect(layout.dmaPools).toHaveLength(2);
+    expect(layout.virtio).toHaveLength(0);
+    expect(layout.devices.map((d) => d.name)).toEqual(['virtio-net0', 'virtio-blk1']);
+    expect(layout.deviceShared.map((r) => r.size / PAGE_SIZE)).toEqual([2, 2, 1, 2]);
+    expect(sim.gmem.shared.total).toBe(16_466);
     // .bss..decrypted: 512 MSR exits; GHCB 4; paravirt 4 x 3.
     expect(sim.metrics.get('psc_requests')).toBeGreaterThan(512 + 4 + 12);
     expect(sim.metrics.get('mapgpa_guest_exits')).toBe(0);
   });
 
   it('a full TDX boot adds the firmware at 4 KiB and converts through MapGPA', () => {
-    // MapGPA: 10 calls, one guest exit each; exits to the VMM per 2 MiB chunk: SWIOTLB 64 MiB =
-    // 32, 3 pools and 6 virtio allocations (each < 2 MiB) = 9.
+    // MapGPA: 8 calls (SWIOTLB, 3 pools, 4 device rings), one guest exit each; exits to the VMM
+    // per 2 MiB chunk: SWIOTLB 64 MiB = 32, the pools and rings (each < 2 MiB) = 7.
     const { sim, guest } = setup('tdx', HUGE_2M, 1 * GiB);
     bootGuest(guest, BootSchema.parse({}), new Rng(5), new GuestPhysMap(1 * GiB));
     expect(sim.checkInvariants()).toEqual([]);
-    expect(sim.metrics.get('mapgpa_userspace_exits')).toBe(41);
-    expect(sim.metrics.get('mapgpa_guest_exits')).toBe(10);
+    expect(sim.metrics.get('mapgpa_userspace_exits')).toBe(39);
+    expect(sim.metrics.get('mapgpa_guest_exits')).toBe(8);
     expect(sim.metrics.get('psc_requests')).toBe(0);
     // The 4 MiB firmware was PAGE.ADDed at 4 KiB during the build and stays mapped at 4 KiB.
     expect(sim.metrics.get('pages_4k')).toBeGreaterThanOrEqual(1024);

@@ -16,15 +16,26 @@ import {
   KvmclockSchema,
   PerCpuSchema,
   freeUnusedDecrypted,
+  placePerCpuChunk,
   shareBssDecrypted,
   shareKvmclockPages,
   sharePerCpuPages,
 } from './coco-decrypted.js';
 import { DmaPoolsSchema, VirtioSchema, shareAtomicPools, shareVirtioRings } from './coco-dma.js';
+import { GuestDma } from './coco-dma-api.js';
+import {
+  DEFAULT_DEVICES,
+  DeviceSchema,
+  deviceRanges,
+  probeDevices,
+  type ProbedDevice,
+} from './coco-devices.js';
+import { GuestPageAllocator } from './guest-page-alloc.js';
 import { bytesField } from './coco-fields.js';
 import type { CocoGuest } from './coco-guest.js';
 import { reserve, type GuestPhysMap, type Range } from './coco-placement.js';
-import { SwiotlbSchema, shareSwiotlb } from './coco-swiotlb.js';
+import { GuestNodes, MemmapSchema, Memblock, NumaSchema, placeMemmap } from './coco-memblock.js';
+import { KernelVersionSchema, SwiotlbSchema, shareSwiotlb } from './coco-swiotlb.js';
 
 const PayloadSchema = z
   .object({
@@ -65,11 +76,19 @@ export const BootSchema = z
     payload: PayloadSchema.default(PayloadSchema.parse({})).meta({
       description: 'What the VMM puts into guest memory before the guest runs.',
     }),
+    kernelVersion: KernelVersionSchema,
+    numa: NumaSchema.default(NumaSchema.parse({})).meta({
+      description: 'NUMA topology of the guest.',
+    }),
+    memmap: MemmapSchema.default(MemmapSchema.parse({})).meta({
+      description: 'The guest memory map (struct page arrays), placed by memblock.',
+    }),
     swiotlb: SwiotlbSchema.default(SwiotlbSchema.parse({})).meta({
       description: 'SWIOTLB bounce buffer, one contiguous range converted to shared at boot.',
     }),
     perCpu: PerCpuSchema.default(PerCpuSchema.parse({})).meta({
-      description: 'Per-CPU shared pages (SNP): GHCBs and paravirt data.',
+      description:
+        'Per-CPU memory: the first chunk, and SNP shared pages (GHCBs and paravirt data).',
     }),
     kvmclock: KvmclockSchema.default(KvmclockSchema.parse({})).meta({
       description: 'kvmclock and the kernel decrypted section (SNP).',
@@ -77,8 +96,13 @@ export const BootSchema = z
     dmaPools: DmaPoolsSchema.default(DmaPoolsSchema.parse({})).meta({
       description: 'Coherent DMA atomic pools (all confidential vendors).',
     }),
+    devices: z.array(DeviceSchema).max(64).default(DEFAULT_DEVICES).meta({
+      description:
+        'Devices of the guest and their drivers (coco-devices.ts): what each allocates at probe (rings, queues, DMA pools) and the I/O load it serves at run time. Default: a virtio-net queue pair and a virtio-blk queue, with no load.',
+    }),
     virtio: VirtioSchema.default(VirtioSchema.parse({})).meta({
-      description: 'virtio devices of the guest (rings and coherent buffers, converted to shared).',
+      description:
+        'Earlier form of the virtio device list (one ring and one extra coherent buffer per queue), kept so older experiments mean what they meant; describe new devices in devices.',
     }),
     accept: AcceptSchema.default(AcceptSchema.parse({})).meta({
       description: 'Lazy acceptance of guest memory, and KVM_PRE_FAULT_MEMORY.',
@@ -98,6 +122,14 @@ export type BootConfig = z.infer<typeof BootSchema>;
 /** Where the boot put things (for tests, reports and the run-time phase). */
 export interface BootLayout {
   readonly payload: Range | null;
+  /** The memory map, one block per NUMA node (private). */
+  readonly memmap: Range[];
+  /** The per-CPU first chunk, one block per node with CPUs, and each CPU's unit (private; SNP
+   * decrypts a page in each unit). Empty with the scattered and packed per-CPU placements. */
+  readonly perCpuChunks: Range[];
+  readonly perCpuUnits: Range[];
+  /** SNP: each CPU's struct sev_es_runtime_data (its first page is the shared GHCB). */
+  readonly runtimeData: Range[];
   readonly swiotlb: Range | null;
   readonly bssDecrypted: Range | null;
   readonly ghcb: Range[];
@@ -105,6 +137,13 @@ export interface BootLayout {
   readonly kvmclock: Range | null;
   readonly dmaPools: Range[];
   readonly virtio: Range[];
+  /** The probed devices, and the shared ranges of their rings and queues. */
+  readonly devices: ProbedDevice[];
+  readonly deviceShared: Range[];
+  /** The guest page allocator after the boot (memblock_free_all() and the boot's allocations). */
+  readonly pages: GuestPageAllocator;
+  /** The DMA API of the guest: SWIOTLB, atomic pools, coherent allocations. */
+  readonly dma: GuestDma;
   /** End of the range accepted while booting: [0, acceptedBytes) (all RAM when eager). */
   readonly acceptedBytes: number;
 }
@@ -156,12 +195,15 @@ function populatePayload(g: CocoGuest, p: PayloadConfig, map: GuestPhysMap): Ran
  *     back; TDX still adds the firmware with PAGE.ADD;
  *  2. the VMM pre-faults (KVM_PRE_FAULT_MEMORY), if asked;
  *  3. the guest runs from the payload and accepts the memory it boots in (lazy or eager);
- *  4. SNP early boot, MSR protocol: .bss..decrypted, then per vCPU the GHCB page(s) and the
- *     paravirt per-CPU page(s);
- *  5. SWIOTLB (every confidential vendor);
- *  6. SNP kvmclock pages beyond the boot array (> 64 vCPUs);
- *  7. DMA atomic pools, then the virtio rings and coherent buffers;
- *  8. SNP: the unused part of .bss..decrypted goes back to private.
+ *  4. SNP early boot, MSR protocol: .bss..decrypted (in the kernel image, PMD-aligned);
+ *  5. memblock, top-down (coco-memblock.ts): the memory map per NUMA node (sparse_init()), the
+ *     per-CPU first chunk per node (setup_per_cpu_areas(), every vendor); SNP then decrypts the
+ *     per-CPU decrypted page of each unit (sev_map_percpu_data()) and allocates each CPU's runtime
+ *     data on its node, decrypting its GHCB (sev_es_init_vc_handling());
+ *  6. SWIOTLB (every confidential vendor), memblock top-down below all of that;
+ *  7. SNP kvmclock pages beyond the boot array (> 64 vCPUs);
+ *  8. DMA atomic pools, then the virtio rings and coherent buffers;
+ *  9. SNP: the unused part of .bss..decrypted goes back to private.
  * Every structure is accepted (its chunks) before it is converted, as memblock and the page
  * allocator accept memory before handing it out. A plain VM ('none') only populates and touches.
  */
@@ -192,6 +234,8 @@ export function bootGuest(
     1,
     1,
     1,
+    1,
+    1,
   ];
   const total = weights.reduce((a, b) => a + b, 0);
   let done = 0;
@@ -205,35 +249,62 @@ export function bootGuest(
   const from = payload ? payload.offset + payload.size : 0;
   step(() => prefaultAtLaunch(g, params.accept));
   const acceptedHi = step(() => acceptAtBoot(g, params.accept, payload));
-  const placer = { map, rng, acceptedHi };
+  const mb = new Memblock(map, new GuestNodes(g.bytes, g.spec.vcpus, params.numa.nodes));
 
-  let bssDecrypted: Range | null = null;
-  let perCpu: { ghcb: Range[]; paravirt: Range[] } = { ghcb: [], paravirt: [] };
-  step(() => {
-    if (!snp) return;
-    // SNP early boot, over the MSR protocol (before the per-CPU GHCBs exist).
-    bssDecrypted = shareBssDecrypted(g, params.kvmclock, map, from);
-    perCpu = sharePerCpuPages(g, params.perCpu, map, rng);
+  // SNP early boot, over the MSR protocol (before the per-CPU GHCBs exist): the kernel image's
+  // .bss..decrypted (sme_postprocess_startup(), before memblock exists).
+  const bssDecrypted = step(() => (snp ? shareBssDecrypted(g, params.kvmclock, map, from) : null));
+  // setup_arch() -> sparse_init(): the memory map, per node, top-down; then setup_per_cpu_areas():
+  // the per-CPU first chunk, per node, top-down below it (every vendor).
+  const { memmap, chunks, units } = step(() => {
+    const memmap = placeMemmap(mb, params.memmap, (r) => g.accept(r.offset, r.size));
+    const pc =
+      params.perCpu.placement === 'memblock'
+        ? placePerCpuChunk(g, params.perCpu, mb)
+        : { chunks: [], units: [] };
+    return { memmap, ...pc };
   });
-  const swiotlb = step(() => shareSwiotlb(g, params.swiotlb, map, from));
-  const kvmclock = step(() =>
-    snp && params.kvmclock.enabled ? shareKvmclockPages(g, placer) : null,
+  // SNP: sev_map_percpu_data(), then trap_init() -> sev_es_init_vc_handling(): runtime data and
+  // GHCB per CPU.
+  const perCpu = step(() =>
+    snp
+      ? sharePerCpuPages(g, params.perCpu, mb, rng, units)
+      : { ghcb: [], paravirt: [], runtimeData: [] },
   );
-  const { dmaPools, virtio } = step(() => ({
-    dmaPools: g.confidential ? shareAtomicPools(g, params.dmaPools, placer) : [],
-    virtio: g.confidential ? shareVirtioRings(g, params.virtio, placer) : [],
-  }));
+  // mm_core_init() -> mem_init() -> pci_iommu_alloc() -> swiotlb_init(): below all of the above.
+  const swiotlb = step(() => shareSwiotlb(g, params.swiotlb, map, from, params.kernelVersion));
+  // mem_init() -> memblock_free_all(): the page allocator takes every free range.
+  const pages = new GuestPageAllocator(g, map, { vcpus: g.spec.vcpus });
+  const kvmclock = step(() =>
+    snp && params.kvmclock.enabled ? shareKvmclockPages(g, pages) : null,
+  );
+  // postcore_initcall dma_atomic_pool_init(), then the drivers probe.
+  const { atomicPools, dma, virtio, devices } = step(() => {
+    const atomicPools = g.confidential ? shareAtomicPools(g, params.dmaPools, pages) : [];
+    const dma = new GuestDma(g, pages, swiotlb, atomicPools);
+    const virtio = g.confidential ? shareVirtioRings(params.virtio, dma) : [];
+    const devices = g.confidential ? probeDevices(dma, params.devices) : [];
+    return { atomicPools, dma, virtio, devices };
+  });
   step(() => freeUnusedDecrypted(g, params.kvmclock, bssDecrypted));
 
   return {
     payload,
+    memmap,
+    perCpuChunks: chunks,
+    perCpuUnits: units,
+    runtimeData: perCpu.runtimeData,
     swiotlb,
     bssDecrypted,
     ghcb: perCpu.ghcb,
     paravirt: perCpu.paravirt,
     kvmclock,
-    dmaPools,
+    dmaPools: atomicPools.map((p) => p.range),
     virtio,
+    devices,
+    deviceShared: deviceRanges(devices),
+    pages,
+    dma,
     acceptedBytes: acceptedHi,
   };
 }

@@ -1,19 +1,19 @@
 // Coherent DMA memory of a confidential guest (domain.md section 5, "CoCo boot"): the DMA atomic
-// pools and the virtio rings and buffers, each from dma_alloc_coherent(), i.e. decrypted (shared)
-// pages at a scattered place. Streaming DMA goes through SWIOTLB and converts nothing.
+// pools (pages from their zone, decrypted once) and the virtio rings and buffers, each from
+// dma_alloc_coherent() (coco-dma-api.ts), i.e. decrypted pages where the guest page allocator
+// puts them. Streaming DMA goes through SWIOTLB and converts nothing.
 import { z } from 'zod';
 import { GiB, KiB, PAGE_SIZE, alignUp } from '../units.js';
 import { bytesField } from './coco-fields.js';
 import type { CocoGuest } from './coco-guest.js';
+import type { AtomicPool, GuestDma } from './coco-dma-api.js';
+import { MAX_ORDER_BYTES, nextPowerOfTwo, type Range } from './coco-placement.js';
 import {
-  MAX_ORDER_BYTES,
-  buddySpan,
-  nextPowerOfTwo,
-  placeScattered,
-  reserve,
-  type Placer,
-  type Range,
-} from './coco-placement.js';
+  getOrder,
+  MAX_PAGE_ORDER,
+  type GfpZone,
+  type GuestPageAllocator,
+} from './guest-page-alloc.js';
 
 export const DmaPoolsSchema = z
   .object({
@@ -56,17 +56,10 @@ export type VirtioDeviceConfig = z.infer<typeof VirtioDeviceSchema>;
 
 export const VirtioSchema = z
   .object({
-    devices: z
-      .array(VirtioDeviceSchema)
-      .max(64)
-      .default([
-        { name: 'virtio-net', queues: 2, queueSize: 256 },
-        { name: 'virtio-blk', queues: 1, queueSize: 256 },
-      ])
-      .meta({
-        description:
-          'virtio devices: each queue gets one split ring (descriptor table, avail and used rings) from dma_alloc_coherent(), i.e. decrypted pages at a scattered place.',
-      }),
+    devices: z.array(VirtioDeviceSchema).max(64).default([]).meta({
+      description:
+        'virtio devices in the earlier form (empty by default; boot.devices describes devices and their drivers): each queue gets one split ring (descriptor table, avail and used rings) from dma_alloc_coherent(), i.e. pages from the guest page allocator, decrypted, plus coherentBytesPerQueue.',
+    }),
     coherentBytesPerQueue: bytesField(
       4 * KiB,
       'Other coherent DMA memory per queue (a separate dma_alloc_coherent()); an assumption, 0 disables. Streaming DMA goes through SWIOTLB and converts nothing.',
@@ -92,37 +85,39 @@ export function dmaAtomicPoolBytes(guestBytes: number, params: DmaPoolsConfig): 
   return PAGE_SIZE * nextPowerOfTwo(Math.ceil(size / PAGE_SIZE));
 }
 
-/** dma_atomic_pool_init() -> atomic_pool_expand(): each pool decrypted once at boot. */
-export function shareAtomicPools(g: CocoGuest, dp: DmaPoolsConfig, placer: Placer): Range[] {
-  const pools: Range[] = [];
+/** The zones of the atomic pools, in the order dma_atomic_pool_init() creates them. */
+const POOL_ZONES: GfpZone[] = ['normal', 'dma32', 'dma'];
+
+/** dma_atomic_pool_init() -> atomic_pool_expand(): each pool one alloc_pages() from its zone
+ * (GFP_KERNEL, GFP_DMA32, GFP_DMA), decrypted once at boot. */
+export function shareAtomicPools(
+  g: CocoGuest,
+  dp: DmaPoolsConfig,
+  pages: GuestPageAllocator,
+): AtomicPool[] {
+  const pools: AtomicPool[] = [];
   const poolBytes = dmaAtomicPoolBytes(g.bytes, dp);
+  const order = Math.min(getOrder(poolBytes), MAX_PAGE_ORDER);
   for (let i = 0; i < dp.count; i++) {
-    const r = reserve(
-      placer.map,
-      placeScattered(placer, poolBytes, Math.min(poolBytes, MAX_ORDER_BYTES)),
-      poolBytes,
-    );
-    if (r) {
-      pools.push(r);
-      g.acceptAndShare(r);
-    }
+    const zone = POOL_ZONES[Math.min(i, POOL_ZONES.length - 1)]!;
+    const at = pages.alloc(order, zone);
+    if (at === null) continue;
+    const range = { offset: at, size: PAGE_SIZE << order };
+    if (!g.share(range.offset, range.size).ok) continue;
+    pools.push({ range, zone, used: 0 });
   }
   return pools;
 }
 
-/** Per virtqueue, its split ring and its other coherent buffer, each a dma_alloc_coherent(). */
-export function shareVirtioRings(g: CocoGuest, virtio: VirtioConfig, placer: Placer): Range[] {
+/** Per virtqueue, its split ring and its other coherent buffer, each a dma_alloc_coherent()
+ * (vring_alloc_queue() in drivers/virtio/virtio_ring.c uses the DMA API when the device has
+ * VIRTIO_F_ACCESS_PLATFORM, as CoCo guests require). */
+export function shareVirtioRings(virtio: VirtioConfig, dma: GuestDma): Range[] {
   const shared: Range[] = [];
   const coherent = (want: number) => {
     if (want <= 0) return;
-    const { span, align } = buddySpan(want);
-    const at = placeScattered(placer, span, align);
-    if (at === null) return;
-    placer.map.add(at, at + span);
-    // dma_set_decrypted(): only PFN_UP(size) pages of the allocation.
-    const r = { offset: at, size: alignUp(want, PAGE_SIZE) };
-    shared.push(r);
-    g.acceptAndShare(r);
+    const buf = dma.allocCoherent(want);
+    if (buf) shared.push({ offset: buf.offset, size: buf.bytes });
   };
   for (const dev of virtio.devices) {
     for (let q = 0; q < dev.queues; q++) {

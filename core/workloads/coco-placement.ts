@@ -61,6 +61,40 @@ export class GuestPhysMap {
     this.ends.splice(i, 1);
   }
 
+  /** Free [start, end), a part of one placed range (memblock_free() of a block's tail, a buddy
+   * page handed back): the range is cut around it. */
+  release(start: number, end: number): void {
+    const i = this.firstEndAbove(start);
+    const s = this.starts[i];
+    const e = this.ends[i];
+    if (s === undefined || e === undefined || s > start || e < end || end <= start)
+      throw new RangeError(`range [0x${start.toString(16)}, 0x${end.toString(16)}) was not placed`);
+    this.starts.splice(i, 1);
+    this.ends.splice(i, 1);
+    if (end < e) {
+      this.starts.splice(i, 0, end);
+      this.ends.splice(i, 0, e);
+    }
+    if (s < start) {
+      this.starts.splice(i, 0, s);
+      this.ends.splice(i, 0, start);
+    }
+  }
+
+  /** The free ranges inside [lo, hi), ascending. */
+  freeRanges(lo = 0, hi = this.limit): Range[] {
+    const out: Range[] = [];
+    let at = lo;
+    for (let i = this.firstEndAbove(lo); i < this.starts.length && at < hi; i++) {
+      const s = this.starts[i]!;
+      if (s >= hi) break;
+      if (s > at) out.push({ offset: at, size: s - at });
+      at = Math.max(at, this.ends[i]!);
+    }
+    if (at < hi) out.push({ offset: at, size: hi - at });
+    return out;
+  }
+
   /** Lowest free `align`-aligned start at or above `from` with room for `size` below `hi`. */
   firstFit(size: number, align: number, from = 0, hi = this.limit): number | null {
     let c = alignUp(Math.max(0, from), align);

@@ -39,7 +39,8 @@ export const LifecycleSchema = z
       description: 'Guest boot (vendor-specific), run again after each reboot.',
     }),
     runtime: RuntimeSchema.default(RuntimeSchema.parse({})).meta({
-      description: 'Run time after each boot: transient shared DMA buffers; durationNs 0 skips it.',
+      description:
+        "Run time after each boot: the devices' I/O, optional synthetic churn; durationNs 0 skips it.",
     }),
     reboots: z.number().int().min(0).max(100).default(0).meta({
       unit: 'count',
@@ -81,7 +82,7 @@ export function runLifecycle(
     state = null;
     if (params.runtime.durationNs > 0) {
       ctx.beginPhase('runtime');
-      state = runRuntime(g, params.runtime, map, runRng, layout.acceptedBytes);
+      state = runRuntime(g, params.runtime, map, runRng, layout.acceptedBytes, layout);
     }
   }
   if (params.teardown) {

@@ -43,15 +43,22 @@ function bootThenRun(runtime: object) {
   return { sim, boot, state };
 }
 
-describe('runtime DMA buffers', () => {
+// Synthetic churn (runtime.buffersPerSec, an assumption, off by default) is asked for explicitly.
+const CHURN = { buffersPerSec: 2000 };
+
+describe('runtime synthetic DMA buffers', () => {
   it('converts each buffer to shared and back; the shared pool splits far less', () => {
     // 200 ms at 2000 buffers/s: about 400 buffers of 4-256 KiB living 5 ms on average. Converted
     // one by one, nearly every buffer splits the 2 MiB folio it lands in and merges it back when it
     // goes private again (eager merge). With the pool, buffers are carved from one 2 MiB pool
     // converted once: one split for the whole run (a second pool only if ~10 live buffers ever
     // need more than 2 MiB).
-    const direct = bootThenRun({ durationNs: 200_000_000 });
-    const pooled = bootThenRun({ durationNs: 200_000_000, guestSharedPool: { enabled: true } });
+    const direct = bootThenRun({ ...CHURN, durationNs: 200_000_000 });
+    const pooled = bootThenRun({
+      ...CHURN,
+      durationNs: 200_000_000,
+      guestSharedPool: { enabled: true },
+    });
     expect(direct.state.buffers).toBeGreaterThan(300);
     expect(pooled.state.buffers).toBeGreaterThan(300);
     const directSplits = direct.sim.metrics.get('splits_2m') - direct.boot.splits;
@@ -65,7 +72,7 @@ describe('runtime DMA buffers', () => {
   });
 
   it('leaves shared only the boot structures, the live buffers and the pools', () => {
-    const run = bootThenRun({ durationNs: 100_000_000 });
+    const run = bootThenRun({ ...CHURN, durationNs: 100_000_000 });
     expect(run.state.stuck).toBe(0);
     const livePages = run.state.live.reduce((a, b) => a + b.bytes / PAGE_SIZE, 0);
     expect(run.sim.gmem.shared.total).toBe(run.boot.sharedPages + livePages);
@@ -76,7 +83,7 @@ describe('runtime DMA buffers', () => {
   });
 
   it('a late unpin fails the conversion with -EAGAIN; the VMM unpins and retries', () => {
-    const run = bootThenRun({ durationNs: 50_000_000, lateUnpinFraction: 1 });
+    const run = bootThenRun({ ...CHURN, durationNs: 50_000_000, lateUnpinFraction: 1 });
     const expired = run.state.buffers - run.state.live.length;
     expect(expired).toBeGreaterThan(50);
     // Each expired buffer failed once (buffers still waiting for their retry are live: at most

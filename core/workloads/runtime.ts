@@ -8,6 +8,9 @@ import type { Rng } from '../rng.js';
 import { MiB, PAGE_SIZE, alignUp } from '../units.js';
 import type { CocoGuest } from './coco-guest.js';
 import { buddySpan, type GuestPhysMap, type Range } from './coco-placement.js';
+import type { GuestDma } from './coco-dma-api.js';
+import { runDevices, type DeviceRunCounters, type ProbedDevice } from './coco-devices.js';
+import { EventQueue } from './event-queue.js';
 
 const SZ_2M = 2 * MiB;
 
@@ -78,10 +81,15 @@ export const RuntimeSchema = z
       .nonnegative()
       .default(1_000_000_000)
       .meta({ unit: 'ns', description: 'Simulated run time after each boot; 0 skips the phase.' }),
-    buffersPerSec: z.number().nonnegative().max(10_000_000).default(2000).meta({
+    buffersPerSec: z.number().nonnegative().max(10_000_000).default(0).meta({
       unit: 'count',
       description:
-        'Transient shared DMA buffers per second of simulated time (Poisson arrivals): dma_alloc_coherent() outside the atomic pools, bounce areas of drivers that do not use SWIOTLB.',
+        'Synthetic churn: transient shared buffers per second of simulated time (Poisson arrivals), each placed by the rules below (not by the guest page allocator) and converted to shared and back. Not a guest kernel mechanism: an assumption, for studying conversion rates; the devices in boot.devices model what a guest converts. 0 (default) turns it off; experiments that set it keep it.',
+      assumption: true,
+    }),
+    swiotlbDynamic: z.boolean().default(false).meta({
+      description:
+        'CONFIG_SWIOTLB_DYNAMIC (v6.6+, off in the Kconfig default): when SWIOTLB is full, a device mapping gets a transient pool, decrypted for it and encrypted again when it is freed (swiotlb_find_slots() -> swiotlb_alloc_pool()); off: the request is retried after its service time.',
     }),
     sizes: z
       .array(BufferSizeSchema)
@@ -99,7 +107,7 @@ export const RuntimeSchema = z
       }),
     lifetimeMeanNs: z.number().int().positive().default(5_000_000).meta({
       unit: 'ns',
-      description: 'Mean lifetime of a buffer (exponentially distributed).',
+      description: 'Synthetic churn: mean lifetime of a buffer (exponentially distributed).',
     }),
     region: z.enum(['accepted', 'all']).default('accepted').meta({
       description:
@@ -143,7 +151,10 @@ export const RuntimeSchema = z
     }),
   })
   .strict()
-  .meta({ description: 'Run time between boots: transient shared DMA buffers.' });
+  .meta({
+    description:
+      'Run time between boots: the I/O of the devices (boot.devices), and optionally synthetic churn, a guest-side shared pool and a poorly behaved guest.',
+  });
 export type RuntimeConfig = z.infer<typeof RuntimeSchema>;
 
 // -------------------------------------------------------------------------------------------------
@@ -191,66 +202,6 @@ interface DmaBuffer {
   pinned: boolean;
 }
 
-type EventKind = 'arrive' | 'expire' | 'retry' | 'flip';
-
-interface QueuedEvent {
-  readonly t: number;
-  readonly seq: number;
-  readonly kind: EventKind;
-  readonly buf: DmaBuffer | null;
-}
-
-/** Binary min-heap on (t, seq): ties run in the order they were scheduled. */
-class EventQueue {
-  private readonly heap: QueuedEvent[] = [];
-  private seq = 0;
-
-  get size(): number {
-    return this.heap.length;
-  }
-
-  push(t: number, kind: EventKind, buf: DmaBuffer | null = null): void {
-    const h = this.heap;
-    h.push({ t, seq: this.seq++, kind, buf });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  peek(): QueuedEvent | undefined {
-    return this.heap[0];
-  }
-
-  pop(): QueuedEvent | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: QueuedEvent, b: QueuedEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
-}
-
 /** What the run time leaves behind, so a reboot can release it. */
 export interface RuntimeState {
   /** Buffers still shared when the phase ended (and the pins the host holds on them). */
@@ -263,6 +214,8 @@ export interface RuntimeState {
   /** Buffers whose conversion back to private failed for good (left shared). */
   readonly stuck: number;
   readonly buffers: number;
+  /** The devices' requests, requeues and transient SWIOTLB pools (null without devices). */
+  readonly io: DeviceRunCounters | null;
   /** Drop every pin still held (the VMM tears down device mappings, e.g. on reset). */
   releasePins(): void;
 }
@@ -280,6 +233,7 @@ export function runRuntime(
   map: GuestPhysMap,
   rng: Rng,
   acceptedBytes: number = g.bytes,
+  io: { readonly dma: GuestDma; readonly devices: readonly ProbedDevice[] } | null = null,
 ): RuntimeState {
   const ctx = g.ctx;
   const sim = g.sim;
@@ -364,7 +318,8 @@ export function runRuntime(
     buffers++;
     if (params.pin && g.pin(buf.offset, buf.bytes).ok) buf.pinned = true;
     live.add(buf);
-    queue.push(now + rng.exponential(params.lifetimeMeanNs), 'expire', buf);
+    const b = buf;
+    queue.push(now + rng.exponential(params.lifetimeMeanNs), () => expire(sim.now, b));
   };
 
   const unpin = (buf: DmaBuffer) => {
@@ -388,7 +343,7 @@ export function runRuntime(
     if (!(buf.pinned && rng.chance(params.lateUnpinFraction))) unpin(buf);
     const r = g.unshare(buf.offset, buf.bytes);
     if (r.ok) finish(buf);
-    else if (r.errno === 'EAGAIN') queue.push(now + params.unpinDelayNs, 'retry', buf);
+    else if (r.errno === 'EAGAIN') queue.push(now + params.unpinDelayNs, () => retry(buf));
     else {
       // Refused or failed for good: the buffer stays shared (and the guest leaks it).
       unpin(buf);
@@ -411,6 +366,12 @@ export function runRuntime(
   let flipRange: Range | null = null;
   let flipShared = false;
   const flipPeriod = 1e9 / pb.flipsPerSec;
+  const flip = (t: number): void => {
+    const r = flipRange!;
+    const out = flipShared ? g.unshare(r.offset, r.size) : g.share(r.offset, r.size);
+    if (out.ok) flipShared = !flipShared;
+    queue.push(t + flipPeriod, flip);
+  };
   if (pb.enabled && g.confidential) {
     const at =
       (acceptedBytes > 0
@@ -420,36 +381,28 @@ export function runRuntime(
       map.add(at, at + pb.bytes);
       flipRange = { offset: at, size: pb.bytes };
       g.accept(at, pb.bytes, true);
-      queue.push(start + flipPeriod, 'flip');
+      queue.push(start + flipPeriod, flip);
     }
   }
 
-  if (params.buffersPerSec > 0) queue.push(start + rng.exponential(meanGapNs), 'arrive');
+  const arriveAndNext = (t: number): void => {
+    arrive(sim.now);
+    queue.push(t + rng.exponential(meanGapNs), arriveAndNext);
+  };
+  if (params.buffersPerSec > 0) queue.push(start + rng.exponential(meanGapNs), arriveAndNext);
+  // The devices' I/O, on their own random streams (the churn above keeps its draws).
+  const deviceCounters = io
+    ? runDevices(io.dma, io.devices, queue, rng.fork(101), start, end, {
+        swiotlbDynamic: params.swiotlbDynamic,
+        vcpus: g.spec.vcpus,
+      })
+    : null;
 
   let handled = 0;
-  for (let ev = queue.peek(); ev && ev.t <= end; ev = queue.peek()) {
-    queue.pop();
+  for (let t = queue.peekTime(); t !== undefined && t <= end; t = queue.peekTime()) {
+    const ev = queue.pop()!;
     if (ev.t > sim.now) sim.advanceTo(ev.t);
-    const now = sim.now;
-    switch (ev.kind) {
-      case 'arrive':
-        arrive(now);
-        queue.push(ev.t + rng.exponential(meanGapNs), 'arrive');
-        break;
-      case 'expire':
-        expire(now, ev.buf!);
-        break;
-      case 'retry':
-        retry(ev.buf!);
-        break;
-      case 'flip': {
-        const r = flipRange!;
-        const out = flipShared ? g.unshare(r.offset, r.size) : g.share(r.offset, r.size);
-        if (out.ok) flipShared = !flipShared;
-        queue.push(ev.t + flipPeriod, 'flip');
-        break;
-      }
-    }
+    ev.run(ev.t);
     if (++handled % 128 === 0) ctx.progress((sim.now - start) / Math.max(1, params.durationNs));
   }
   if (end > sim.now) sim.advanceTo(end);
@@ -470,6 +423,7 @@ export function runRuntime(
     pools: pools.map((p) => p.range),
     stuck,
     buffers,
+    io: deviceCounters,
     releasePins() {
       for (const b of liveList) unpin(b);
     },

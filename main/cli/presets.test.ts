@@ -24,6 +24,33 @@ async function runPreset(name: string): Promise<Record<string, JsonVariant>> {
 const GiB = 1024 ** 3;
 
 const CHECKS: Record<string, (v: Record<string, JsonVariant>) => void> = {
+  'tdx-boot-8g-backings': (v) => {
+    const k4 = v['4 KiB']!.summary;
+    const h2 = v['HugeTLB 2 MiB']!.summary;
+    const h1 = v['HugeTLB 1 GiB']!.summary;
+    // TDX converts through MapGPA (one guest exit per call, one exit to the VMM per 2 MiB chunk)
+    // and takes no PSC requests.
+    expect(h2.mapgpa_guest_exits).toBeGreaterThan(0);
+    expect(h2.mapgpa_userspace_exits).toBeGreaterThanOrEqual(h2.mapgpa_guest_exits!);
+    expect(h2.psc_requests).toBe(0);
+    // Boot conversions split huge folios; 4 KiB folios never split.
+    expect(h2.splits_2m).toBeGreaterThan(0);
+    expect(h1.splits_1g).toBeGreaterThan(0);
+    expect(k4.splits_2m + k4.splits_1g).toBe(0);
+    // The run time is streaming I/O through SWIOTLB: the same conversions for every backing.
+    expect(k4.conversions_to_shared).toBe(h2.conversions_to_shared);
+    expect(h1.conversions_to_shared).toBe(h2.conversions_to_shared);
+  },
+  'cca-boot-8g-backings': (v) => {
+    const k4 = v['4 KiB']!.summary;
+    const h2 = v['HugeTLB 2 MiB']!.summary;
+    // RSI_IPA_STATE_SET: neither PSC requests nor MapGPA exits.
+    expect(h2.psc_requests + h2.mapgpa_guest_exits + h2.mapgpa_userspace_exits).toBe(0);
+    expect(h2.conversions_to_shared).toBeGreaterThan(0);
+    expect(h2.splits_2m).toBeGreaterThan(0);
+    expect(k4.splits_2m + k4.splits_1g).toBe(0);
+    expect(k4.conversions_to_shared).toBe(h2.conversions_to_shared);
+  },
   'snp-boot-16g-backings': (v) => {
     const k4 = v['4 KiB']!.summary;
     const thp = v['THP 2 MiB']!.summary;
@@ -32,7 +59,7 @@ const CHECKS: Record<string, (v: Record<string, JsonVariant>) => void> = {
     // 4 KiB folios never split and never map huge.
     expect(k4.splits_2m + k4.splits_1g).toBe(0);
     expect(k4.pages_2m + k4.pages_1g).toBe(0);
-    // Conversions at boot (SWIOTLB, GHCBs, virtio) split huge folios.
+    // Conversions at boot (SWIOTLB, GHCBs, per-CPU pages, device rings) split huge folios.
     expect(thp.splits_2m).toBeGreaterThan(0);
     expect(h2.splits_2m).toBeGreaterThan(0);
     expect(h1.splits_1g).toBeGreaterThan(0);

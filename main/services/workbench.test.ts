@@ -36,7 +36,12 @@ const GiB = 1024 ** 3;
 /** About ten thousand samples per variant (a 2 s run sampled every 10 us), in under a second. */
 function longDoc(): Record<string, unknown> {
   return validDoc('Long run', {
-    workload: { kind: 'lifecycle', runtime: { durationNs: 2_000_000_000 }, teardown: false },
+    // Synthetic churn keeps the model busy, so the run has far more samples than are shown.
+    workload: {
+      kind: 'lifecycle',
+      runtime: { durationNs: 2_000_000_000, buffersPerSec: 2000 },
+      teardown: false,
+    },
     sampling: { intervalNs: 10_000 },
   });
 }

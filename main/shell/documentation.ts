@@ -4,7 +4,7 @@
 // as a parameter, so this is tested without Electron.
 import { join } from 'node:path';
 
-export type DocumentId = 'guide' | 'experiment-format' | 'trace-format' | 'kvm-api';
+export type DocumentId = 'guide' | 'experiment-format' | 'trace-format' | 'guest-model' | 'kvm-api';
 
 type DocumentTarget =
   /** A file of the docs folder: docs/ in a checkout, <resources>/docs in the packaged app. */
@@ -14,6 +14,7 @@ export const DOCUMENTS: Readonly<Record<DocumentId, DocumentTarget>> = {
   guide: { kind: 'file', name: 'README.md' },
   'experiment-format': { kind: 'file', name: 'experiment-format.md' },
   'trace-format': { kind: 'file', name: 'trace-format.md' },
+  'guest-model': { kind: 'file', name: 'guest-model.md' },
   'kvm-api': { kind: 'web', url: 'https://docs.kernel.org/virt/kvm/api.html' },
 };
 

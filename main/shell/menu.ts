@@ -136,6 +136,7 @@ export const MENU: readonly MenuItemDef[] = [
       { id: 'help.guide', label: 'gmem-lab &Guide (README)', document: 'guide' },
       { id: 'help.format', label: '&Experiment File Format', document: 'experiment-format' },
       { id: 'help.traces', label: '&Trace Formats', document: 'trace-format' },
+      { id: 'help.guest', label: 'How gmem-lab Models the &Guest', document: 'guest-model' },
       { id: 'help.kvm', label: 'KVM API Documentation (kernel.org)', document: 'kvm-api' },
       { id: 'help.sep1', separator: true, platforms: NOT_MAC },
       { id: 'help.about', label: '&About gmem-lab', action: 'about', platforms: NOT_MAC },

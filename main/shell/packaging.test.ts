@@ -326,7 +326,7 @@ describe('the packaged app (electron-builder --linux dir, stand-in Electron bina
       (await readdir(join(REPO, 'resources/traces'))).sort(),
     );
     expect((await readdir(join(resources, 'docs'))).sort()).toEqual(
-      ['README.md', 'experiment-format.md', 'trace-format.md'].sort(),
+      ['README.md', 'experiment-format.md', 'guest-model.md', 'trace-format.md'].sort(),
     );
   });
 
