@@ -539,6 +539,48 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     await shot('compare-failed-variant');
   });
 
+  it('runs a two-point sweep and shows its plot, one line per variant, with a CSV of every point', async () => {
+    await setUpHugetlbVsCma();
+    await page
+      .getByRole('navigation', { name: 'Views' })
+      .getByRole('button', { name: 'Sweep' })
+      .click();
+    await heading('Sweep').waitFor();
+    await fillField(page.getByLabel('Path of parameter 1'), 'guest.memoryBytes');
+    await fillField(page.getByLabel('Values of parameter 1'), '2 GiB, 4 GiB');
+    await page.getByRole('button', { name: 'Run sweep' }).click();
+    await page.waitForFunction(
+      () =>
+        /4 of 4 runs/.test(document.querySelector('.progress-line')?.textContent ?? '') &&
+        /done/.test(document.querySelector('.progress-line')?.textContent ?? ''),
+      undefined,
+      { timeout: 60_000 },
+    );
+    const plot = page.locator('figure.sweep-plot svg');
+    await plot.waitFor();
+    expect(await plot.locator('polyline').count()).toBe(VARIANTS.length);
+    expect(await plot.locator('circle').count()).toBe(2 * VARIANTS.length);
+    expect(await plot.locator('text').allTextContents()).toEqual(
+      expect.arrayContaining(['2 GiB', '4 GiB', ...VARIANTS]),
+    );
+    await page.getByLabel('Metric plotted').selectOption('host_total_bytes');
+    await expect
+      .poll(() => plot.locator('text').first().textContent())
+      .toBe('host_total_bytes by guest.memoryBytes');
+    const [d] = await downloads(1, () =>
+      page.getByRole('button', { name: 'CSV of every point' }).click(),
+    );
+    const csv = (await bytesOf(d!)).toString('utf8').trimEnd().split('\n');
+    expect(csv[0]!.startsWith('guest.memoryBytes,variant,error,')).toBe(true);
+    expect(csv.slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual([
+      `${2 * 2 ** 30},${VARIANTS[0]}`,
+      `${2 * 2 ** 30},${VARIANTS[1]}`,
+      `${4 * 2 ** 30},${VARIANTS[0]}`,
+      `${4 * 2 ** 30},${VARIANTS[1]}`,
+    ]);
+    await shot('sweep');
+  });
+
   it('exports a chart as PNG: a valid image at 2x, opaque, with the series drawn', async () => {
     await setUpHugetlbVsCma();
     await runBoth();
