@@ -261,12 +261,15 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       .click();
     await heading(/^SNP boot of a 16 GiB guest/).waitFor();
     await page.getByText('Not saved yet.').waitFor();
+    // Every field, not only the essentials.
+    await page.getByText('All settings', { exact: true }).click();
 
     await fillField(
       page.getByRole('group', { name: 'Experiment' }).getByLabel('name', { exact: true }),
       NAME,
     );
     await heading(new RegExp(`^${NAME}`)).waitFor();
+
     const guestMemory = page
       .getByRole('group', { name: 'guest', exact: true })
       .getByLabel('memoryBytes', { exact: true });
@@ -375,6 +378,34 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(await page.getByText(/^\d+ problems?:$/).count()).toBe(0);
     await page.getByTitle('Unsaved changes').waitFor();
     await shot('setup');
+  });
+
+  it('sets up HugeTLB 1 GiB against CMA 1 GiB for a 64 GiB guest from the essentials alone, and runs it', async () => {
+    await openWorkbench();
+    await page
+      .getByRole('button', { name: /^New experiment from preset SNP boot of a 16 GiB guest/ })
+      .click();
+    await heading(/^SNP boot of a 16 GiB guest/).waitFor();
+    const essentials = page.getByRole('group', { name: 'Essentials' });
+    expect(await page.locator('details.all-settings').getAttribute('open')).toBeNull();
+    await fillField(essentials.getByLabel('guest memory'), '64 GiB');
+    await fillField(essentials.getByLabel('host memory (node 0)'), '256 GiB');
+    await fillField(essentials.getByLabel('1 GiB HugeTLB pages (node 0)'), '64');
+    await essentials.getByRole('button', { name: 'Add HugeTLB 1 GiB with CMA (raw)' }).click();
+    for (const name of ['4 KiB', 'THP 2 MiB', 'HugeTLB 2 MiB'])
+      await essentials.getByRole('button', { name: `Remove ${name}` }).click();
+    const rows = await essentials.locator('tbody th').allTextContents();
+    expect(rows).toEqual(['HugeTLB 1 GiB', 'CMA (raw) 1 GiB']);
+    expect(await essentials.getByLabel('Backing of CMA (raw) 1 GiB').inputValue()).toBe(
+      'cma-raw:1g',
+    );
+    // The CMA variant brought a CMA area as large as the guest.
+    expect(await essentials.getByLabel('CMA area (node 0)').inputValue()).toBe('64 GiB');
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await shot('setup-essentials');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await heading('Runs').waitFor();
+    await runAndWait(['HugeTLB 1 GiB', 'CMA (raw) 1 GiB']);
   });
 
   it('runs both variants and shows their progress', async () => {
@@ -829,7 +860,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       .getByRole('button', { name: /^New experiment from preset 1 GiB pages for one VM/ })
       .click();
     await heading(/^1 GiB pages for one VM: HugeTLB pool vs CMA area/).waitFor();
-    expect(await page.getByRole('article', { name: /^Variant / }).count()).toBe(2);
+    expect(await page.getByLabel(/^Backing of /).count()).toBe(2);
     await page.keyboard.press('Control+Enter');
     await heading('Runs').waitFor();
     await runAndWait(VARIANTS);

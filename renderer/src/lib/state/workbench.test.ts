@@ -144,7 +144,15 @@ describe('Workbench connection', () => {
     );
     const wb = new Workbench();
     await wb.connect(fake.api);
-    const events = ['run.progress', 'run.done', 'run.failed', 'store.changed', 'settings.changed'];
+    const events = [
+      'run.progress',
+      'run.done',
+      'run.failed',
+      'sweep.progress',
+      'sweep.done',
+      'store.changed',
+      'settings.changed',
+    ];
     const subscribed = fake.order.filter((o) => o.startsWith('on ')).map((o) => o.slice(3));
     expect(subscribed.sort()).toEqual([...events].sort());
     expect(fake.order.findIndex((o) => o.startsWith('call '))).toBe(events.length);
