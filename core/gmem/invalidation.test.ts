@@ -43,4 +43,23 @@ describe('kvm_mmu_invalidate_range_add: rounded accounting, exact zap', () => {
     expect(sim.summary().metrics.pages_4k).toBe(mapped - 1);
     expect(sim.checkInvariants()).toEqual([]);
   });
+
+  it('a split leaves the huge SPTEs outside the converted range in place (kvm_gmem_convert_should_proceed)', () => {
+    // CCA maps at 2 MiB at most (realm_map_protected()): a 1 GiB folio under 512 2 MiB SPTEs.
+    const sim = simOf(
+      { hugetlb1g: 2 },
+      { pageSize: '1g', allocator: 'hugetlb', vendor: 'cca', guestBytes: GiB },
+    );
+    expect(sim.fallocate(0, GiB).ok).toBe(true);
+    expect(sim.prefault(0, GiB).ok).toBe(true);
+    expect(sim.summary().metrics.pages_2m).toBe(512);
+    // One page goes shared: the folio splits to 4 KiB, and only the 2 MiB SPTE that overlaps the
+    // page is zapped (tdp_mmu_zap_leafs() takes a whole overlapping leaf).
+    expect(sim.convert(8 * KiB, 4 * KiB, 'shared').ok).toBe(true);
+    const m = sim.summary().metrics;
+    expect(m.folios_1g).toBe(0);
+    expect(m.pages_2m).toBe(511);
+    // Huge mappings over split (order-0) folios are what RFC v2 leaves, and the model allows.
+    expect(sim.checkInvariants()).toEqual([]);
+  });
 });
