@@ -16,6 +16,18 @@ const BLOCKS_PER_CHUNK = 512;
 /** Storage of one materialised 1 GiB chunk: its bit words and a 16-bit count per 2 MiB block. */
 export const CHUNK_STORAGE_BYTES = WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2;
 
+/**
+ * Told of every change to a bitmap's bits, before the change is written (the other bitmaps it
+ * reads are still as they were): kept counters derived from several bitmaps (the memory classes,
+ * accounting.ts) follow each change instead of counting the bitmaps again.
+ */
+export interface BitmapObserver {
+  /** Word `w` (global word index) of the bitmap observed as `role` goes from `old` to `next`. */
+  word(role: number, w: number, old: number, next: number): void;
+  /** Every bit of the whole 2 MiB block `b` of the bitmap observed as `role` becomes `value`. */
+  block(role: number, b: number, value: boolean): void;
+}
+
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
@@ -41,8 +53,14 @@ export class PagedBitmap {
   readonly partialBlocks: Uint16Array;
   /** Per 1 GiB range: changes so far (a range whose version is unchanged holds the same bits). */
   readonly gigVersion: Float64Array;
+  /** Blocks with a set bit, over the whole bitmap (the sum of usedBlocks). */
+  usedBlocksTotal = 0;
+  /** Blocks with a set bit and a clear one, over the whole bitmap (the sum of partialBlocks). */
+  partialBlocksTotal = 0;
   private count = 0;
   private allocatedChunks = 0;
+  private observer: BitmapObserver | null = null;
+  private role = 0;
 
   constructor(readonly nrBits: number) {
     if (!Number.isSafeInteger(nrBits) || nrBits < 0) throw new RangeError(`bitmap size ${nrBits}`);
@@ -75,6 +93,13 @@ export class PagedBitmap {
       this.chunks.length * 16 +
       this.allocatedChunks * (WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2)
     );
+  }
+
+  /** From now on, `observer` is told of every change, with `role` (one observer per bitmap). */
+  observe(observer: BitmapObserver, role: number): void {
+    if (this.observer && this.observer !== observer) throw new Error('bitmap already observed');
+    this.observer = observer;
+    this.role = role;
   }
 
   /** Set bits in 2 MiB block `b`. */
@@ -131,7 +156,10 @@ export class PagedBitmap {
     const was = (chunk[w]! & mask) !== 0;
     if (was === value) return false;
     const delta = value ? 1 : -1;
-    chunk[w] = value ? chunk[w]! | mask : chunk[w]! & ~mask;
+    const old = chunk[w]!;
+    const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
+    if (this.observer !== null) this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
+    chunk[w] = next;
     this.addToBlock(c, bit >>> 9, delta);
     this.perGig[c]! += delta;
     this.count += delta;
@@ -172,6 +200,8 @@ export class PagedBitmap {
           const before = this.blocks[c]![blk]!;
           const delta = value ? 512 - before : -before;
           if (delta !== 0) {
+            if (this.observer !== null)
+              this.observer.block(this.role, c * BLOCKS_PER_CHUNK + blk, value);
             chunk.fill(value ? 0xffffffff : 0, bit >>> 5, (bit >>> 5) + 16);
             this.addToBlock(c, blk, delta);
             this.perGig[c]! += delta;
@@ -190,6 +220,8 @@ export class PagedBitmap {
         const ch = (old ^ next) >>> 0;
         if (ch !== 0) {
           if (onChange) onChange(c * WORDS_PER_CHUNK + w, ch);
+          if (this.observer !== null)
+            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
           chunk[w] = next;
           const k = popcount32(ch);
           const delta = value ? k : -k;
@@ -290,11 +322,20 @@ export class PagedBitmap {
     const after = before + delta;
     counts[blk] = after;
     this.gigVersion[c]!++;
-    if (before === 0) this.usedBlocks[c]!++;
-    else if (after === 0) this.usedBlocks[c]!--;
+    if (before === 0) {
+      this.usedBlocks[c]!++;
+      this.usedBlocksTotal++;
+    } else if (after === 0) {
+      this.usedBlocks[c]!--;
+      this.usedBlocksTotal--;
+    }
     const wasPartial = before !== 0 && before !== 512;
     const isPartial = after !== 0 && after !== 512;
-    if (wasPartial !== isPartial) this.partialBlocks[c]! += isPartial ? 1 : -1;
+    if (wasPartial !== isPartial) {
+      const d = isPartial ? 1 : -1;
+      this.partialBlocks[c]! += d;
+      this.partialBlocksTotal += d;
+    }
   }
 
   private checkRange(start: number, end: number): void {

@@ -22,7 +22,7 @@ import {
   orderOfPageSize,
   type PageOrder,
 } from '../units.js';
-import { MemoryClassifier } from './accounting.js';
+import { MemoryClassCounter } from './accounting.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
@@ -112,8 +112,8 @@ export class GmemState {
    * entries (the array is reused). */
   readonly work: number[] = [];
   workLength = 0;
-  /** Memory classes by 1 GiB range, counted again only where the bitmaps changed. */
-  readonly classifier = new MemoryClassifier();
+  /** Memory classes, kept up to date by every change to the bitmaps they come from. */
+  readonly classes: MemoryClassCounter;
   readonly policies: GmemVariantConfig['policies'];
   /** Legacy model: VM-wide attributes, shared memory in the VMM's backend. */
   readonly legacy: boolean;
@@ -167,6 +167,12 @@ export class GmemState {
         : config.sharedBackend === 'hugetlbfs-2m'
           ? ORDER_2M
           : ORDER_4K;
+    this.classes = new MemoryClassCounter({
+      allocated: this.layout.allocated,
+      shared: this.shared,
+      punched: this.punched,
+      backend: this.backend,
+    });
     this.mmu = new TdpMmu(this.nrPages);
     this.accepted4k = new PagedBitmap(Math.ceil(this.nrPages / 512));
     this.noReconstruct = new PagedBitmap(Math.ceil(this.nrPages / this.unitPages));
