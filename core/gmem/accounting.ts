@@ -116,6 +116,20 @@ export class MemoryClassCounter implements BitmapObserver {
     this.count(aw, sw, zw, bw, m, 1);
   }
 
+  bit(role: number, w: number, mask: number, value: boolean): void {
+    const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    let a = role === ROLE_A ? !value : A.testBit(w, mask);
+    let s = role === ROLE_S ? !value : S.testBit(w, mask);
+    let z = role === ROLE_Z ? !value : Z.testBit(w, mask);
+    let b = B === null ? false : role === ROLE_B ? !value : B.testBit(w, mask);
+    this.countPage(a, s, z, b, -1);
+    if (role === ROLE_A) a = value;
+    else if (role === ROLE_S) s = value;
+    else if (role === ROLE_Z) z = value;
+    else b = value;
+    this.countPage(a, s, z, b, 1);
+  }
+
   block(role: number, b: number, value: boolean): void {
     const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
     const a = A.blockCount(b);
@@ -147,6 +161,26 @@ export class MemoryClassCounter implements BitmapObserver {
     for (let w = firstWord; w < firstWord + 16; w++) {
       const old = own.word(w);
       if (old !== to) this.word(role, w, old, to);
+    }
+  }
+
+  /** Add `sign` times the classes of one page with these bits in A, S, Z and B. */
+  private countPage(a: boolean, s: boolean, z: boolean, b: boolean, sign: number): void {
+    if (this.bm.backend === null) {
+      if (z) this.zeroed += sign;
+      else if (a) {
+        if (s) this.sharedPages += sign;
+        else this.priv += sign;
+      }
+      return;
+    }
+    if (a && !s && !z) this.priv += sign;
+    if (s) {
+      if (b) this.sharedPages += sign;
+      if (a) this.dbl += sign;
+    } else {
+      if (b) this.dbl += sign;
+      if (z) this.zeroed += sign;
     }
   }
 

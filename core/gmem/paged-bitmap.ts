@@ -24,6 +24,8 @@ export const CHUNK_STORAGE_BYTES = WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2;
 export interface BitmapObserver {
   /** Word `w` (global word index) of the bitmap observed as `role` goes from `old` to `next`. */
   word(role: number, w: number, old: number, next: number): void;
+  /** The one bit `mask` of word `w` of the bitmap observed as `role` becomes `value`. */
+  bit(role: number, w: number, mask: number, value: boolean): void;
   /** Every bit of the whole 2 MiB block `b` of the bitmap observed as `role` becomes `value`. */
   block(role: number, b: number, value: boolean): void;
 }
@@ -126,6 +128,23 @@ export class PagedBitmap {
     return chunk ? chunk[w & (WORDS_PER_CHUNK - 1)]! : 0;
   }
 
+  /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges and 2 MiB
+   * blocks answer from their counters, without reading the word (a random word of a large bitmap
+   * is a cache miss). */
+  testBit(w: number, mask: number): boolean {
+    const c = Math.floor(w / WORDS_PER_CHUNK);
+    // Empty and full 1 GiB ranges first: their counters are one small array, mostly in cache.
+    const inGig = this.perGig[c]!;
+    if (inGig === 0) return false;
+    if (inGig === BITS_PER_CHUNK) return true;
+    const counts = this.blocks[c]!;
+    const local = w & (WORDS_PER_CHUNK - 1);
+    const blk = counts[local >>> 4]!;
+    if (blk === 0) return false;
+    if (blk === 512) return true;
+    return (this.chunks[c]![local]! & mask) !== 0;
+  }
+
   /** Clear every bit. */
   clear(): void {
     if (this.count !== 0) this.assignRange(0, this.nrBits, false);
@@ -158,7 +177,7 @@ export class PagedBitmap {
     const delta = value ? 1 : -1;
     const old = chunk[w]!;
     const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
-    if (this.observer !== null) this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
+    if (this.observer !== null) this.observer.bit(this.role, c * WORDS_PER_CHUNK + w, mask, value);
     chunk[w] = next;
     this.addToBlock(c, bit >>> 9, delta);
     this.perGig[c]! += delta;
