@@ -172,10 +172,21 @@ export class PagedBitmap {
     const bit = i & (BITS_PER_CHUNK - 1);
     const w = bit >>> 5;
     const mask = 1 << (bit & 31);
-    const was = (chunk[w]! & mask) !== 0;
-    if (was === value) return false;
+    // An empty or full 2 MiB block says what its words hold: the word is then written without
+    // being read first (a store does not wait for a cache miss; a load does).
+    const inBlock = this.blocks[c]![bit >>> 9]!;
+    let old: number;
+    if (inBlock === 0) {
+      if (!value) return false;
+      old = 0;
+    } else if (inBlock === 512) {
+      if (value) return false;
+      old = 0xffffffff;
+    } else {
+      old = chunk[w]!;
+      if (((old & mask) !== 0) === value) return false;
+    }
     const delta = value ? 1 : -1;
-    const old = chunk[w]!;
     const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
     if (this.observer !== null) this.observer.bit(this.role, c * WORDS_PER_CHUNK + w, mask, value);
     chunk[w] = next;

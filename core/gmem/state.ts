@@ -250,7 +250,9 @@ export class GmemState {
         offset,
       );
     }
-    if (offset % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+    // `& (PAGE_SIZE - 1)`: the low bits of any safe non-negative integer (ToInt32 keeps them),
+    // without a floating-point remainder on every operation.
+    if ((offset & (PAGE_SIZE - 1)) !== 0 || (size & (PAGE_SIZE - 1)) !== 0) {
       throw new KernelError(
         'EINVAL',
         `offset 0x${offset.toString(16)} and size 0x${size.toString(16)} must be 4 KiB aligned`,
