@@ -61,7 +61,7 @@ export function benchMemory(figures: Figure[]): void {
       value: Math.round(fp.maxRssMiB),
       unit: 'MiB',
       target,
-      note: `whole process (Node + tsx + model); model state ${Math.round(fp.modelStorageMiB!)} MiB; ${fp.seconds.toFixed(1)} s`,
+      note: `whole process (Node + model); model state ${Math.round(fp.modelStorageMiB!)} MiB; ${fp.seconds.toFixed(1)} s`,
     });
     const boot = child('boot', bytes);
     figures.push({

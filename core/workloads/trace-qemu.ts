@@ -194,10 +194,22 @@ function directionOf(direction: string, problems: string[]): Shareability | null
   return null;
 }
 
-const FAST_HEAD = `${QEMU_EVENT} start 0x`;
-const FAST_SIZE = ' size 0x';
+/** Char codes of the fixed words of the fast path (compared code by code: startsWith with a
+ * position is a builtin call per word). */
+const codes = (t: string) => Array.from(t, (ch) => ch.charCodeAt(0));
+const FAST_HEAD = codes(`${QEMU_EVENT} start 0x`);
+const FAST_SIZE = codes(' size 0x');
+const TO_SHARED = codes('private_to_shared');
+const TO_PRIVATE = codes('shared_to_private');
 /** Hex digits a value may have on the fast path: 13 hold 52 bits, exact in a double. */
 const FAST_MAX_DIGITS = 13;
+
+/** Whether `line` holds the characters `word` at `at`. */
+function holdsAt(line: string, at: number, word: readonly number[]): boolean {
+  if (at + word.length > line.length) return false;
+  for (let k = 0; k < word.length; k++) if (line.charCodeAt(at + k) !== word[k]) return false;
+  return true;
+}
 
 /** Value of the hex digit with char code `c`, or -1. */
 function hexDigit(c: number): number {
@@ -223,13 +235,13 @@ export function fastQemuConvert(line: string): QemuConvert | null {
     at = tid[0].length;
     time = { seconds: Number(tid[2]), micros: Number(tid[3]) };
   }
-  if (!line.startsWith(FAST_HEAD, at)) return null;
+  if (!holdsAt(line, at, FAST_HEAD)) return null;
   let i = at + FAST_HEAD.length;
   let from = i;
   let gpa = 0;
   for (let d = hexDigit(line.charCodeAt(i)); d >= 0; d = hexDigit(line.charCodeAt(++i)))
     gpa = gpa * 16 + d;
-  if (i === from || i - from > FAST_MAX_DIGITS || !line.startsWith(FAST_SIZE, i)) return null;
+  if (i === from || i - from > FAST_MAX_DIGITS || !holdsAt(line, i, FAST_SIZE)) return null;
   i += FAST_SIZE.length;
   from = i;
   let size = 0;
@@ -239,12 +251,13 @@ export function fastQemuConvert(line: string): QemuConvert | null {
   i++;
   let to: Shareability;
   if (line.length - i !== 17) return null;
-  if (line.startsWith('private_to_shared', i)) to = 'shared';
-  else if (line.startsWith('shared_to_private', i)) to = 'private';
+  if (holdsAt(line, i, TO_SHARED)) to = 'shared';
+  else if (holdsAt(line, i, TO_PRIVATE)) to = 'private';
   else return null;
   // checkAddress, checkSize and checkRange pass (else the full parser reports them).
-  if (gpa % PAGE_SIZE !== 0 || gpa >= MAX_TRACE_GPA) return null;
-  if (size === 0 || size % PAGE_SIZE !== 0 || size > MAX_TRACE_OFFSET) return null;
+  // `& (PAGE_SIZE - 1)`: the low bits of a safe integer, as `% PAGE_SIZE` without a remainder.
+  if ((gpa & (PAGE_SIZE - 1)) !== 0 || gpa >= MAX_TRACE_GPA) return null;
+  if (size === 0 || (size & (PAGE_SIZE - 1)) !== 0 || size > MAX_TRACE_OFFSET) return null;
   if (gpa + size > MAX_TRACE_GPA) return null;
   return { kind: 'convert', gpa, size, to, time };
 }
