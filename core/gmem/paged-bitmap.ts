@@ -1,7 +1,7 @@
 // A bitmap over 4 KiB indexes of a file, with a population count per 2 MiB block and per 1 GiB
 // range. Storage (the bit words and the per-block counts) is allocated per 1 GiB chunk on first
 // set, so a 64 TiB guest that touches a few GiB costs a few hundred KiB per touched GiB plus
-// 18 bytes per GiB of summaries, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
+// 24 bytes per GiB of summaries and chunk slots, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
 // range updates cheap; single-bit updates are O(1).
 //
 // Indexes reach 2^34 (a 64 TiB guest of 4 KiB pages), past what JavaScript's 32-bit operators
@@ -53,8 +53,6 @@ export class PagedBitmap {
   readonly usedBlocks: Uint16Array;
   /** Per 1 GiB range: blocks with a set bit and a clear one (count neither 0 nor 512). */
   readonly partialBlocks: Uint16Array;
-  /** Per 1 GiB range: changes so far (a range whose version is unchanged holds the same bits). */
-  readonly gigVersion: Float64Array;
   /** Blocks with a set bit, over the whole bitmap (the sum of usedBlocks). */
   usedBlocksTotal = 0;
   /** Blocks with a set bit and a clear one, over the whole bitmap (the sum of partialBlocks). */
@@ -72,7 +70,6 @@ export class PagedBitmap {
     this.perGig = new Uint32Array(nrChunks);
     this.usedBlocks = new Uint16Array(nrChunks);
     this.partialBlocks = new Uint16Array(nrChunks);
-    this.gigVersion = new Float64Array(nrChunks);
   }
 
   get total(): number {
@@ -90,7 +87,6 @@ export class PagedBitmap {
       this.perGig.byteLength +
       this.usedBlocks.byteLength +
       this.partialBlocks.byteLength +
-      this.gigVersion.byteLength +
       // The two arrays of chunk references (8 bytes a slot).
       this.chunks.length * 16 +
       this.allocatedChunks * (WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2)
@@ -351,7 +347,6 @@ export class PagedBitmap {
     const before = counts[blk]!;
     const after = before + delta;
     counts[blk] = after;
-    this.gigVersion[c]!++;
     if (before === 0) {
       this.usedBlocks[c]!++;
       this.usedBlocksTotal++;
