@@ -151,8 +151,18 @@ if (what === 'conversions') {
   });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
   const t0 = performance.now();
-  const r = runVariant(parsed.experiment, 0, { traceSource: fileTraceSource(file) });
+  // When the populate phase (fallocate of the whole guest before the replay) starts and ends.
+  let populateAt = 0;
+  let replayAt = 0;
+  const r = runVariant(parsed.experiment, 0, {
+    traceSource: fileTraceSource(file),
+    onProgress: (p) => {
+      if (p.phase === 'populate' && populateAt === 0) populateAt = performance.now();
+      if (p.phase === 'replay' && replayAt === 0) replayAt = performance.now();
+    },
+  });
   out['ms'] = performance.now() - t0;
+  out['populateMs'] = replayAt - populateAt;
   out['conversions'] =
     r.summary.metrics.conversions_to_shared + r.summary.metrics.conversions_to_private;
   out['samples'] = r.series.timeNs.length;

@@ -50,17 +50,20 @@ export async function benchTrace(figures: Figure[]): Promise<void> {
       for (const size of ['2m', '1g']) {
         const r = child('trace', bytes, size, file) as unknown as {
           ms: number;
+          populateMs: number;
           conversions: number;
           maxRssMiB: number;
         };
         const perSec = Math.round(CONVERSIONS / (r.ms / 1000));
-        perLine[size]!.push((r.ms * 1e6) / CONVERSIONS);
+        // Per conversion: the passes over the trace, not populating the guest first (a fallocate
+        // of all of it, which grows with the guest by nature).
+        perLine[size]!.push(((r.ms - r.populateMs) * 1e6) / CONVERSIONS);
         figures.push({
           name: `trace replay, ${label} guest, HugeTLB ${size === '2m' ? '2 MiB' : '1 GiB'}: conversions/s end to end`,
           value: perSec,
           unit: '/s',
           target: '>= 2,000,000',
-          note: `${CONVERSIONS.toLocaleString('en-US')} lines (${mb.toFixed(0)} MB) checked, parsed and replayed in ${(r.ms / 1000).toFixed(1)} s; ${r.conversions.toLocaleString('en-US')} conversions the model ran; ${((r.ms * 1e6) / CONVERSIONS).toFixed(0)} ns per line`,
+          note: `${CONVERSIONS.toLocaleString('en-US')} lines (${mb.toFixed(0)} MB) checked, parsed and replayed in ${(r.ms / 1000).toFixed(1)} s (of which populating the guest before the replay ${(r.populateMs / 1000).toFixed(1)} s); ${r.conversions.toLocaleString('en-US')} conversions the model ran; ${((r.ms * 1e6) / CONVERSIONS).toFixed(0)} ns per line`,
         });
         figures.push({
           name: `trace replay, ${label} guest, HugeTLB ${size === '2m' ? '2 MiB' : '1 GiB'}: peak RSS`,
@@ -77,7 +80,7 @@ export async function benchTrace(figures: Figure[]): Promise<void> {
         value: Math.round((large! / small!) * 100) / 100,
         unit: 'x',
         target: '<= 1.5',
-        note: 'sampling and the model cost what changed, not the guest size',
+        note: 'check and replay time per line (the populate before the replay left out): sampling and the model cost what changed, not the guest size',
       });
     }
   } finally {
