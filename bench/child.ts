@@ -1,7 +1,10 @@
 // A bench measurement in a process of its own, so its peak memory is its own: prints one JSON line
-// with the process's peak RSS (process.resourceUsage().maxRSS, the whole Node process: runtime,
-// tsx and model) and what it ran.
+// with the process's peak RSS (process.resourceUsage().maxRSS, the whole Node process: runtime
+// and model) and what it ran. The bench runs it bundled (bench/bundle.ts); `tsx bench/child.ts`
+// runs it from the sources.
 //
+//   tsx bench/child.ts conversions BYTES 5 x 400 000 random 4 KiB conversions (to shared and back)
+//                                        over a guest of BYTES on 1 GiB HugeTLB: the rate of each
 //   tsx bench/child.ts footprint BYTES   a guest of BYTES on 1 GiB HugeTLB: fallocate of all of it,
 //                                        100 000 4 KiB conversions, one sample
 //   tsx bench/child.ts boot BYTES        the 16 GiB SNP boot preset's lifecycle (boot, lazy accept,
@@ -20,12 +23,48 @@ import { Simulation } from '../core/sim/simulation.js';
 import { GiB } from '../core/units.js';
 import { fileTraceSource } from '../main/services/trace-file.js';
 
+// Bundled (bench/bundle.ts), this file runs from a temp folder: the bench names the checkout.
+const ROOT = process.env['GMEMLAB_ROOT'] ?? join(import.meta.dirname, '..');
 const [what, bytesArg, modeArg] = process.argv.slice(2);
 const guestBytes = Number(bytesArg);
 const started = performance.now();
 const out: Record<string, unknown> = { what, guestBytes };
 
-if (what === 'footprint') {
+if (what === 'conversions') {
+  // Random 4 KiB conversions alternating to-shared and to-private over the guest on 1 GiB HugeTLB
+  // pages with eager merge: every pair splits and merges one 1 GiB folio.
+  const sim = new Simulation({
+    host: {
+      nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
+    },
+    variant: { name: 'bench', guestBytes, pageSize: '1g', allocator: 'hugetlb' },
+    seed: 1,
+  });
+  sim.fallocate(0, guestBytes);
+  const pages = guestBytes / 4096;
+  if (pages & (pages - 1)) throw new Error('conversions: the guest size must be a power of two');
+  let x = 1;
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      // pages is a power of two: the low bits, without a floating-point remainder per pair (the
+      // harness, not the model). The same offsets as ((x * 64) % pages).
+      const offset = ((x * 64) & (pages - 1)) * 4096;
+      sim.convert(offset, 4096, 'shared');
+      sim.convert(offset, 4096, 'private');
+    }
+  };
+  run(20_000); // warm up
+  const n = 200_000;
+  const rates: number[] = [];
+  for (let trial = 0; trial < 5; trial++) {
+    const t0 = performance.now();
+    run(n);
+    rates.push((2 * n) / ((performance.now() - t0) / 1000));
+  }
+  out['pairs'] = n;
+  out['rates'] = rates;
+} else if (what === 'footprint') {
   const sim = new Simulation({
     host: {
       nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
@@ -41,10 +80,7 @@ if (what === 'footprint') {
   out['modelStorageMiB'] = sim.gmem.modelStorageBytes() / 2 ** 20;
 } else if (what === 'boot' || what === 'scale') {
   const preset = JSON.parse(
-    readFileSync(
-      join(import.meta.dirname, '..', 'resources', 'presets', 'snp-boot-16g-backings.gmemlab.json'),
-      'utf8',
-    ),
+    readFileSync(join(ROOT, 'resources', 'presets', 'snp-boot-16g-backings.gmemlab.json'), 'utf8'),
   ) as { host: object; guest: object; workload: object; variants: object[] };
   const doc = {
     ...preset,
@@ -115,8 +151,18 @@ if (what === 'footprint') {
   });
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
   const t0 = performance.now();
-  const r = runVariant(parsed.experiment, 0, { traceSource: fileTraceSource(file) });
+  // When the populate phase (fallocate of the whole guest before the replay) starts and ends.
+  let populateAt = 0;
+  let replayAt = 0;
+  const r = runVariant(parsed.experiment, 0, {
+    traceSource: fileTraceSource(file),
+    onProgress: (p) => {
+      if (p.phase === 'populate' && populateAt === 0) populateAt = performance.now();
+      if (p.phase === 'replay' && replayAt === 0) replayAt = performance.now();
+    },
+  });
   out['ms'] = performance.now() - t0;
+  out['populateMs'] = replayAt - populateAt;
   out['conversions'] =
     r.summary.metrics.conversions_to_shared + r.summary.metrics.conversions_to_private;
   out['samples'] = r.series.timeNs.length;

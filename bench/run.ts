@@ -1,6 +1,7 @@
 // `npm run bench`: speed and footprint figures of gmem-lab, printed as a table and written as JSON
 // (bench/results/latest.json) with the machine's core count, load and the Node version. Benchmarks
-// are separate from tests: nothing here fails a build.
+// are separate from tests: nothing here fails a build. Each figure with a target says PASS or FAIL,
+// and a last line counts the targets met.
 //
 //   npm run bench                          everything
 //   npm run bench -- core,memory           only those sections
@@ -12,7 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchCli } from './cli.js';
 import { benchConversions, benchMemory } from './core.js';
-import type { Figure } from './figures.js';
+import { meetsTarget, type Figure } from './figures.js';
 import { benchPayload } from './payload.js';
 import { benchPresetPool, benchSweep } from './pool.js';
 import { benchRenderer, rendererSkipReason } from './renderer.js';
@@ -59,12 +60,18 @@ const fmt = (v: number) => (Number.isNaN(v) ? '-' : v.toLocaleString('en-US'));
 console.log(
   `gmem-lab bench (${machine.cores} cores, ${machine.cpu}, Node ${machine.node}, load ${machine.loadavgAtStart.join(' ')})`,
 );
+const verdict = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? '  PASS' : '  FAIL');
 for (const f of figures) {
   console.log(
-    `${f.name.padEnd(width)}  ${fmt(f.value).padStart(12)} ${f.unit.padEnd(4)} ${f.target ? `target ${f.target}` : ''}`.trimEnd(),
+    `${f.name.padEnd(width)}  ${fmt(f.value).padStart(12)} ${f.unit.padEnd(4)} ${f.target ? `target ${f.target}${verdict(meetsTarget(f))}` : ''}`.trimEnd(),
   );
   if (f.note) console.log(`${''.padEnd(width)}    ${f.note}`);
 }
+const judged = figures.filter((f) => meetsTarget(f) !== undefined);
+const missed = judged.filter((f) => meetsTarget(f) === false);
+console.log(`targets: ${judged.length - missed.length} of ${judged.length} met`);
+for (const f of missed)
+  console.log(`FAIL ${f.name}: ${fmt(f.value)} ${f.unit}, target ${f.target}`);
 const dir = join(import.meta.dirname, 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(
@@ -74,7 +81,7 @@ writeFileSync(
       machine: { ...machine, loadavgAtEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
       date: new Date().toISOString(),
       sections: asked,
-      figures,
+      figures: figures.map((f) => ({ ...f, pass: meetsTarget(f) })),
     },
     null,
     2,

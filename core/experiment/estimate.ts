@@ -49,9 +49,9 @@ const PAGE_BITMAPS_PER_TOUCHED_GIB = 4;
  * orders, nodes and HVO state (folio-layout.ts) and the MMU's 2 MiB mappings (kvm/mmu.ts). */
 const BLOCK_TABLES_PER_TOUCHED_GIB = 4;
 /** Tables sized by the guest, bytes per GiB of guest: seven page bitmaps' per-GiB summaries and
- * chunk slots (32 B each, core/gmem/paged-bitmap.ts), the classifier's per-GiB counts (65 B,
- * core/gmem/accounting.ts), the folio layout's and the MMU's per-GiB orders, nodes and block-table
- * slots (about 40 B, core/gmem/folio-layout.ts, core/kvm/mmu.ts): about 330 B, rounded up. */
+ * chunk slots (24 B each, core/gmem/paged-bitmap.ts), the folio layout's and the MMU's per-GiB
+ * orders, nodes and block-table slots (about 40 B, core/gmem/folio-layout.ts, core/kvm/mmu.ts):
+ * about 210 B, rounded up. */
 const FIXED_BYTES_PER_GUEST_GIB = 384;
 
 /** Estimate every variant of `experiment`; `traceOps[i]`: the operations of the trace variant i

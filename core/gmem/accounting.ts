@@ -1,8 +1,14 @@
 // Memory classes of a guest, computed from the file's bitmaps. Each 4 KiB page the guest holds
 // falls in exactly one class, so the parts add up to what is allocated (domain.md section 8).
-// Whole 1 GiB ranges and 2 MiB blocks are classified from their counters; only blocks with mixed
-// state are scanned word by word, so a 1 TiB guest costs about its number of mixed blocks.
-import { BITS_PER_CHUNK, PagedBitmap, popcount32 } from './paged-bitmap.js';
+// MemoryClassCounter keeps the classes as the bitmaps change; classifyMemory() counts them from
+// scratch, whole 1 GiB ranges and 2 MiB blocks from their counters, only blocks with mixed state
+// word by word.
+import {
+  BITS_PER_CHUNK,
+  popcount32,
+  type BitmapObserver,
+  type PagedBitmap,
+} from './paged-bitmap.js';
 
 export interface MemoryClasses {
   /** Pages, not bytes. */
@@ -27,74 +33,170 @@ export interface ClassBitmaps {
  * In-place: private = A & !S & !Z, shared = A & S & !Z, zeroed = Z.
  * Legacy: private = A & !S & !Z, shared = B & S, double = (A & S) | (B & !S) counted per backend,
  * zeroed = Z & !S (a punched private page; punched shared pages are already double-allocated).
+ *
+ * A full count of the bitmaps, range by range: what MemoryClassCounter keeps up to date, and the
+ * check of it (tests, and the counter's starting point).
  */
 export function classifyMemory(bm: ClassBitmaps): MemoryClasses {
-  return new MemoryClassifier().classify(bm);
+  const out = new Float64Array(4);
+  let priv = 0;
+  let shared = 0;
+  let dbl = 0;
+  let zeroed = 0;
+  for (let g = 0; g < bm.allocated.perGig.length; g++) {
+    classifyGig(bm, g, out, 0);
+    priv += out[0]!;
+    shared += out[1]!;
+    dbl += out[2]!;
+    zeroed += out[3]!;
+  }
+  return { private: priv, shared, doubleAllocated: dbl, zeroedNotFreed: zeroed };
 }
 
-/**
- * classifyMemory() for repeated calls on the same bitmaps (every sample of a run): the classes of
- * each 1 GiB range are kept with the versions of the bitmaps they came from, and only ranges that
- * changed since are counted again.
- */
-export class MemoryClassifier {
-  /** Per range: private, shared, double-allocated, zeroed pages (4 entries per range). */
-  private counts = new Float64Array(0);
-  /** Per range: gigVersion of A, S, Z and B when `counts` was taken (4 entries per range). */
-  private versions = new Float64Array(0);
-  private valid = new Uint8Array(0);
-  /** The bitmaps the versions belong to. */
-  private source: ClassBitmaps | null = null;
+const ROLE_A = 0;
+const ROLE_S = 1;
+const ROLE_Z = 2;
+const ROLE_B = 3;
 
-  classify(bm: ClassBitmaps): MemoryClasses {
-    const { allocated: A, shared: S, punched: Z, backend: B } = bm;
-    const nrGigs = A.perGig.length;
-    const last = this.source;
-    if (
-      !last ||
-      last.allocated !== A ||
-      last.shared !== S ||
-      last.punched !== Z ||
-      last.backend !== B ||
-      this.valid.length !== nrGigs
-    ) {
-      this.source = { allocated: A, shared: S, punched: Z, backend: B };
-      this.counts = new Float64Array(nrGigs * 4);
-      this.versions = new Float64Array(nrGigs * 4);
-      this.valid = new Uint8Array(nrGigs);
+/**
+ * The memory classes of a file, kept up to date by the changes to its bitmaps: every word or
+ * 2 MiB block that changes in A, S, Z or B moves its pages from the classes they were in to the
+ * ones they are in now (the other bitmaps are read at the same place). Whatever operation changes
+ * the bitmaps (allocation, free, split, merge, conversion, punch, memory error), the classes cost
+ * what changed, and reading them costs nothing: a sample no longer depends on the guest's size or
+ * on how much of it is touched.
+ */
+export class MemoryClassCounter implements BitmapObserver {
+  private priv = 0;
+  private sharedPages = 0;
+  private dbl = 0;
+  private zeroed = 0;
+  private readonly bm: ClassBitmaps;
+
+  /** Counts the bitmaps once, then follows their changes. */
+  constructor(bm: ClassBitmaps) {
+    this.bm = {
+      allocated: bm.allocated,
+      shared: bm.shared,
+      punched: bm.punched,
+      backend: bm.backend,
+    };
+    const c = classifyMemory(bm);
+    this.priv = c.private;
+    this.sharedPages = c.shared;
+    this.dbl = c.doubleAllocated;
+    this.zeroed = c.zeroedNotFreed;
+    bm.allocated.observe(this, ROLE_A);
+    bm.shared.observe(this, ROLE_S);
+    bm.punched.observe(this, ROLE_Z);
+    bm.backend?.observe(this, ROLE_B);
+  }
+
+  get classes(): MemoryClasses {
+    return {
+      private: this.priv,
+      shared: this.sharedPages,
+      doubleAllocated: this.dbl,
+      zeroedNotFreed: this.zeroed,
+    };
+  }
+
+  word(role: number, w: number, old: number, next: number): void {
+    const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    const m = (old ^ next) >>> 0;
+    let aw = role === ROLE_A ? old : A.word(w);
+    let sw = role === ROLE_S ? old : S.word(w);
+    let zw = role === ROLE_Z ? old : Z.word(w);
+    let bw = B === null ? 0 : role === ROLE_B ? old : B.word(w);
+    this.count(aw, sw, zw, bw, m, -1);
+    if (role === ROLE_A) aw = next;
+    else if (role === ROLE_S) sw = next;
+    else if (role === ROLE_Z) zw = next;
+    else bw = next;
+    this.count(aw, sw, zw, bw, m, 1);
+  }
+
+  bit(role: number, w: number, mask: number, value: boolean): void {
+    const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    let a = role === ROLE_A ? !value : A.testBit(w, mask);
+    let s = role === ROLE_S ? !value : S.testBit(w, mask);
+    let z = role === ROLE_Z ? !value : Z.testBit(w, mask);
+    let b = B === null ? false : role === ROLE_B ? !value : B.testBit(w, mask);
+    this.countPage(a, s, z, b, -1);
+    if (role === ROLE_A) a = value;
+    else if (role === ROLE_S) s = value;
+    else if (role === ROLE_Z) z = value;
+    else b = value;
+    this.countPage(a, s, z, b, 1);
+  }
+
+  block(role: number, b: number, value: boolean): void {
+    const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    const a = A.blockCount(b);
+    const s = S.blockCount(b);
+    const z = Z.blockCount(b);
+    const bk = B === null ? 0 : B.blockCount(b);
+    const uniform = (n: number) => n === 0 || n === 512;
+    const firstWord = b * 16;
+    if (uniform(a) && uniform(s) && uniform(z) && uniform(bk)) {
+      // Each bitmap is empty or full over the block: one word stands for its 16.
+      const full = (n: number) => (n === 0 ? 0 : 0xffffffff);
+      let aw = full(a);
+      let sw = full(s);
+      let zw = full(z);
+      let bw = full(bk);
+      const to = value ? 0xffffffff : 0;
+      const old = role === ROLE_A ? aw : role === ROLE_S ? sw : role === ROLE_Z ? zw : bw;
+      if (old === to) return;
+      this.count(aw, sw, zw, bw, 0xffffffff, -16);
+      if (role === ROLE_A) aw = to;
+      else if (role === ROLE_S) sw = to;
+      else if (role === ROLE_Z) zw = to;
+      else bw = to;
+      this.count(aw, sw, zw, bw, 0xffffffff, 16);
+      return;
     }
-    const counts = this.counts;
-    const versions = this.versions;
-    let priv = 0;
-    let shared = 0;
-    let dbl = 0;
-    let zeroed = 0;
-    for (let g = 0; g < nrGigs; g++) {
-      const k = g * 4;
-      const va = A.gigVersion[g]!;
-      const vs = S.gigVersion[g]!;
-      const vz = Z.gigVersion[g]!;
-      const vb = B ? B.gigVersion[g]! : 0;
-      if (
-        this.valid[g] !== 1 ||
-        versions[k] !== va ||
-        versions[k + 1] !== vs ||
-        versions[k + 2] !== vz ||
-        versions[k + 3] !== vb
-      ) {
-        classifyGig(bm, g, counts, k);
-        versions[k] = va;
-        versions[k + 1] = vs;
-        versions[k + 2] = vz;
-        versions[k + 3] = vb;
-        this.valid[g] = 1;
+    const own = role === ROLE_A ? A : role === ROLE_S ? S : role === ROLE_Z ? Z : B!;
+    const to = value ? 0xffffffff : 0;
+    for (let w = firstWord; w < firstWord + 16; w++) {
+      const old = own.word(w);
+      if (old !== to) this.word(role, w, old, to);
+    }
+  }
+
+  /** Add `sign` times the classes of one page with these bits in A, S, Z and B. */
+  private countPage(a: boolean, s: boolean, z: boolean, b: boolean, sign: number): void {
+    if (this.bm.backend === null) {
+      if (z) this.zeroed += sign;
+      else if (a) {
+        if (s) this.sharedPages += sign;
+        else this.priv += sign;
       }
-      priv += counts[k]!;
-      shared += counts[k + 1]!;
-      dbl += counts[k + 2]!;
-      zeroed += counts[k + 3]!;
+      return;
     }
-    return { private: priv, shared, doubleAllocated: dbl, zeroedNotFreed: zeroed };
+    if (a && !s && !z) this.priv += sign;
+    if (s) {
+      if (b) this.sharedPages += sign;
+      if (a) this.dbl += sign;
+    } else {
+      if (b) this.dbl += sign;
+      if (z) this.zeroed += sign;
+    }
+  }
+
+  /** Add `sign` times the classes of the pages `m` selects, given the words of A, S, Z and B. */
+  private count(aw: number, sw: number, zw: number, bw: number, m: number, sign: number): void {
+    const pv = popcount32((aw & ~sw & ~zw & m) >>> 0);
+    if (this.bm.backend === null) {
+      this.priv += sign * pv;
+      this.sharedPages += sign * popcount32((aw & sw & ~zw & m) >>> 0);
+      this.zeroed += sign * popcount32((zw & m) >>> 0);
+    } else {
+      this.priv += sign * pv;
+      this.sharedPages += sign * popcount32((bw & sw & m) >>> 0);
+      this.dbl += sign * (popcount32((aw & sw & m) >>> 0) + popcount32((bw & ~sw & m) >>> 0));
+      this.zeroed += sign * popcount32((zw & ~sw & m) >>> 0);
+    }
   }
 }
 

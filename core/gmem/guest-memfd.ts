@@ -15,7 +15,7 @@ import { convertOp } from './conversion.js';
 import { acceptOp, faultOp, mappingLevel, prefaultOp } from './fault.js';
 import type { FolioLayout } from './folio-layout.js';
 import { fallocateOp } from './allocation.js';
-import { mappedPages, modelStorageBytes, refreshGauges } from './gauges.js';
+import { gaugeCounterProblems, mappedPages, modelStorageBytes, refreshGauges } from './gauges.js';
 import { invalidate } from './invalidation.js';
 import { memoryErrorOp } from './memory-failure.js';
 import type { Mempolicy } from './mempolicy.js';
@@ -184,6 +184,12 @@ export class GuestMemfd {
   /** Set every gauge from the current state (memory classes, folios, mappings). */
   refreshGauges(): void {
     refreshGauges(this.gmem);
+  }
+
+  /** Where the counters the gauges read differ from a full recount of the state (a check for
+   * tests and invariants: it walks every block). */
+  gaugeCounterProblems(): string[] {
+    return gaugeCounterProblems(this.gmem);
   }
 
   /** Bytes of typed arrays holding this file's model state (the simulator's own footprint). */

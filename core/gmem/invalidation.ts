@@ -58,7 +58,7 @@ export function issueInvalidations(
     const order = gmem.layout.orderAt(i);
     let next: number;
     if (order !== ORDER_4K) {
-      const size = 2 ** order;
+      const size = 1 << order; // order 9 or 18
       next = Math.min(end, (Math.floor(i / size) + 1) * size);
       if (!gmem.logging && next < end) {
         // Without an event log the folios of this order that follow need no iteration each:

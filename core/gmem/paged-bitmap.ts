@@ -1,7 +1,7 @@
 // A bitmap over 4 KiB indexes of a file, with a population count per 2 MiB block and per 1 GiB
 // range. Storage (the bit words and the per-block counts) is allocated per 1 GiB chunk on first
 // set, so a 64 TiB guest that touches a few GiB costs a few hundred KiB per touched GiB plus
-// 18 bytes per GiB of summaries, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
+// 24 bytes per GiB of summaries and chunk slots, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
 // range updates cheap; single-bit updates are O(1).
 //
 // Indexes reach 2^34 (a 64 TiB guest of 4 KiB pages), past what JavaScript's 32-bit operators
@@ -15,6 +15,20 @@ const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
 const BLOCKS_PER_CHUNK = 512;
 /** Storage of one materialised 1 GiB chunk: its bit words and a 16-bit count per 2 MiB block. */
 export const CHUNK_STORAGE_BYTES = WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2;
+
+/**
+ * Told of every change to a bitmap's bits, before the change is written (the other bitmaps it
+ * reads are still as they were): kept counters derived from several bitmaps (the memory classes,
+ * accounting.ts) follow each change instead of counting the bitmaps again.
+ */
+export interface BitmapObserver {
+  /** Word `w` (global word index) of the bitmap observed as `role` goes from `old` to `next`. */
+  word(role: number, w: number, old: number, next: number): void;
+  /** The one bit `mask` of word `w` of the bitmap observed as `role` becomes `value`. */
+  bit(role: number, w: number, mask: number, value: boolean): void;
+  /** Every bit of the whole 2 MiB block `b` of the bitmap observed as `role` becomes `value`. */
+  block(role: number, b: number, value: boolean): void;
+}
 
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -39,10 +53,14 @@ export class PagedBitmap {
   readonly usedBlocks: Uint16Array;
   /** Per 1 GiB range: blocks with a set bit and a clear one (count neither 0 nor 512). */
   readonly partialBlocks: Uint16Array;
-  /** Per 1 GiB range: changes so far (a range whose version is unchanged holds the same bits). */
-  readonly gigVersion: Float64Array;
+  /** Blocks with a set bit, over the whole bitmap (the sum of usedBlocks). */
+  usedBlocksTotal = 0;
+  /** Blocks with a set bit and a clear one, over the whole bitmap (the sum of partialBlocks). */
+  partialBlocksTotal = 0;
   private count = 0;
   private allocatedChunks = 0;
+  private observer: BitmapObserver | null = null;
+  private role = 0;
 
   constructor(readonly nrBits: number) {
     if (!Number.isSafeInteger(nrBits) || nrBits < 0) throw new RangeError(`bitmap size ${nrBits}`);
@@ -52,7 +70,6 @@ export class PagedBitmap {
     this.perGig = new Uint32Array(nrChunks);
     this.usedBlocks = new Uint16Array(nrChunks);
     this.partialBlocks = new Uint16Array(nrChunks);
-    this.gigVersion = new Float64Array(nrChunks);
   }
 
   get total(): number {
@@ -70,11 +87,17 @@ export class PagedBitmap {
       this.perGig.byteLength +
       this.usedBlocks.byteLength +
       this.partialBlocks.byteLength +
-      this.gigVersion.byteLength +
       // The two arrays of chunk references (8 bytes a slot).
       this.chunks.length * 16 +
       this.allocatedChunks * (WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2)
     );
+  }
+
+  /** From now on, `observer` is told of every change, with `role` (one observer per bitmap). */
+  observe(observer: BitmapObserver, role: number): void {
+    if (this.observer && this.observer !== observer) throw new Error('bitmap already observed');
+    this.observer = observer;
+    this.role = role;
   }
 
   /** Set bits in 2 MiB block `b`. */
@@ -99,6 +122,23 @@ export class PagedBitmap {
   word(w: number): number {
     const chunk = this.chunks[Math.floor(w / WORDS_PER_CHUNK)];
     return chunk ? chunk[w & (WORDS_PER_CHUNK - 1)]! : 0;
+  }
+
+  /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges and 2 MiB
+   * blocks answer from their counters, without reading the word (a random word of a large bitmap
+   * is a cache miss). */
+  testBit(w: number, mask: number): boolean {
+    const c = Math.floor(w / WORDS_PER_CHUNK);
+    // Empty and full 1 GiB ranges first: their counters are one small array, mostly in cache.
+    const inGig = this.perGig[c]!;
+    if (inGig === 0) return false;
+    if (inGig === BITS_PER_CHUNK) return true;
+    const counts = this.blocks[c]!;
+    const local = w & (WORDS_PER_CHUNK - 1);
+    const blk = counts[local >>> 4]!;
+    if (blk === 0) return false;
+    if (blk === 512) return true;
+    return (this.chunks[c]![local]! & mask) !== 0;
   }
 
   /** Clear every bit. */
@@ -128,10 +168,24 @@ export class PagedBitmap {
     const bit = i & (BITS_PER_CHUNK - 1);
     const w = bit >>> 5;
     const mask = 1 << (bit & 31);
-    const was = (chunk[w]! & mask) !== 0;
-    if (was === value) return false;
+    // An empty or full 2 MiB block says what its words hold: the word is then written without
+    // being read first (a store does not wait for a cache miss; a load does).
+    const inBlock = this.blocks[c]![bit >>> 9]!;
+    let old: number;
+    if (inBlock === 0) {
+      if (!value) return false;
+      old = 0;
+    } else if (inBlock === 512) {
+      if (value) return false;
+      old = 0xffffffff;
+    } else {
+      old = chunk[w]!;
+      if (((old & mask) !== 0) === value) return false;
+    }
     const delta = value ? 1 : -1;
-    chunk[w] = value ? chunk[w]! | mask : chunk[w]! & ~mask;
+    const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
+    if (this.observer !== null) this.observer.bit(this.role, c * WORDS_PER_CHUNK + w, mask, value);
+    chunk[w] = next;
     this.addToBlock(c, bit >>> 9, delta);
     this.perGig[c]! += delta;
     this.count += delta;
@@ -172,6 +226,8 @@ export class PagedBitmap {
           const before = this.blocks[c]![blk]!;
           const delta = value ? 512 - before : -before;
           if (delta !== 0) {
+            if (this.observer !== null)
+              this.observer.block(this.role, c * BLOCKS_PER_CHUNK + blk, value);
             chunk.fill(value ? 0xffffffff : 0, bit >>> 5, (bit >>> 5) + 16);
             this.addToBlock(c, blk, delta);
             this.perGig[c]! += delta;
@@ -190,6 +246,8 @@ export class PagedBitmap {
         const ch = (old ^ next) >>> 0;
         if (ch !== 0) {
           if (onChange) onChange(c * WORDS_PER_CHUNK + w, ch);
+          if (this.observer !== null)
+            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
           chunk[w] = next;
           const k = popcount32(ch);
           const delta = value ? k : -k;
@@ -289,12 +347,20 @@ export class PagedBitmap {
     const before = counts[blk]!;
     const after = before + delta;
     counts[blk] = after;
-    this.gigVersion[c]!++;
-    if (before === 0) this.usedBlocks[c]!++;
-    else if (after === 0) this.usedBlocks[c]!--;
+    if (before === 0) {
+      this.usedBlocks[c]!++;
+      this.usedBlocksTotal++;
+    } else if (after === 0) {
+      this.usedBlocks[c]!--;
+      this.usedBlocksTotal--;
+    }
     const wasPartial = before !== 0 && before !== 512;
     const isPartial = after !== 0 && after !== 512;
-    if (wasPartial !== isPartial) this.partialBlocks[c]! += isPartial ? 1 : -1;
+    if (wasPartial !== isPartial) {
+      const d = isPartial ? 1 : -1;
+      this.partialBlocks[c]! += d;
+      this.partialBlocksTotal += d;
+    }
   }
 
   private checkRange(start: number, end: number): void {

@@ -24,7 +24,7 @@ import {
   orderOfPageSize,
   type PageOrder,
 } from '../units.js';
-import { MemoryClassifier } from './accounting.js';
+import { MemoryClassCounter } from './accounting.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
@@ -119,8 +119,8 @@ export class GmemState {
    * entries (the array is reused). */
   readonly work: number[] = [];
   workLength = 0;
-  /** Memory classes by 1 GiB range, counted again only where the bitmaps changed. */
-  readonly classifier = new MemoryClassifier();
+  /** Memory classes, kept up to date by every change to the bitmaps they come from. */
+  readonly classes: MemoryClassCounter;
   readonly policies: GmemVariantConfig['policies'];
   /** Legacy model: VM-wide attributes, shared memory in the VMM's backend. */
   readonly legacy: boolean;
@@ -178,6 +178,12 @@ export class GmemState {
         : config.sharedBackend === 'hugetlbfs-2m'
           ? ORDER_2M
           : ORDER_4K;
+    this.classes = new MemoryClassCounter({
+      allocated: this.layout.allocated,
+      shared: this.shared,
+      punched: this.punched,
+      backend: this.backend,
+    });
     this.mmu = new TdpMmu(this.nrPages);
     this.accepted4k = new PagedBitmap(Math.ceil(this.nrPages / 512));
     this.rmp =
@@ -284,7 +290,9 @@ export class GmemState {
         offset,
       );
     }
-    if (offset % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+    // `& (PAGE_SIZE - 1)`: the low bits of any safe non-negative integer (ToInt32 keeps them),
+    // without a floating-point remainder on every operation.
+    if ((offset & (PAGE_SIZE - 1)) !== 0 || (size & (PAGE_SIZE - 1)) !== 0) {
       throw new KernelError(
         'EINVAL',
         `offset 0x${offset.toString(16)} and size 0x${size.toString(16)} must be 4 KiB aligned`,

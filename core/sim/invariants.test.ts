@@ -1,5 +1,6 @@
 // Property tests: random operation sequences against every allocator and policy combination, with
-// the invariants of domain.md section 8 checked after every step, plus determinism.
+// the invariants of domain.md section 8 checked after every step (among them: every counter the
+// gauges read, kept by the operations, equals a full recount of the state), plus determinism.
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { GmemVariantInput } from '../config.js';

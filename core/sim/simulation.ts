@@ -218,6 +218,9 @@ export class Simulation {
       problems.push(`folios_1g ${layout.folios1g} but ${blocks1g} blocks of order 18`);
     if (base !== layout.folios4k)
       problems.push(`folios_4k ${layout.folios4k} but ${base} allocated pages in order-0 blocks`);
+    // The counters the gauges read agree with a full recount (memory classes, blocks, folios,
+    // mappings).
+    problems.push(...g.gaugeCounterProblems());
     // Memory accounting adds up.
     const s = this.summary();
     const parts = MEMORY_PARTS.reduce((sum, p) => sum + s.metrics[p], 0);

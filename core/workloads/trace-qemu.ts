@@ -13,6 +13,7 @@
 // (util/log.c) as g_date_time_format_iso8601() of UTC followed by a space, e.g.
 // "2025-03-01T10:00:00.123456Z ".
 import type { Shareability } from '../gmem/guest-memfd.js';
+import { PAGE_SIZE } from '../units.js';
 import {
   checkAddress,
   checkRange,
@@ -22,7 +23,7 @@ import {
   type Parsed,
 } from './trace-checks.js';
 import { show, truncationHint, type ErrorSink, type LineParser } from './trace-lines.js';
-import type { TraceOp } from './trace-ops.js';
+import { MAX_TRACE_GPA, MAX_TRACE_OFFSET, type TraceOp } from './trace-ops.js';
 
 export const QEMU_EVENT = 'kvm_convert_memory';
 const QEMU_EXPECTED = `"[<tid>@<seconds>.<micros>:]${QEMU_EVENT} start 0x<gpa> size 0x<bytes> private_to_shared|shared_to_private"`;
@@ -105,7 +106,7 @@ type QemuLine =
   { readonly kind: 'skip' } | { readonly kind: 'error'; readonly message: string } | QemuConvert;
 
 /** One log line: our event, a line to skip, or what is wrong with it. */
-function parseQemuLine(line: string): QemuLine {
+export function parseQemuLine(line: string): QemuLine {
   if (line.trim() === '') return { kind: 'skip' };
   const prefix = stripQemuPrefix(line);
   if (prefix.error) return { kind: 'error', message: prefix.error };
@@ -193,6 +194,74 @@ function directionOf(direction: string, problems: string[]): Shareability | null
   return null;
 }
 
+/** Char codes of the fixed words of the fast path (compared code by code: startsWith with a
+ * position is a builtin call per word). */
+const codes = (t: string) => Array.from(t, (ch) => ch.charCodeAt(0));
+const FAST_HEAD = codes(`${QEMU_EVENT} start 0x`);
+const FAST_SIZE = codes(' size 0x');
+const TO_SHARED = codes('private_to_shared');
+const TO_PRIVATE = codes('shared_to_private');
+/** Hex digits a value may have on the fast path: 13 hold 52 bits, exact in a double. */
+const FAST_MAX_DIGITS = 13;
+
+/** Whether `line` holds the characters `word` at `at`. */
+function holdsAt(line: string, at: number, word: readonly number[]): boolean {
+  if (at + word.length > line.length) return false;
+  for (let k = 0; k < word.length; k++) if (line.charCodeAt(at + k) !== word[k]) return false;
+  return true;
+}
+
+/** Value of the hex digit with char code `c`, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * A good conversion line exactly as QEMU's log backend writes it ("[<tid>@<s>.<us>:]kvm_convert_memory
+ * start 0x<gpa> size 0x<bytes> <direction>", single spaces, nothing after), read without regexes,
+ * splitting or intermediate strings: the same result as parseQemuLine() for it. Anything else,
+ * including every bad line, gives null and goes through parseQemuLine(), which says what is wrong.
+ */
+export function fastQemuConvert(line: string): QemuConvert | null {
+  let at = 0;
+  let time: WallTime | null = null;
+  const c0 = line.charCodeAt(0);
+  if (c0 >= 48 && c0 <= 57) {
+    const tid = TID_PREFIX.exec(line);
+    if (!tid) return null;
+    at = tid[0].length;
+    time = { seconds: Number(tid[2]), micros: Number(tid[3]) };
+  }
+  if (!holdsAt(line, at, FAST_HEAD)) return null;
+  let i = at + FAST_HEAD.length;
+  let from = i;
+  let gpa = 0;
+  for (let d = hexDigit(line.charCodeAt(i)); d >= 0; d = hexDigit(line.charCodeAt(++i)))
+    gpa = gpa * 16 + d;
+  if (i === from || i - from > FAST_MAX_DIGITS || !holdsAt(line, i, FAST_SIZE)) return null;
+  i += FAST_SIZE.length;
+  from = i;
+  let size = 0;
+  for (let d = hexDigit(line.charCodeAt(i)); d >= 0; d = hexDigit(line.charCodeAt(++i)))
+    size = size * 16 + d;
+  if (i === from || i - from > FAST_MAX_DIGITS || line.charCodeAt(i) !== 32) return null;
+  i++;
+  let to: Shareability;
+  if (line.length - i !== 17) return null;
+  if (holdsAt(line, i, TO_SHARED)) to = 'shared';
+  else if (holdsAt(line, i, TO_PRIVATE)) to = 'private';
+  else return null;
+  // checkAddress, checkSize and checkRange pass (else the full parser reports them).
+  // `& (PAGE_SIZE - 1)`: the low bits of a safe integer, as `% PAGE_SIZE` without a remainder.
+  if ((gpa & (PAGE_SIZE - 1)) !== 0 || gpa >= MAX_TRACE_GPA) return null;
+  if (size === 0 || (size & (PAGE_SIZE - 1)) !== 0 || size > MAX_TRACE_OFFSET) return null;
+  if (gpa + size > MAX_TRACE_GPA) return null;
+  return { kind: 'convert', gpa, size, to, time };
+}
+
 /** Times relative to the first timed conversion: absolute epoch nanoseconds do not fit a double. */
 class QemuClock {
   private origin: WallTime | null = null;
@@ -218,17 +287,13 @@ function convertOp(
   }
   const bad = times.check(line, timeNs);
   if (bad) return { ok: false, message: bad };
+  const { gpa: address, size, to } = parsed;
   return {
     ok: true,
-    value: {
-      op: 'convert',
-      line,
-      ...(timeNs !== undefined ? { timeNs } : {}),
-      space: 'gpa',
-      address: parsed.gpa,
-      size: parsed.size,
-      to: parsed.to,
-    },
+    value:
+      timeNs !== undefined
+        ? { op: 'convert', line, timeNs, space: 'gpa', address, size, to }
+        : { op: 'convert', line, space: 'gpa', address, size, to },
   };
 }
 
@@ -242,7 +307,7 @@ export class QemuParser implements LineParser {
   constructor(private readonly sink: ErrorSink) {}
 
   line(text: string, line: number, lastCut: boolean): TraceOp | null {
-    const parsed = parseQemuLine(text);
+    const parsed = fastQemuConvert(text) ?? parseQemuLine(text);
     if (parsed.kind === 'skip') {
       this.skipped++;
       if (text.trim() !== '') this.otherLines++;

@@ -173,4 +173,60 @@ describe('a trace run streams its trace', () => {
       }),
     ).toThrow(Cancelled);
   });
+
+  it('stops a replay under way at its next poll, within 256 operations and one chunk', () => {
+    // "Within a second": the replay polls the cancel flag every 256 operations (WorkloadContext
+    // tick) and reads at most the chunk it holds; at the bench's slowest replay rate (above
+    // 100,000 conversions a second per worker) that is a few milliseconds, on any trace length.
+    const parsed = traceExperiment();
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+    const chunk = 16 * 1024;
+    const inner = textSource(text, 'ops.log', chunk);
+    let passes = 0;
+    let charsHandedOut = 0;
+    const source = {
+      name: inner.name,
+      bytes: inner.bytes,
+      open() {
+        passes++;
+        const chunks = inner.open();
+        return {
+          next() {
+            const piece = chunks.next();
+            if (piece !== null && passes === 2) charsHandedOut += piece.length;
+            return piece;
+          },
+          get bytesRead() {
+            return chunks.bytesRead;
+          },
+          close: () => chunks.close(),
+        };
+      },
+    };
+    let raised = false;
+    let charsAtRaise = 0;
+    let pollsAfterRaise = 0;
+    expect(() =>
+      runVariant(parsed.experiment, 0, {
+        traceSource: source,
+        onProgress: (p) => {
+          if (!raised && p.phase === 'replay' && p.fraction > 0.25) {
+            raised = true;
+            charsAtRaise = charsHandedOut;
+          }
+        },
+        isCancelled: () => {
+          if (raised) pollsAfterRaise++;
+          return raised;
+        },
+      }),
+    ).toThrow(Cancelled);
+    // Raised in the middle of the replay pass, which then stopped at the first poll after it,
+    // having read no more than the next chunk.
+    expect(raised).toBe(true);
+    expect(passes).toBe(2);
+    expect(pollsAfterRaise).toBe(1);
+    expect(charsAtRaise).toBeLessThan(text.length / 2);
+    expect(charsHandedOut - charsAtRaise).toBeLessThanOrEqual(chunk);
+  });
 });
