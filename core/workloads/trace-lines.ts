@@ -20,6 +20,59 @@ export interface LineParser {
   readonly skipped: number;
 }
 
+/** What a conversion-log line is: one to skip, a bad one, or a conversion to build. */
+export type LineVerdict<T> =
+  | { readonly kind: 'skip' }
+  | { readonly kind: 'error'; readonly message: string }
+  | ({ readonly kind: 'convert' } & T);
+
+/**
+ * The bookkeeping of a parser of logs that carry conversions among other lines (QEMU logs, host
+ * tracepoint text): lines to skip counted, bad lines reported, and a log without any conversion
+ * reported at its end with what the subclass says to check.
+ */
+export abstract class ConversionLogParser<T> implements LineParser {
+  skipped = 0;
+  private ops = 0;
+  private otherLines = 0;
+
+  constructor(protected readonly sink: ErrorSink) {}
+
+  /** What the line is. */
+  protected abstract classify(text: string): LineVerdict<T>;
+  /** The line's operation, or a message for a conversion that cannot be (time order, ...). */
+  protected abstract build(
+    line: number,
+    parsed: { readonly kind: 'convert' } & T,
+  ): { ok: true; value: TraceOp } | { ok: false; message: string };
+  /** The message for a log with no conversion, among `otherLines` other lines (0: empty). */
+  protected abstract nothingFound(otherLines: number): string;
+
+  line(text: string, line: number, lastCut: boolean): TraceOp | null {
+    const parsed = this.classify(text);
+    if (parsed.kind === 'skip') {
+      this.skipped++;
+      if (text.trim() !== '') this.otherLines++;
+      return null;
+    }
+    if (parsed.kind === 'error') {
+      this.sink.add(line, parsed.message + truncationHint(lastCut));
+      return null;
+    }
+    const op = this.build(line, parsed);
+    if (!op.ok) {
+      this.sink.add(line, op.message);
+      return null;
+    }
+    this.ops++;
+    return op.value;
+  }
+
+  end(): void {
+    if (this.ops === 0 && this.sink.empty) this.sink.add(1, this.nothingFound(this.otherLines));
+  }
+}
+
 export class ErrorSink {
   readonly kept: TraceLineError[] = [];
   private total = 0;

@@ -22,7 +22,7 @@ import {
   TimeChecker,
   type Parsed,
 } from './trace-checks.js';
-import { show, truncationHint, type ErrorSink, type LineParser } from './trace-lines.js';
+import { ConversionLogParser, show } from './trace-lines.js';
 import { MAX_TRACE_GPA, MAX_TRACE_OFFSET, type TraceOp } from './trace-ops.js';
 
 export const QEMU_EVENT = 'kvm_convert_memory';
@@ -94,13 +94,13 @@ export function looksLikeQemuLine(t: string): boolean {
   );
 }
 
-interface QemuConvert {
-  readonly kind: 'convert';
+interface QemuConvertFields {
   readonly gpa: number;
   readonly size: number;
   readonly to: Shareability;
   readonly time: WallTime | null;
 }
+type QemuConvert = { readonly kind: 'convert' } & QemuConvertFields;
 
 type QemuLine =
   { readonly kind: 'skip' } | { readonly kind: 'error'; readonly message: string } | QemuConvert;
@@ -297,43 +297,21 @@ function convertOp(
   };
 }
 
-export class QemuParser implements LineParser {
-  skipped = 0;
-  private ops = 0;
-  private otherLines = 0;
+export class QemuParser extends ConversionLogParser<QemuConvertFields> {
   private readonly times = new TimeChecker();
   private readonly clock = new QemuClock();
 
-  constructor(private readonly sink: ErrorSink) {}
-
-  line(text: string, line: number, lastCut: boolean): TraceOp | null {
-    const parsed = fastQemuConvert(text) ?? parseQemuLine(text);
-    if (parsed.kind === 'skip') {
-      this.skipped++;
-      if (text.trim() !== '') this.otherLines++;
-      return null;
-    }
-    if (parsed.kind === 'error') {
-      this.sink.add(line, parsed.message + truncationHint(lastCut));
-      return null;
-    }
-    const op = convertOp(line, parsed, this.clock, this.times);
-    if (!op.ok) {
-      this.sink.add(line, op.message);
-      return null;
-    }
-    this.ops++;
-    return op.value;
+  protected classify(text: string): QemuLine {
+    return fastQemuConvert(text) ?? parseQemuLine(text);
   }
 
-  end(): void {
-    if (this.ops === 0 && this.sink.empty) {
-      this.sink.add(
-        1,
-        this.otherLines > 0
-          ? `no ${QEMU_EVENT} events among ${this.otherLines} other trace line(s): was the event enabled (-trace ${QEMU_EVENT})?`
-          : `the trace is empty: expected ${QEMU_EXPECTED} lines`,
-      );
-    }
+  protected build(line: number, parsed: QemuConvert): Parsed<TraceOp> {
+    return convertOp(line, parsed, this.clock, this.times);
+  }
+
+  protected nothingFound(otherLines: number): string {
+    return otherLines > 0
+      ? `no ${QEMU_EVENT} events among ${otherLines} other trace line(s): was the event enabled (-trace ${QEMU_EVENT})?`
+      : `the trace is empty: expected ${QEMU_EXPECTED} lines`;
   }
 }

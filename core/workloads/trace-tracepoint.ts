@@ -26,7 +26,7 @@
 // optional latency flags column, "d..1."), and trace-cmd's header lines.
 import type { Shareability } from '../gmem/guest-memfd.js';
 import { checkRange, checkSize, TimeChecker } from './trace-checks.js';
-import { show, truncationHint, type ErrorSink, type LineParser } from './trace-lines.js';
+import { ConversionLogParser, show, type LineVerdict } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 import { PAGE_SIZE } from '../units.js';
 
@@ -55,18 +55,15 @@ export function looksLikeTracepointLine(t: string): boolean {
   return TRACEPOINT_LINE.test(t) || TRACE_CMD_HEADER.test(t);
 }
 
-type TracepointLine =
-  | { readonly kind: 'skip' }
-  | { readonly kind: 'error'; readonly message: string }
-  | {
-      readonly kind: 'convert';
-      readonly gpa: number;
-      readonly size: number;
-      readonly to: Shareability;
-      /** Seconds and nanoseconds of the event's timestamp. */
-      readonly seconds: number;
-      readonly nanos: number;
-    };
+interface TracepointFields {
+  readonly gpa: number;
+  readonly size: number;
+  readonly to: Shareability;
+  /** Seconds and nanoseconds of the event's timestamp. */
+  readonly seconds: number;
+  readonly nanos: number;
+}
+type TracepointLine = LineVerdict<TracepointFields>;
 
 function parseTracepointLine(text: string): TracepointLine {
   if (text.trim() === '' || TRACE_CMD_HEADER.test(text)) return { kind: 'skip' };
@@ -171,55 +168,31 @@ function hex0(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
 
-export class TracepointParser implements LineParser {
-  skipped = 0;
-  private ops = 0;
-  private otherLines = 0;
+export class TracepointParser extends ConversionLogParser<TracepointFields> {
   private origin: { seconds: number; nanos: number } | null = null;
   private readonly times = new TimeChecker();
 
-  constructor(private readonly sink: ErrorSink) {}
+  protected classify(text: string): TracepointLine {
+    return parseTracepointLine(text);
+  }
 
-  line(text: string, line: number, lastCut: boolean): TraceOp | null {
-    const parsed = parseTracepointLine(text);
-    if (parsed.kind === 'skip') {
-      this.skipped++;
-      if (text.trim() !== '') this.otherLines++;
-      return null;
-    }
-    if (parsed.kind === 'error') {
-      this.sink.add(line, parsed.message + truncationHint(lastCut));
-      return null;
-    }
+  protected build(
+    line: number,
+    parsed: { readonly kind: 'convert' } & TracepointFields,
+  ): { ok: true; value: TraceOp } | { ok: false; message: string } {
     // Times relative to the first conversion (perf and trace-cmd print the trace clock's seconds).
     this.origin ??= { seconds: parsed.seconds, nanos: parsed.nanos };
     const timeNs =
       (parsed.seconds - this.origin.seconds) * 1e9 + (parsed.nanos - this.origin.nanos);
     const late = this.times.check(line, timeNs);
-    if (late) {
-      this.sink.add(line, late);
-      return null;
-    }
-    this.ops++;
-    return {
-      op: 'convert',
-      line,
-      timeNs,
-      space: 'gpa',
-      address: parsed.gpa,
-      size: parsed.size,
-      to: parsed.to,
-    };
+    if (late) return { ok: false, message: late };
+    const { gpa: address, size, to } = parsed;
+    return { ok: true, value: { op: 'convert', line, timeNs, space: 'gpa', address, size, to } };
   }
 
-  end(): void {
-    if (this.ops === 0 && this.sink.empty) {
-      this.sink.add(
-        1,
-        this.otherLines > 0
-          ? `no conversion requests among ${this.otherLines} tracepoint line(s): record kvm:${HYPERCALL_EVENT} (KVM_HC_MAP_GPA_RANGE) and kvm:${MSR_PROTOCOL_EVENT} (SNP GHCB MSR page-state changes); SNP page-state changes through the GHCB page and TDX MapGPA reach no tracepoint: use the QEMU kvm_convert_memory log for those`
-          : `the trace is empty: expected ${EXPECTED} lines`,
-      );
-    }
+  protected nothingFound(otherLines: number): string {
+    return otherLines > 0
+      ? `no conversion requests among ${otherLines} tracepoint line(s): record kvm:${HYPERCALL_EVENT} (KVM_HC_MAP_GPA_RANGE) and kvm:${MSR_PROTOCOL_EVENT} (SNP GHCB MSR page-state changes); SNP page-state changes through the GHCB page and TDX MapGPA reach no tracepoint: use the QEMU kvm_convert_memory log for those`
+      : `the trace is empty: expected ${EXPECTED} lines`;
   }
 }

@@ -26,61 +26,59 @@ export function fileTraceSource(path: string, name = path): TraceSource {
     name,
     bytes,
     open(): TraceChunks {
-      let fd: number | null = openSync(path, 'r');
-      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+      // UTF-8 decoded across chunk boundaries; a chunk that ends inside a character gives less
+      // text, or none, until the next one completes it.
       const decoder = new TextDecoder('utf-8');
-      let read = 0;
-      const close = () => {
-        if (fd !== null) closeSync(fd);
-        fd = null;
-      };
-      return {
-        next() {
-          for (;;) {
-            if (fd === null) return null;
-            const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
-            if (n === 0) {
-              close();
-              const tail = decoder.decode();
-              return tail === '' ? null : tail;
-            }
-            read += n;
-            const text = decoder.decode(buffer.subarray(0, n), { stream: true });
-            if (text !== '') return text;
-          }
-        },
-        get bytesRead() {
-          return read;
-        },
-        close,
-      };
+      return fileChunks(
+        path,
+        (chunk) => decoder.decode(chunk, { stream: true }),
+        () => decoder.decode(),
+      );
     },
     openBytes(): ByteChunks {
-      let fd: number | null = openSync(path, 'r');
-      let read = 0;
-      const close = () => {
-        if (fd !== null) closeSync(fd);
-        fd = null;
-      };
-      return {
-        next() {
-          if (fd === null) return null;
-          // A fresh buffer per chunk: the decoder may keep a view of the previous one.
-          const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-          const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
-          if (n === 0) {
-            close();
-            return null;
-          }
-          read += n;
-          return buffer.subarray(0, n);
-        },
-        get bytesRead() {
-          return read;
-        },
-        close,
-      };
+      // A copy per chunk: the reader's buffer is read into again.
+      return fileChunks(
+        path,
+        (chunk) => new Uint8Array(chunk),
+        () => new Uint8Array(0),
+      );
     },
+  };
+}
+
+/** One pass over the file, a chunk at a time, each turned into `T` (empty ones skipped), and
+ * `tail` once at the end. */
+function fileChunks<T extends { length: number }>(
+  path: string,
+  take: (chunk: Buffer) => T,
+  tail: () => T,
+): { next(): T | null; readonly bytesRead: number; close(): void } {
+  let fd: number | null = openSync(path, 'r');
+  const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  let read = 0;
+  const close = () => {
+    if (fd !== null) closeSync(fd);
+    fd = null;
+  };
+  return {
+    next() {
+      for (;;) {
+        if (fd === null) return null;
+        const n = readSync(fd, buffer, 0, CHUNK_BYTES, null);
+        if (n === 0) {
+          close();
+          const rest = tail();
+          return rest.length === 0 ? null : rest;
+        }
+        read += n;
+        const piece = take(buffer.subarray(0, n));
+        if (piece.length > 0) return piece;
+      }
+    },
+    get bytesRead() {
+      return read;
+    },
+    close,
   };
 }
 

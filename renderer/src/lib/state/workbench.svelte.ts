@@ -17,7 +17,10 @@ import type {
   Settings,
   Theme,
 } from '@contract/api';
+import { deliver } from '../export/export';
 import { Connection } from './connection.svelte';
+
+type ExportKind = Parameters<typeof deliver>[4];
 import { ExperimentsState, type Doc, type Validation, type View } from './experiments.svelte';
 import { Notices, type Banner } from './notices.svelte';
 import type { RunRecording } from './run-recording.svelte';
@@ -120,6 +123,24 @@ export class Workbench {
   }
   guard<T>(title: string, action: () => Promise<T>): Promise<T | undefined> {
     return this.notices.guard(title, action);
+  }
+  /** Hand an export to the user (the save dialog on the desktop, a download in a browser); a
+   * failure shows as `failure`. `data` may be built lazily (a PNG, a zip). */
+  async saveFile(
+    failure: string,
+    name: string,
+    kind: ExportKind,
+    data: string | Uint8Array | (() => Promise<string | Uint8Array>),
+  ): Promise<void> {
+    await this.notices.guard(failure, async () =>
+      deliver(
+        this.connection.client,
+        this.connection.nativeDialogs,
+        name,
+        typeof data === 'function' ? await data() : data,
+        kind,
+      ),
+    );
   }
   showError(title: string, err: unknown): void {
     this.notices.showError(title, err);
