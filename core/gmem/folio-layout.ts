@@ -137,15 +137,7 @@ export class FolioLayout {
       this.perBlock(g);
     }
     if (this.gigOrder[g] === PER_BLOCK) {
-      if (this.allocated.blockCount(b) === 0) {
-        this.blockNode.set(b, node);
-        this.mixedNodes.delete(b);
-      } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
-        const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
-        this.mixedNodes.set(b, nodes);
-        this.blockNode.set(b, MIXED_NODES);
-      }
-      if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
+      this.markBaseNode(b, index, node, this.allocated.blockCount(b) === 0);
       this.setBlockOrder(b, ORDER_4K);
       this.blockHvo.set(b, 0);
     }
@@ -166,15 +158,7 @@ export class FolioLayout {
       if (this.gigOrder[g] === PER_BLOCK) {
         // The first page decides the block's node; the others follow addBaseFolio's rules.
         for (let j = i; j < blockEnd; j++) {
-          if (this.allocated.blockCount(b) === 0 && j === i) {
-            this.blockNode.set(b, node);
-            this.mixedNodes.delete(b);
-          } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
-            const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
-            this.mixedNodes.set(b, nodes);
-            this.blockNode.set(b, MIXED_NODES);
-          }
-          if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![j & 511] = node;
+          this.markBaseNode(b, j, node, this.allocated.blockCount(b) === 0 && j === i);
           if (j === i) {
             this.setBlockOrder(b, ORDER_4K);
             this.blockHvo.set(b, 0);
@@ -186,6 +170,20 @@ export class FolioLayout {
     const added = this.allocated.assignRange(start, end, true);
     this.folios4k += added;
     return added;
+  }
+
+  /** The node of a new 4 KiB page at `index` of block `b`: the block's when it was `empty`,
+   * else one node per page once the block's pages lie on more than one. */
+  private markBaseNode(b: number, index: number, node: number, empty: boolean): void {
+    if (empty) {
+      this.blockNode.set(b, node);
+      this.mixedNodes.delete(b);
+    } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
+      const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
+      this.mixedNodes.set(b, nodes);
+      this.blockNode.set(b, MIXED_NODES);
+    }
+    if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
   }
 
   /** Drop a 4 KiB folio. */

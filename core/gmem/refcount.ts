@@ -47,16 +47,23 @@ export function unpinOp(gmem: GmemState, offset: number, size: number): Failure 
     // Every page of the range holds exactly one pin.
     gmem.pinned.assignRange(start, end, false);
   } else {
-    for (let p = start; p < end; p++) {
-      const extra = gmem.extraPins.get(p);
-      if (extra === undefined) gmem.pinned.assign(p, false);
-      else if (extra === 1) gmem.extraPins.delete(p);
-      else gmem.extraPins.set(p, extra - 1);
-    }
+    for (let p = start; p < end; p++) dropPin(gmem, p);
   }
+  return afterUnpin(gmem, offset, size, start, end);
+}
+
+/** One pin fewer on page `p`: the last clears its bit. */
+function dropPin(gmem: GmemState, p: number): void {
+  const extra = gmem.extraPins.get(p);
+  if (extra === undefined) gmem.pinned.assign(p, false);
+  else if (extra === 1) gmem.extraPins.delete(p);
+  else gmem.extraPins.set(p, extra - 1);
+}
+
+/** After an unpin: logged, and the ranges that could not merge because of the pin may merge now
+ * (the deferred worker or the next conversion retries; eager merging retries here). */
+function afterUnpin(gmem: GmemState, offset: number, size: number, start: number, end: number): null {
   if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
-  // Ranges that could not merge because of the pin may merge now (the deferred worker or the
-  // next conversion retries; eager merging retries here).
   if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
   return null;
 }
@@ -84,12 +91,7 @@ function unpinWithTruncated(
       releaseTruncatedPin(gmem, p);
       continue;
     }
-    const extra = gmem.extraPins.get(p);
-    if (extra === undefined) gmem.pinned.assign(p, false);
-    else if (extra === 1) gmem.extraPins.delete(p);
-    else gmem.extraPins.set(p, extra - 1);
+    dropPin(gmem, p);
   }
-  if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
-  if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
-  return null;
+  return afterUnpin(gmem, offset, size, start, end);
 }

@@ -75,10 +75,15 @@ function splitFolio(
   splits: number[] | null,
 ): Failure | null {
   // One split is one latency sample (vmemmap restore, the split, failed attempts too).
+  return sampled(gmem, L_SPLIT, () => splitFolioSteps(gmem, index, from, to, splits));
+}
+
+/** `steps` timed as one latency sample of operation `op`. */
+function sampled<T>(gmem: GmemState, op: Parameters<GmemState['endSample']>[0], steps: () => T): T {
   const outer = gmem.beginSample();
-  const failure = splitFolioSteps(gmem, index, from, to, splits);
-  gmem.endSample(L_SPLIT, outer);
-  return failure;
+  const result = steps();
+  gmem.endSample(op, outer);
+  return result;
 }
 
 function splitFolioSteps(
@@ -144,10 +149,7 @@ function mergeFolio(
   // One merge is one latency sample (the merge and vmemmap re-optimise); an accounting-only
   // merge costs nothing and records none.
   if (accountingOnly) return mergeFolioSteps(gmem, index, from, to, true);
-  const outer = gmem.beginSample();
-  const failure = mergeFolioSteps(gmem, index, from, to, false);
-  gmem.endSample(L_MERGE, outer);
-  return failure;
+  return sampled(gmem, L_MERGE, () => mergeFolioSteps(gmem, index, from, to, false));
 }
 
 function mergeFolioSteps(
