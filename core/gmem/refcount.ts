@@ -62,7 +62,13 @@ function dropPin(gmem: GmemState, p: number): void {
 
 /** After an unpin: logged, and the ranges that could not merge because of the pin may merge now
  * (the deferred worker or the next conversion retries; eager merging retries here). */
-function afterUnpin(gmem: GmemState, offset: number, size: number, start: number, end: number): null {
+function afterUnpin(
+  gmem: GmemState,
+  offset: number,
+  size: number,
+  start: number,
+  end: number,
+): null {
   if (gmem.logging) gmem.log({ type: 'unpin', offset, size });
   if (!gmem.legacy) retryMergesAfterUnpin(gmem, start, end);
   return null;
