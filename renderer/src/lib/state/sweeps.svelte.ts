@@ -3,6 +3,7 @@
 // (sweeps.start) with one progress and one cancel; each run's summary back for the sweep view's
 // plot, heat map and CSV.
 import type { GmemLabApi, SweepProgress, SweepRow } from '@contract/api';
+import { ENGINE_VERSION } from '../../../../core/experiment/run';
 import { parseSweepAxis, type SweepAxis } from '../../../../core/experiment/sweep';
 import { paramLabel, unitOfPath } from '../../../../core/experiment/param-unit';
 import { formatBytes } from '../../../../core/units';
@@ -69,6 +70,19 @@ export function checkAxis(draft: AxisDraft): AxisCheck {
   }
 }
 
+/** The experiment's "sweep" as the file keeps it (core/experiment/sweep-schema.ts). */
+interface SavedSweep {
+  axes?: Array<{ path: string; values: unknown[] }>;
+  metric?: string;
+  results?: {
+    engineVersion: string;
+    configHash: string;
+    createdAt: string;
+    axes: Array<{ path: string; values: unknown[] }>;
+    rows: SweepRow[];
+  };
+}
+
 export class SweepsState {
   axes: AxisDraft[] = $state([{ path: 'guest.vcpus', values: '2, 8' }]);
   /** The metric the view plots. */
@@ -79,10 +93,17 @@ export class SweepsState {
   /** The axes the rows belong to (the form may have changed since). */
   ranAxes: SweepAxis[] = $state([]);
   status: 'idle' | 'running' | 'done' | 'cancelled' = $state('idle');
+  /** The configuration the rows were run on (the sweep itself left out), to tell them stale. */
+  resultsHash: string | null = $state(null);
 
   readonly checks = $derived(this.axes.map(checkAxis));
   readonly ready = $derived(this.checks.every((c) => c.ok) && this.axes.length > 0);
   readonly running = $derived(this.status === 'running');
+  /** The rows no longer match the configuration being edited. */
+  get stale(): boolean {
+    const hash = this.experiments.validation.hash;
+    return this.resultsHash !== null && hash !== null && this.resultsHash !== hash;
+  }
 
   constructor(
     private readonly connection: Connection,
@@ -100,22 +121,47 @@ export class SweepsState {
         this.rows = [...d.rows];
         this.status = d.status;
         this.sweepId = null;
+        if (d.status === 'done') this.keepResults();
       }),
     ];
   }
 
   /** The form from the open experiment's "sweep", when it has one. */
   loadFromDoc(): void {
-    const sweep = this.experiments.doc?.['sweep'] as
-      { axes?: Array<{ path: string; values: unknown[] }>; metric?: string } | undefined;
+    const sweep = this.experiments.doc?.['sweep'] as SavedSweep | undefined;
     if (!sweep?.axes?.length) return;
     this.axes = sweep.axes.map((a) => ({ path: a.path, values: valuesText(a.path, a.values) }));
     if (sweep.metric) this.metric = sweep.metric;
+    const r = sweep.results;
+    if (r && this.sweepId === null) {
+      this.rows = r.rows.map((row) => ({ ...row }));
+      this.ranAxes = r.axes.map((a) => ({ path: a.path, values: [...a.values] }));
+      this.resultsHash = r.configHash;
+      this.status = 'done';
+      this.progress = null;
+    }
+  }
+
+  /** The finished sweep's rows kept in the experiment, so saving the file keeps them. */
+  private keepResults(): void {
+    const doc = this.experiments.doc;
+    const hash = this.experiments.validation.hash;
+    const sweep = doc?.['sweep'] as SavedSweep | undefined;
+    if (!doc || !sweep || hash === null) return;
+    this.resultsHash = hash;
+    sweep.results = {
+      engineVersion: ENGINE_VERSION,
+      configHash: hash,
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a timestamp's text, never kept as a Date.
+      createdAt: new Date().toISOString(),
+      axes: this.ranAxes.map((a) => ({ path: a.path, values: [...a.values] })),
+      rows: $state.snapshot(this.rows) as SweepRow[],
+    };
   }
 
   addAxis(): void {
     if (this.axes.length < 2)
-      this.axes.push({ path: 'guest.memoryBytes', values: '17179869184, 68719476736' });
+      this.axes.push({ path: 'guest.memoryBytes', values: '16 GiB, 64 GiB' });
   }
 
   removeAxis(i: number): void {
@@ -125,11 +171,14 @@ export class SweepsState {
   /** Keep the axes (and the metric) in the experiment, so saving the file keeps the sweep. */
   private storeInDoc(axes: readonly SweepAxis[]): void {
     const doc = this.experiments.doc;
-    if (doc)
-      doc['sweep'] = {
-        axes: axes.map((a) => ({ path: a.path, values: [...a.values] })),
-        metric: this.metric,
-      };
+    if (!doc) return;
+    // The last results stay until the new sweep's replace them (they may be stale, and say so).
+    const kept = (doc['sweep'] as SavedSweep | undefined)?.results;
+    doc['sweep'] = {
+      axes: axes.map((a) => ({ path: a.path, values: [...a.values] })),
+      metric: this.metric,
+      ...(kept ? { results: kept } : {}),
+    };
   }
 
   async start(): Promise<void> {

@@ -8,6 +8,7 @@ import { sweepHeatMaps, sweepPlot } from '../charts/sweep-plot';
 import { Connection } from './connection.svelte';
 import { ExperimentsState, type Doc, type SavedResultsPort } from './experiments.svelte';
 import { fakeApi, GiB } from './fake-api';
+import { parseExperimentValue } from '../../../../core/experiment/load';
 import { Notices } from './notices.svelte';
 import { checkAxis, SweepsState } from './sweeps.svelte';
 
@@ -115,6 +116,38 @@ describe('SweepsState', () => {
       { path: 'guest.vcpus', values: '8, 32' },
     ]);
     expect(sweeps.metric).toBe('splits_1g');
+  });
+});
+
+describe('sweep results kept with the experiment', () => {
+  it('keeps a finished sweep in the experiment, reopens it, and tells it stale once the configuration changes', async () => {
+    const { fake, experiments, sweeps } = setup();
+    sweeps.axes = [{ path: 'seed', values: '1, 2' }];
+    await sweeps.start();
+    const rows = [row(0, { seed: 1 }, 0, 5), row(1, { seed: 2 }, 0)];
+    fake.emit('sweep.done', { sweepId: 7, status: 'done', rows });
+    const kept = (experiments.doc!['sweep'] as { results: Record<string, unknown> }).results;
+    expect(kept).toMatchObject({
+      configHash: experiments.validation.hash,
+      axes: [{ path: 'seed', values: [1, 2] }],
+      rows,
+    });
+    // The file, with its sweep results, is still a valid experiment.
+    expect(parseExperimentValue(JSON.parse(JSON.stringify(experiments.doc))).ok).toBe(true);
+    // A fresh workbench opening the same document shows the same rows.
+    const again = setup();
+    again.experiments.load({
+      path: '/w/m.gmemlab.json',
+      experiment: JSON.parse(JSON.stringify(experiments.doc)) as Doc,
+      modifiedMs: 2,
+      configHash: 'x',
+    });
+    again.sweeps.loadFromDoc();
+    expect(again.sweeps.rows).toEqual(rows);
+    expect(again.sweeps.ranAxes).toEqual([{ path: 'seed', values: [1, 2] }]);
+    expect(again.sweeps.stale).toBe(false);
+    (again.experiments.doc!['guest'] as Record<string, unknown>)['vcpus'] = 3;
+    expect(again.sweeps.stale).toBe(true);
   });
 });
 
