@@ -27,12 +27,8 @@ import { fileTraceSource } from '../main/services/trace-file.js';
 const ROOT = process.env['GMEMLAB_ROOT'] ?? join(import.meta.dirname, '..');
 const [what, bytesArg, modeArg] = process.argv.slice(2);
 const guestBytes = Number(bytesArg);
-const started = performance.now();
-const out: Record<string, unknown> = { what, guestBytes };
-
-if (what === 'conversions') {
-  // Random 4 KiB conversions alternating to-shared and to-private over the guest on 1 GiB HugeTLB
-  // pages with eager merge: every pair splits and merges one 1 GiB folio.
+/** A guest of `guestBytes` on 1 GiB HugeTLB pages, its file fallocated whole. */
+function hugetlb1gGuest(guestBytes: number): Simulation {
   const sim = new Simulation({
     host: {
       nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
@@ -41,6 +37,16 @@ if (what === 'conversions') {
     seed: 1,
   });
   sim.fallocate(0, guestBytes);
+  return sim;
+}
+
+const started = performance.now();
+const out: Record<string, unknown> = { what, guestBytes };
+
+if (what === 'conversions') {
+  // Random 4 KiB conversions alternating to-shared and to-private over the guest on 1 GiB HugeTLB
+  // pages with eager merge: every pair splits and merges one 1 GiB folio.
+  const sim = hugetlb1gGuest(guestBytes);
   const pages = guestBytes / 4096;
   if (pages & (pages - 1)) throw new Error('conversions: the guest size must be a power of two');
   let x = 1;
@@ -65,14 +71,7 @@ if (what === 'conversions') {
   out['pairs'] = n;
   out['rates'] = rates;
 } else if (what === 'footprint') {
-  const sim = new Simulation({
-    host: {
-      nodes: [{ memoryBytes: guestBytes + 64 * GiB, cpus: '0-15', hugetlb1g: guestBytes / GiB }],
-    },
-    variant: { name: 'bench', guestBytes, pageSize: '1g', allocator: 'hugetlb' },
-    seed: 1,
-  });
-  sim.fallocate(0, guestBytes);
+  const sim = hugetlb1gGuest(guestBytes);
   const pages = guestBytes / 4096;
   for (let i = 0; i < 100_000; i++)
     sim.convert(((i * 2654435761) % pages) * 4096, 4096, i % 3 === 0 ? 'private' : 'shared');

@@ -4,6 +4,7 @@
 // stand-in that records what would be written (fake-api.ts). And connecting wires every store to
 // the API's events.
 import { describe, expect, it } from 'vitest';
+import { API_EVENTS } from '@contract/api';
 import { configHash, parseExperimentValue } from '../../../../core/experiment/load';
 import { ENGINE_VERSION, runVariant } from '../../../../core/experiment/run';
 import { FORMAT_NAME, FORMAT_VERSION, type Experiment } from '../../../../core/experiment/schema';
@@ -144,15 +145,8 @@ describe('Workbench connection', () => {
     );
     const wb = new Workbench();
     await wb.connect(fake.api);
-    const events = [
-      'run.progress',
-      'run.done',
-      'run.failed',
-      'sweep.progress',
-      'sweep.done',
-      'store.changed',
-      'settings.changed',
-    ];
+    // Every event of the contract but the desktop menu's, which connectDesktop() subscribes to.
+    const events = API_EVENTS.filter((e) => e !== 'menu.command');
     const subscribed = fake.order.filter((o) => o.startsWith('on ')).map((o) => o.slice(3));
     expect(subscribed.sort()).toEqual([...events].sort());
     expect(fake.order.findIndex((o) => o.startsWith('call '))).toBe(events.length);
