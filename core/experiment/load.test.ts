@@ -135,7 +135,7 @@ describe('loading experiment files', () => {
 
   it('refuses a CMA variant on a host without a CMA area, and CMA areas that are not whole 1 GiB ranges', () => {
     const doc = base();
-    (doc['variants'] as Record<string, unknown>[])[1]!['allocator'] = 'cma';
+    (doc['variants'] as Record<string, unknown>[])[1]!['allocator'] = 'cma-raw';
     (doc['variants'] as Record<string, unknown>[])[1]!['pageSize'] = '1g';
     const r = problemsOf(doc);
     expect(r.problems.find((p) => p.path === 'variants[1].allocator')?.message).toMatch(
@@ -149,10 +149,10 @@ describe('loading experiment files', () => {
     expect(parseExperimentValue(doc).ok).toBe(true);
   });
 
-  // Older files name the raw-CMA allocator "cma": they load, as cma-raw (its meaning then: runtime
-  // cma_alloc() folios, no HVO), never as the HugeTLB pool of hugetlb_cma= pages.
-  it('reads the old allocator name "cma" as cma-raw', () => {
-    const doc = base();
+  // Version 1 files name the raw-CMA allocator "cma": they load, as cma-raw (its meaning then:
+  // runtime cma_alloc() folios, no HVO), never as the HugeTLB pool of hugetlb_cma= pages.
+  it('migrates a version 1 file, reading the old allocator name "cma" as cma-raw', () => {
+    const doc: Record<string, unknown> = { ...base(), version: 1 };
     doc['host'] = { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', cma: { sizeBytes: 8 * GiB } }] };
     (doc['variants'] as Record<string, unknown>[])[1] = {
       name: 'old',
@@ -163,6 +163,12 @@ describe('loading experiment files', () => {
     const r = parseExperimentValue(doc);
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.experiment.variants[1]!.allocator).toBe('cma-raw');
+    if (r.ok) expect(r.migratedFrom).toBe(1);
+    if (r.ok) expect(r.experiment.version).toBe(FORMAT_VERSION);
+    // Version 2 never wrote "cma": there it is an unknown allocator, named as such.
+    const v2 = parseExperimentValue({ ...doc, version: 2 });
+    expect(v2.ok).toBe(false);
+    if (!v2.ok) expect(v2.problems[0]!.path).toBe('variants[1].allocator');
     // The caller's document is not changed.
     expect((doc['variants'] as Record<string, unknown>[])[1]!['allocator']).toBe('cma');
   });

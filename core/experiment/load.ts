@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { LEGACY_ALLOCATOR_NAMES } from '../config.js';
 import { issueMessage } from './issue-message.js';
 import { unitOfPath } from './param-unit.js';
+import { compactVariants, resolveVariantBases } from './variant-base.js';
 import { ExperimentSchema, FORMAT_NAME, FORMAT_VERSION, type Experiment } from './schema.js';
 
 /** Experiment files are small JSON documents; anything larger is refused unread. */
@@ -26,7 +27,9 @@ export type LoadErrorCode =
 
 /** Migrations from version N to N + 1, applied in order to the raw document. */
 const MIGRATIONS: Record<number, (doc: Record<string, unknown>) => Record<string, unknown>> = {
-  // Version 1 is the first format; a version 2 adds its step here: 1: (doc) => ({ ...doc, version: 2 }).
+  // 1 → 2: version 2 lets a variant name a `base` (variant-base.ts), which version 1 files never
+  // do, so their variants stay whole. Version 1's allocator "cma" is read as "cma-raw".
+  1: (doc) => ({ ...renameLegacyAllocators(doc), version: 2 }),
 };
 
 export function parseExperimentText(text: string): LoadResult {
@@ -80,7 +83,10 @@ export function parseExperimentValue(raw: unknown): LoadResult {
     if (!step) return fail('INVALID', 'version', `no migration from format version ${v}`);
     doc = step(doc);
   }
-  doc = renameLegacyAllocators(doc);
+  const resolved = resolveVariantBases(doc);
+  if (resolved.problems.length > 0)
+    return { ok: false, code: 'INVALID', problems: resolved.problems };
+  doc = resolved.doc;
   const parsed = ExperimentSchema.safeParse(doc);
   if (!parsed.success) {
     return { ok: false, code: 'INVALID', problems: zodProblems(parsed.error) };
@@ -91,7 +97,7 @@ export function parseExperimentValue(raw: unknown): LoadResult {
 }
 
 /**
- * Allocator names of older files, read as today's (LEGACY_ALLOCATOR_NAMES): "cma", which modelled
+ * Allocator names of version 1 files, read as today's (LEGACY_ALLOCATOR_NAMES): "cma", which modelled
  * the raw-CMA allocator (runtime cma_alloc(), no HVO), is "cma-raw"; HugeTLB pages from
  * hugetlb_cma= are the separate "hugetlb-cma". The document is copied, never changed in place.
  */
@@ -162,6 +168,13 @@ function describeJsonError(text: string, err: unknown): string {
   const line = before.split('\n').length;
   const column = offset - before.lastIndexOf('\n');
   return `line ${line}, column ${column}: ${message}`;
+}
+
+/** The file's text: canonical pretty JSON, variants that name a base written as their
+ * differences from it (variant-base.ts). parseExperimentText() reads it back to the same
+ * experiment. */
+export function experimentFileText(experiment: Experiment): string {
+  return `${JSON.stringify(compactVariants(experiment), null, 2)}\n`;
 }
 
 /** A stable hash of everything that decides the results (not the name, notes, results or views),

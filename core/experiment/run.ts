@@ -77,7 +77,8 @@ export function variantConfig(
   experiment: Experiment,
   variant: ExperimentVariant,
 ): GmemVariantConfig {
-  const { faultPath: _faultPath, workloadOverrides: _overrides, ...rest } = variant;
+  // `base` only says how the file writes the variant (variant-base.ts); it is complete here.
+  const { faultPath: _faultPath, workloadOverrides: _overrides, base: _base, ...rest } = variant;
   return {
     ...rest,
     guestBytes: experiment.guest.memoryBytes,

@@ -1,5 +1,6 @@
-// The experiment file (`*.gmemlab.json`), format version 1: host, guest, workload, seed and two or
-// more variants compared side by side, plus optionally the last results and saved chart views.
+// The experiment file (`*.gmemlab.json`), format version 2: host, guest, workload, seed and two or
+// more variants compared side by side (each whole, or as its differences from a `base` variant:
+// variant-base.ts), plus optionally a sweep, the last results and saved chart views.
 // This schema is the one source for validation, defaults, the CLI, the setup form and
 // docs/experiment-format.md.
 import { SweepSchema } from './sweep-schema.js';
@@ -11,10 +12,13 @@ import { LifecycleSchema } from '../workloads/lifecycle.js';
 import { TraceWorkloadSchema } from '../workloads/trace.js';
 import { SavedResultsSchema } from '../metrics/result.js';
 import { GiB, MiB, PAGE_SIZE, bytesOfOrder, formatBytes, orderOfPageSize } from '../units.js';
-import { withPath } from './param-path.js';
+import { parsePath, withPath } from './param-path.js';
+import { baseProblems } from './variant-base.js';
 
 export const FORMAT_NAME = 'gmem-lab-experiment';
-export const FORMAT_VERSION = 1;
+/** 2: variants may name a `base` and keep only their differences (a version 1 reader would
+ * refuse them); version 1 files are migrated on load (load.ts). */
+export const FORMAT_VERSION = 2;
 
 const GuestSchema = z
   .object({
@@ -50,6 +54,10 @@ export const ExperimentVariantSchema = GmemVariantSchema.omit({
   memslotGpaBytes: true,
 })
   .extend({
+    base: z.string().min(1).max(80).optional().meta({
+      description:
+        "Name of another variant this one is written as differences from: every field it does not set is the base's (objects field by field, lists and workloadOverrides whole), so a change to the base carries to it.",
+    }),
     faultPath: ChangePteVariantSchema.optional().meta({
       description: 'fault-path workload only: the host fault path of an ordinary VM to model.',
     }),
@@ -147,6 +155,9 @@ export const ExperimentSchema = z
   })
   .strict()
   .superRefine((experiment, ctx) => {
+    for (const p of baseProblems(experiment.variants)) {
+      ctx.addIssue({ code: 'custom', path: parsePath(p.path), message: p.message });
+    }
     experiment.variants.forEach((variant, i) => {
       const sizes = ALLOCATOR_PAGE_SIZES[variant.allocator];
       if (!sizes.includes(variant.pageSize)) {

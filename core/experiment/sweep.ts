@@ -4,6 +4,7 @@
 // are the axes crossed, each a validated experiment. The CLI and the workbench expand them here.
 import { formatProblems, zodProblems } from './load.js';
 import { parseParamValue, parsePath, withPath } from './param-path.js';
+import { compactVariants, resolveVariantBases } from './variant-base.js';
 import { METRICS } from '../metrics/definitions.js';
 import { ExperimentSchema, type Experiment } from './schema.js';
 import { MAX_AXIS_VALUES } from './sweep-schema.js';
@@ -74,7 +75,9 @@ export function sweepPoints(base: Experiment, axes: readonly SweepAxis[]): Sweep
   return combos.map((params) => {
     // The base's own sweep and saved results are not part of a point.
     const { sweep: _sweep, results: _results, ...rest } = base;
-    let doc: unknown = rest;
+    // Set on the file's form, where a variant with a base holds only its differences: a swept
+    // field of the base carries to every variant that inherits it (variant-base.ts).
+    let doc: unknown = compactVariants(rest);
     for (const [path, value] of Object.entries(params)) {
       try {
         doc = withPath(doc, path, value);
@@ -85,7 +88,12 @@ export function sweepPoints(base: Experiment, axes: readonly SweepAxis[]): Sweep
     const label = Object.entries(params)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       .join(' ');
-    const parsed = ExperimentSchema.safeParse(doc);
+    const resolved = resolveVariantBases(doc as Record<string, unknown>);
+    if (resolved.problems.length > 0)
+      throw new SweepError(
+        `${label} makes the experiment invalid:\n${formatProblems(resolved.problems)}`,
+      );
+    const parsed = ExperimentSchema.safeParse(resolved.doc);
     if (!parsed.success) {
       throw new SweepError(
         `${label} makes the experiment invalid:\n${formatProblems(zodProblems(parsed.error))}`,

@@ -12,7 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseExperimentValue } from '../../core/experiment/load.js';
 import { Rng } from '../../core/rng.js';
 import { isTempFileName } from './durable-write.js';
-import { canonicalText, ExperimentStore } from './experiment-store.js';
+import { ExperimentStore } from './experiment-store.js';
+import { experimentFileText } from '../../core/experiment/load.js';
 import {
   largeDoc,
   makeTempDir,
@@ -108,7 +109,7 @@ afterEach(async () => {
 function canonical(doc: Record<string, unknown>): string {
   const parsed = parseExperimentValue(doc);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  return canonicalText(parsed.experiment);
+  return experimentFileText(parsed.experiment);
 }
 
 describe('durable saves', () => {

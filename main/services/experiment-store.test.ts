@@ -16,11 +16,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiError } from '@contract/api.js';
 import {
   configHash,
+  experimentFileText,
   MAX_EXPERIMENT_BYTES,
   parseExperimentValue,
 } from '../../core/experiment/load.js';
 import {
-  canonicalText,
   ExperimentStore,
   sanitizeFileStem,
   type ExperimentStoreOptions,
@@ -35,6 +35,7 @@ import {
   validDoc,
 } from './store-test-helpers.js';
 import { moveToTrash } from './trash.js';
+import { FORMAT_VERSION } from '../../core/experiment/schema.js';
 
 let root: string;
 let ws: string;
@@ -65,7 +66,7 @@ function makeStore(options: Partial<ExperimentStoreOptions> = {}): Promise<Exper
 function canonical(doc: Record<string, unknown>): string {
   const parsed = parseExperimentValue(doc);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
-  return canonicalText(parsed.experiment);
+  return experimentFileText(parsed.experiment);
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<ApiError> {
@@ -267,7 +268,9 @@ describe('save', () => {
     expect(saved.modifiedMs).toBe((await stat(saved.path)).mtimeMs);
     const text = await readFile(saved.path, 'utf8');
     expect(text).toBe(canonical(doc));
-    expect(text.startsWith('{\n  "format": "gmem-lab-experiment",\n  "version": 1,\n')).toBe(true);
+    expect(
+      text.startsWith(`{\n  "format": "gmem-lab-experiment",\n  "version": ${FORMAT_VERSION},\n`),
+    ).toBe(true);
     expect(text.endsWith('}\n')).toBe(true);
 
     const before = await snapshot(saved.path);
@@ -474,7 +477,10 @@ describe('import, duplicate, rename, delete', () => {
     );
     expect(err.message).toContain('broken.gmemlab.json: not valid JSON');
     await expectCode(
-      store.importText('future.gmemlab.json', JSON.stringify({ ...validDoc(), version: 2 })),
+      store.importText(
+        'future.gmemlab.json',
+        JSON.stringify({ ...validDoc(), version: FORMAT_VERSION + 1 }),
+      ),
       'NEWER_VERSION',
     );
     const small = await makeStore({ maxBytes: 100 });

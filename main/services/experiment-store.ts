@@ -19,6 +19,7 @@ import {
   MAX_EXPERIMENT_BYTES,
   parseExperimentText,
   parseExperimentValue,
+  experimentFileText,
 } from '../../core/experiment/load.js';
 import type { Experiment } from '../../core/experiment/schema.js';
 import { cleanupTempFiles, fsyncDir, moveNoClobber, writeFileDurable } from './durable-write.js';
@@ -351,7 +352,7 @@ export class ExperimentStore {
         parsed.problems,
       );
     }
-    const canonical = canonicalText(parsed.experiment);
+    const canonical = experimentFileText(parsed.experiment);
     const stem = sanitizeFileStem(label);
     const { path, modifiedMs } = await this.createUnique(
       this.realDir,
@@ -467,7 +468,7 @@ export class ExperimentStore {
         parsed.problems,
       );
     }
-    const text = canonicalText(parsed.experiment);
+    const text = experimentFileText(parsed.experiment);
     const bytes = Buffer.byteLength(text, 'utf8');
     if (bytes > this.maxBytes) {
       const problems = [
@@ -757,10 +758,6 @@ function withSuffix(name: string, suffix: string): string {
   const chars = Array.from(name);
   const room = 120 - suffix.length;
   return (chars.length > room ? chars.slice(0, room).join('').trimEnd() : name) + suffix;
-}
-
-export function canonicalText(experiment: Experiment): string {
-  return `${JSON.stringify(experiment, null, 2)}\n`;
 }
 
 function resultsState(experiment: Experiment): ExperimentEntry['results'] {

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTempFileName } from './durable-write.js';
+import { FORMAT_VERSION } from '../../core/experiment/schema.js';
 
 const GiB = 1024 ** 3;
 
@@ -13,7 +14,7 @@ export function validDoc(
 ): Record<string, unknown> {
   return {
     format: 'gmem-lab-experiment',
-    version: 1,
+    version: FORMAT_VERSION,
     name,
     notes: 'a small experiment for the store tests',
     host: { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', hugetlb2m: 2048 }] },

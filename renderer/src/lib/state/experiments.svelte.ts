@@ -8,7 +8,7 @@ import {
   parseExperimentValue,
   type LoadProblem,
 } from '../../../../core/experiment/load';
-import type { Experiment } from '../../../../core/experiment/schema';
+import { FORMAT_VERSION, type Experiment } from '../../../../core/experiment/schema';
 import type { SavedResults } from '../../../../core/metrics/result';
 import type { Connection } from './connection.svelte';
 import type { Notices } from './notices.svelte';
@@ -91,6 +91,12 @@ export class ExperimentsState implements OpenDocument {
     this.savedJson = JSON.stringify(doc);
     this.notices.dismiss();
     this.results.restore(doc);
+    if (opened.migratedFrom !== undefined) {
+      this.notices.info(
+        `Read as format version ${FORMAT_VERSION}`,
+        `${opened.path.split('/').pop()} is format version ${opened.migratedFrom}; it was migrated as it was read, and the file is unchanged. Saving writes version ${FORMAT_VERSION}, which older gmem-lab builds refuse; use Save as… to keep the old file.`,
+      );
+    }
   }
 
   async openPreset(id: string): Promise<void> {

@@ -116,6 +116,20 @@ describe('ExperimentsState', () => {
     expect(experiments.doc).toBeNull();
   });
 
+  it('says when a file of an older format was migrated as it was read', async () => {
+    const { notices, experiments } = setup({
+      'experiments.open': () => ({ ...opened('/w/old.gmemlab.json'), migratedFrom: 1 }),
+    });
+    await experiments.openPath('/w/old.gmemlab.json');
+    expect(notices.banner?.kind).toBe('info');
+    expect(notices.banner?.message).toMatch(/old\.gmemlab\.json is format version 1/);
+    expect(notices.banner?.message).toMatch(/Save as/);
+    // A file of today's format opens without a word.
+    const plain = setup({ 'experiments.open': () => opened('/w/new.gmemlab.json') });
+    await plain.experiments.openPath('/w/new.gmemlab.json');
+    expect(plain.notices.banner).toBeNull();
+  });
+
   it('saves a new document under its name, then to its file, with nothing left unsaved', async () => {
     const { fake, experiments } = setup({
       'experiments.save': (args) => ({
