@@ -295,6 +295,9 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       true,
     );
     await allocator.getByRole('radio', { name: 'CMA (raw)', exact: true }).check();
+    // The rest is the HugeTLB variant's, shown as inherited.
+    expect(await variant(VARIANTS[1]).getByLabel('based on').inputValue()).toBe('HugeTLB 1 GiB');
+    expect(await variant(VARIANTS[1]).locator('.field.inherited').count()).toBeGreaterThan(5);
 
     // CMA needs a CMA area on the host: add one to node 0, partly lent to movable pages.
     await page
@@ -401,6 +404,15 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     );
     // The CMA variant brought a CMA area as large as the guest.
     expect(await essentials.getByLabel('CMA area (node 0)').inputValue()).toBe('64 GiB');
+    // It is written as its differences from the variant it came from: a policy changed there
+    // carries to it, one changed on it stays its own.
+    await essentials.getByText('changes from HugeTLB 1 GiB').waitFor();
+    await essentials.getByLabel('Merge policy of HugeTLB 1 GiB').selectOption('never');
+    expect(await essentials.getByLabel('Merge policy of CMA (raw) 1 GiB').inputValue()).toBe(
+      'never',
+    );
+    await essentials.getByLabel('Split policy of CMA (raw) 1 GiB').selectOption('staged');
+    expect(await essentials.getByLabel('Split policy of HugeTLB 1 GiB').inputValue()).toBe('to-4k');
     expect(await page.getByRole('alert').count()).toBe(0);
     await shot('setup-essentials');
     await page.getByRole('button', { name: 'Run', exact: true }).click();
@@ -747,6 +759,12 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
       [VARIANTS[0], 'hugetlb'],
       [VARIANTS[1], 'cma-raw'],
     ]);
+    // The CMA variant began as a duplicate of the HugeTLB one: the file keeps what it changes.
+    expect((doc['variants'] as unknown[])[1]).toEqual({
+      name: VARIANTS[1],
+      base: VARIANTS[0],
+      allocator: 'cma-raw',
+    });
     const results = parsed.experiment.results!;
     expect(results.configHash).toBe(configHash(parsed.experiment));
     expect(results.variants.map((x) => x.name)).toEqual([...VARIANTS]);

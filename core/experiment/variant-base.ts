@@ -229,15 +229,3 @@ function setIn(root: Json, keys: readonly string[], value: unknown): void {
   if (value === undefined) delete node[last];
   else node[last] = value;
 }
-
-/** Whether a variant's field at `keys` is inherited: it has a base whose value there is equal. */
-export function inheritsAt(
-  variants: readonly Json[],
-  variant: Json,
-  keys: readonly string[],
-): boolean {
-  const baseName = variant['base'];
-  if (typeof baseName !== 'string') return false;
-  const base = variants.find((v) => v['name'] === baseName);
-  return base !== undefined && deepEqual(getIn(base, keys), getIn(variant, keys));
-}

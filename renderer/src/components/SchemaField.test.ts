@@ -111,4 +111,43 @@ describe('SchemaField', () => {
       screen.unmount();
     }
   });
+
+  it('shows a field of a variant with a base as inherited until changed, and resets it', async () => {
+    const variant = root.properties!['variants']!.items!;
+    const doc = reactive({
+      name: 'CMA',
+      base: 'HugeTLB',
+      policies: { merge: 'eager', split: 'to-4k' },
+    } as Record<string, unknown>);
+    const screen = await render(SchemaField, {
+      parent: doc,
+      key: 'policies',
+      schema: deref(variant).properties!['policies']!,
+      path: 'variants[1].policies',
+      problems: new Map(),
+      inherited: { merge: 'eager', split: 'staged' },
+      inheritedFrom: 'HugeTLB',
+    });
+    const field = (name: string) =>
+      [...screen.container.querySelectorAll('.field')].find((f) =>
+        f.querySelector('label')?.textContent?.startsWith(name),
+      )!;
+    expect(field('merge').classList.contains('inherited')).toBe(true);
+    expect(field('merge').textContent).toContain('from HugeTLB');
+    // split differs from the base's: not inherited, with a reset to the base's value.
+    expect(field('split').classList.contains('inherited')).toBe(false);
+    const reset = field('split').querySelector('button.reset') as HTMLButtonElement;
+    expect(reset.textContent).toContain('reset to HugeTLB');
+    reset.click();
+    flushSync();
+    expect((doc['policies'] as Record<string, unknown>)['split']).toBe('staged');
+    expect(field('split').classList.contains('inherited')).toBe(true);
+    // A change away from the base's value drops the mark.
+    const merge = field('merge').querySelector('select')!;
+    merge.value = 'never';
+    merge.dispatchEvent(new Event('change', { bubbles: true }));
+    flushSync();
+    expect(field('merge').classList.contains('inherited')).toBe(false);
+    expect(field('merge').querySelector('button.reset')).not.toBeNull();
+  });
 });
