@@ -657,7 +657,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(series).toBeGreaterThan(1000);
   });
 
-  it('exports a chart as SVG: well-formed, one polyline per series', async () => {
+  it('exports a chart as SVG: well-formed, one polyline per series, the phases marked', async () => {
     await setUpHugetlbVsCma();
     await runBoth();
     await openCompare();
@@ -686,6 +686,7 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
         root: root.localName,
         ns: root.namespaceURI,
         texts: [...doc.getElementsByTagName('text')].map((t) => t.textContent ?? ''),
+        marks: [...doc.querySelectorAll('g.marks line title')].map((t) => t.textContent ?? ''),
         polylines: [...doc.getElementsByTagName('polyline')].map((p) => ({
           points: (p.getAttribute('points') ?? '').trim().split(/\s+/).length,
           stroke: p.getAttribute('stroke'),
@@ -696,6 +697,8 @@ describe.skipIf(chromiumMissing)('the workbench in Chromium against `gmem-lab se
     expect(parsed.root).toBe('svg');
     expect(parsed.ns).toBe('http://www.w3.org/2000/svg');
     expect(parsed.texts).toContain(title);
+    // The phases marked on screen are marked in the file.
+    expect(parsed.marks).toEqual(['boot', 'runtime']);
     expect(parsed.polylines).toHaveLength(labels.length);
     for (const label of labels) expect(parsed.texts).toContain(label);
     for (const [i, p] of parsed.polylines.entries()) {

@@ -60,4 +60,45 @@ describe('svgLineChart', () => {
       }),
     ).toContain('<polyline');
   });
+
+  it('marks phases with a dashed, labelled line at their time, inside the plot only', () => {
+    const svg = svgLineChart({
+      title: 't',
+      unit: 'count',
+      x: [0, 1e6, 2e6, 4e6],
+      series: [{ label: 'a', color: '#000', values: [0, 1, 2, 3] }],
+      marks: [
+        { x: 0, label: 'boot' },
+        { x: 2e6, label: 'runtime' },
+        { x: 9e6, label: 'reboot' }, // past the data: not drawn
+      ],
+    });
+    const lines = [
+      ...svg.matchAll(
+        /<line x1="([\d.]+)" x2="[\d.]+" y1="\d+" y2="\d+" stroke-dasharray="4 3"><title>(\w+)/g,
+      ),
+    ];
+    expect(lines.map((l) => l[2])).toEqual(['boot', 'runtime']);
+    // runtime at 2 ms of 0..4 ms: half way across the plot (left margin 90, width 690).
+    expect(Number(lines[1]![1])).toBeCloseTo(90 + 690 / 2, 0);
+    expect(svg).toMatch(/<text[^>]*font-size="10"[^>]*>runtime<\/text>/);
+    expect(svg).not.toContain('reboot');
+  });
+
+  it('draws a logarithmic y axis in decades, leaving out values of 0 and below', () => {
+    const svg = svgLineChart({
+      title: 't',
+      unit: 'count',
+      x: [0, 1, 2, 3],
+      series: [{ label: 'a', color: '#000', values: [0, 10, 1000, 100000] }],
+      logY: true,
+    });
+    const points = [...svg.matchAll(/<polyline[^>]*points="([^"]*)"/g)][0]![1]!.split(' ');
+    expect(points).toHaveLength(3); // the 0 is not drawn
+    // Equal ratios are equal distances: 10 -> 1000 -> 100000.
+    const ys = points.map((p) => Number(p.split(',')[1]));
+    expect(ys[0]! - ys[1]!).toBeCloseTo(ys[1]! - ys[2]!, 0);
+    for (const tick of ['10', '100', '1000', '10 k', '100 k'])
+      expect(svg, tick).toMatch(new RegExp(`>${tick}[^<]*</text>`));
+  });
 });

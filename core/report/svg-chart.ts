@@ -28,6 +28,11 @@ export interface SvgChartSpec {
     readonly title: string;
     readonly ticks: readonly { readonly x: number; readonly label: string }[];
   };
+  /** A logarithmic y axis, as the workbench's toggle draws it: values of 0 and below are left
+   * out, and stacked bands start at the axis' floor. */
+  readonly logY?: boolean;
+  /** Moments marked with a dashed, labelled line (when each phase of the workload began). */
+  readonly marks?: readonly { readonly x: number; readonly label: string }[];
 }
 
 export function svgLineChart(spec: SvgChartSpec): string {
@@ -55,20 +60,31 @@ export function svgLineChart(spec: SvgChartSpec): string {
   }
   const xMin = xs.length ? Math.min(...xs) : 0;
   const xMax = xs.length ? Math.max(...xs) : 1;
-  let yMin = 0;
-  let yMax = 0;
+  const log = !!spec.logY;
+  const shown = (v: number) => Number.isFinite(v) && (!log || v > 0);
+  let yMin = log ? Infinity : 0;
+  let yMax = log ? -Infinity : 0;
   for (const values of drawn) {
     for (let i = 0; i < values.length; i++) {
       const v = values[i]!;
-      if (Number.isFinite(v)) {
+      if (shown(v)) {
         yMin = Math.min(yMin, v);
         yMax = Math.max(yMax, v);
       }
     }
   }
-  if (yMax === yMin) yMax = yMin + 1;
+  if (log) {
+    // Whole decades around the data, as Chart.js's logarithmic scale.
+    if (!Number.isFinite(yMin)) [yMin, yMax] = [1, 10];
+    yMin = 10 ** Math.floor(Math.log10(yMin));
+    yMax = 10 ** Math.ceil(Math.log10(yMax));
+    if (yMax <= yMin) yMax = yMin * 10;
+  } else if (yMax === yMin) yMax = yMin + 1;
   const sx = (x: number) => m.left + ((x - xMin) / (xMax - xMin || 1)) * pw;
-  const sy = (y: number) => m.top + ph - ((y - yMin) / (yMax - yMin)) * ph;
+  const sy = log
+    ? (y: number) =>
+        m.top + ph - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax / yMin) || 1)) * ph
+    : (y: number) => m.top + ph - ((y - yMin) / (yMax - yMin)) * ph;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
@@ -77,7 +93,7 @@ export function svgLineChart(spec: SvgChartSpec): string {
   );
   // Axes and ticks.
   parts.push(`<g stroke="${esc(fg)}" stroke-opacity="0.25">`);
-  const yTicks = niceTicks(yMin, yMax, 5);
+  const yTicks = log ? decadeTicks(yMin, yMax) : niceTicks(yMin, yMax, 5);
   for (const t of yTicks)
     parts.push(`<line x1="${m.left}" x2="${m.left + pw}" y1="${f(sy(t))}" y2="${f(sy(t))}"/>`);
   parts.push('</g>');
@@ -107,13 +123,15 @@ export function svgLineChart(spec: SvgChartSpec): string {
     const n = Math.min(xs.length, values.length);
     for (let i = 0; i < n; i++) {
       const v = values[i]!;
-      if (Number.isFinite(v)) points.push(`${f(sx(xs[i]!))},${f(sy(v))}`);
+      if (shown(v)) points.push(`${f(sx(xs[i]!))},${f(sy(v))}`);
     }
     if (spec.stacked && n > 0) {
       const below = k > 0 ? drawn[k - 1]! : null;
       const lower: string[] = [];
       for (let i = n - 1; i >= 0; i--)
-        lower.push(`${f(sx(xs[i]!))},${f(sy(below ? below[i]! : 0))}`);
+        lower.push(
+          `${f(sx(xs[i]!))},${f(sy(Math.max(below ? below[i]! : 0, log ? yMin : -Infinity)))}`,
+        );
       parts.push(
         `<polygon fill="${esc(s.color)}" fill-opacity="0.33" stroke="none" points="${[...points, ...lower].join(' ')}"/>`,
       );
@@ -128,6 +146,27 @@ export function svgLineChart(spec: SvgChartSpec): string {
         parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${esc(s.color)}"/>`);
       }
   });
+  // Phase marks: a dashed line each, labelled where the label does not run into the last one.
+  if (spec.marks && spec.marks.length > 0) {
+    parts.push(`<g class="marks" stroke="${esc(fg)}" stroke-opacity="0.6" fill="${esc(fg)}">`);
+    let labelEnd = -Infinity;
+    for (const mark of spec.marks) {
+      if (mark.x < xMin || mark.x > xMax) continue;
+      const px = sx(mark.x);
+      parts.push(
+        `<line x1="${f(px)}" x2="${f(px)}" y1="${m.top}" y2="${m.top + ph}" stroke-dasharray="4 3"><title>${esc(mark.label)}</title></line>`,
+      );
+      // About 6 px a character at font size 10.
+      const labelWidth = mark.label.length * 6;
+      if (px + 2 >= labelEnd && px + 2 + labelWidth <= m.left + pw) {
+        parts.push(
+          `<text x="${f(px + 3)}" y="${m.top + 11}" font-size="10" stroke="none">${esc(mark.label)}</text>`,
+        );
+        labelEnd = px + 2 + labelWidth + 6;
+      }
+    }
+    parts.push('</g>');
+  }
   // Legend.
   spec.series.forEach((s, i) => {
     const lx = m.left + (i % 3) * (pw / 3);
@@ -140,6 +179,14 @@ export function svgLineChart(spec: SvgChartSpec): string {
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
+}
+
+/** 1, 10, 100, ... from min to max (both powers of ten). */
+function decadeTicks(min: number, max: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.round(Math.log10(min)); e <= Math.round(Math.log10(max)); e++)
+    out.push(10 ** e);
+  return out;
 }
 
 function niceTicks(min: number, max: number, count: number): number[] {

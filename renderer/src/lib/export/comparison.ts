@@ -14,6 +14,7 @@ export function comparisonCharts(results: readonly RunResultView[]): ChartExport
       unit: p.unit,
       series: p.series,
       stacked: p.stacked,
+      marks: p.marks,
     })),
   );
 }

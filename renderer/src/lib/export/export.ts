@@ -8,6 +8,7 @@ import {
   LineController,
   LineElement,
   LinearScale,
+  LogarithmicScale,
   PointElement,
 } from 'chart.js';
 import { strToU8, zipSync } from 'fflate';
@@ -21,10 +22,18 @@ import {
 } from '../../../../core/report/summary-table';
 import { svgLineChart } from '../../../../core/report/svg-chart';
 import type { SeriesSpec } from '../charts/datasets';
-import { backgroundPlugin } from '../charts/sync';
+import { backgroundPlugin, timeMarksPlugin, type TimeMark } from '../charts/sync';
 import type { MetricUnit } from '../../../../core/metrics/definitions';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Legend);
+Chart.register(
+  LineController,
+  LineElement,
+  PointElement,
+  LinearScale,
+  LogarithmicScale,
+  Filler,
+  Legend,
+);
 
 export interface ChartExportSpec {
   readonly id: string;
@@ -32,6 +41,10 @@ export interface ChartExportSpec {
   readonly unit: MetricUnit;
   readonly series: readonly SeriesSpec[];
   readonly stacked?: boolean;
+  /** When each phase of the workload began: dashed, labelled lines, as on screen. */
+  readonly marks?: readonly TimeMark[];
+  /** The y axis as the view draws it. */
+  readonly yScale?: 'linear' | 'log';
 }
 
 export interface Theme {
@@ -85,13 +98,16 @@ export async function chartPng(
             ticks: { color: theme.foreground, callback: (v) => formatValue(Number(v), 'ns') },
           },
           y: {
+            ...(spec.yScale === 'log' ? { type: 'logarithmic' as const } : { beginAtZero: true }),
             stacked: !!spec.stacked,
-            beginAtZero: true,
             ticks: { color: theme.foreground, callback: (v) => formatValue(Number(v), spec.unit) },
           },
         },
       },
-      plugins: [backgroundPlugin(theme.background)],
+      plugins: [
+        backgroundPlugin(theme.background),
+        timeMarksPlugin(() => spec.marks ?? [], theme.foreground + '99'),
+      ],
     });
     chart.resize(width, height);
     const url = chart.toBase64Image('image/png', 1);
@@ -104,6 +120,8 @@ export async function chartPng(
 
 export function chartSvg(spec: ChartExportSpec, theme: Theme): string {
   return svgLineChart({
+    marks: spec.marks ?? [],
+    logY: spec.yScale === 'log',
     title: spec.title,
     unit: spec.unit,
     x: spec.series[0]?.x ?? [],
