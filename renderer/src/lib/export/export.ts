@@ -1,16 +1,8 @@
 // Exports of the compare view: charts as PNG (opaque, 2x) and SVG, every series as CSV and JSON,
 // the summary as a plain-text table fit for a mailing-list post, the experiment file, and all of
 // it at once as a zip.
-import {
-  Chart,
-  Filler,
-  Legend,
-  LineController,
-  LineElement,
-  LinearScale,
-  LogarithmicScale,
-  PointElement,
-} from 'chart.js';
+import { Chart } from 'chart.js';
+import { LINE_CHART_PARTS } from '../charts/line-parts';
 import { strToU8, zipSync } from 'fflate';
 import type { GmemLabApi, RunResultView } from '@contract/api';
 import { METRICS } from '../../../../core/metrics/definitions';
@@ -25,15 +17,7 @@ import type { SeriesSpec } from '../charts/datasets';
 import { backgroundPlugin, timeMarksPlugin, type TimeMark } from '../charts/sync';
 import type { MetricUnit } from '../../../../core/metrics/definitions';
 
-Chart.register(
-  LineController,
-  LineElement,
-  PointElement,
-  LinearScale,
-  LogarithmicScale,
-  Filler,
-  Legend,
-);
+Chart.register(...LINE_CHART_PARTS);
 
 export interface ChartExportSpec {
   readonly id: string;
