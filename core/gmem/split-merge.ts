@@ -41,6 +41,7 @@ export function splitForShared(
 ): Failure | null {
   const b0 = blockOfPage(start);
   const b1 = blockOfPage(end - 1);
+  if (b0 === b1) return splitBlockToBase(gmem, b0, splits);
   for (let b = b0; b <= b1; b++) {
     const failure = splitBlockToBase(gmem, b, splits);
     if (failure) return failure;
@@ -74,16 +75,12 @@ function splitFolio(
   to: PageOrder,
   splits: number[] | null,
 ): Failure | null {
-  // One split is one latency sample (vmemmap restore, the split, failed attempts too).
-  return sampled(gmem, L_SPLIT, () => splitFolioSteps(gmem, index, from, to, splits));
-}
-
-/** `steps` timed as one latency sample of operation `op`. */
-function sampled<T>(gmem: GmemState, op: Parameters<GmemState['endSample']>[0], steps: () => T): T {
+  // One split is one latency sample (vmemmap restore, the split, failed attempts too). The
+  // bracket is written out, not a closure: a conversion splits on every call.
   const outer = gmem.beginSample();
-  const result = steps();
-  gmem.endSample(op, outer);
-  return result;
+  const failure = splitFolioSteps(gmem, index, from, to, splits);
+  gmem.endSample(L_SPLIT, outer);
+  return failure;
 }
 
 function splitFolioSteps(
@@ -149,7 +146,10 @@ function mergeFolio(
   // One merge is one latency sample (the merge and vmemmap re-optimise); an accounting-only
   // merge costs nothing and records none.
   if (accountingOnly) return mergeFolioSteps(gmem, index, from, to, true);
-  return sampled(gmem, L_MERGE, () => mergeFolioSteps(gmem, index, from, to, false));
+  const outer = gmem.beginSample();
+  const failure = mergeFolioSteps(gmem, index, from, to, false);
+  gmem.endSample(L_MERGE, outer);
+  return failure;
 }
 
 function mergeFolioSteps(

@@ -104,6 +104,8 @@ export class GmemState {
   readonly sharedUnits = new Map<number, number>();
   readonly handle: AllocatorHandle;
   readonly mempolicy: Mempolicy;
+  /** folioAt()'s values, by (node, order, HVO). */
+  private readonly folioRefs: (FolioRef | undefined)[] = [];
   phase: 'build' | 'runtime' = 'runtime';
   /** Told how far a long range operation (acceptance or prefault of many GiB) has come, every
    * RANGE_REPORT_PAGES: the workload's progress and cancellation, inside one operation. */
@@ -218,12 +220,18 @@ export class GmemState {
     return order !== ORDER_4K && this.deps.hvo;
   }
 
+  /** The folio of `order` holding `index`, as the allocator names it. FolioRefs are immutable
+   * values: one frozen object per (node, order, HVO) serves every call. */
   folioAt(index: number, order: PageOrder): FolioRef {
-    return {
-      node: this.layout.nodeAt(index),
-      order,
-      hvo: order !== ORDER_4K && this.layout.hvoAt(index),
-    };
+    const node = this.layout.nodeAt(index);
+    const hvo = order !== ORDER_4K && this.layout.hvoAt(index);
+    const key = (node * 3 + order / 9) * 2 + (hvo ? 1 : 0);
+    let ref = this.folioRefs[key];
+    if (ref === undefined) {
+      ref = Object.freeze({ node, order, hvo });
+      this.folioRefs[key] = ref;
+    }
+    return ref;
   }
 
   sharedInUnit(u: number): number {
