@@ -129,7 +129,8 @@ function convertToSharedInPlace(
   work: readonly number[],
   n: number,
 ): Failure | null {
-  const splits: number[] = [];
+  const splits = gmem.splitLog;
+  splits.length = 0;
   for (let k = 0; k < n; k += 2) {
     const s = work[k]!;
     const e = work[k + 1]!;

@@ -24,7 +24,7 @@ const PAGE_WORDS = LINES_PER_PAGE * 16;
 /** Block table of a mixed chunk: a count and a line number per block (two 32-bit entries). */
 const CHUNK_META_BYTES = BLOCKS_PER_CHUNK * 2 * 4;
 /** End of the free-line list. */
-const NO_LINE = 0xffffffff;
+const NO_LINE = -1;
 /** Storage of one 1 GiB chunk at most: a block table and a line for each of its 512 blocks
  * (every block partial). A chunk all clear or all set costs nothing once its table is back in
  * the pool; one whose blocks are each empty or full costs its block table alone. */
@@ -70,7 +70,7 @@ export class PagedBitmap {
   private readonly emptyMetas: Int32Array[] = [];
   private readonly fullMetas: Int32Array[] = [];
   /** The line pool: LINES_PER_PAGE lines of 16 words a page. */
-  private readonly pages: Uint32Array[] = [];
+  private readonly pages: Int32Array[] = [];
   /** First free line (a free line's word 0 holds the next), or NO_LINE. */
   private freeLine = NO_LINE;
   /** Set bits per 1 GiB range. */
@@ -156,7 +156,7 @@ export class PagedBitmap {
     const n = meta[k]!;
     if (n === 0) return 0;
     if (n === 512) return 0xffffffff;
-    return this.lineWord(meta[k + 1]!, local & 15);
+    return this.lineWord(meta[k + 1]!, local & 15) >>> 0;
   }
 
   /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges answer
@@ -200,14 +200,14 @@ export class PagedBitmap {
       old = 0;
     } else if (before === 512) {
       if (value) return false;
-      old = 0xffffffff;
+      old = -1;
     } else {
       old = this.lineWord(meta[k + 1]!, (bit >>> 5) & 15);
       if (((old & mask) !== 0) === value) return false;
     }
     if (this.observer !== null)
       this.observer.bit(this.role, c * WORDS_PER_CHUNK + (bit >>> 5), mask, value);
-    const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
+    const next = value ? old | mask : old & ~mask;
     this.writeWord(c, meta, k, (bit >>> 5) & 15, next, value ? 1 : -1);
     this.settle(c);
     return true;
@@ -255,13 +255,12 @@ export class PagedBitmap {
         const n = Math.min(32 - lo, stop - bit);
         const mask = maskOf(lo, n);
         const before = meta[k]!;
-        const old =
-          before === 0 ? 0 : before === 512 ? 0xffffffff : this.lineWord(meta[k + 1]!, w & 15);
-        const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
-        const ch = (old ^ next) >>> 0;
+        const old = before === 0 ? 0 : before === 512 ? -1 : this.lineWord(meta[k + 1]!, w & 15);
+        const next = value ? old | mask : old & ~mask;
+        const ch = old ^ next;
         if (ch !== 0) {
           if (this.observer !== null)
-            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
+            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old >>> 0, next >>> 0);
           const bits = popcount32(ch);
           this.writeWord(c, meta, k, w & 15, next, value ? bits : -bits);
           changed += bits;
@@ -277,7 +276,7 @@ export class PagedBitmap {
   /** Number of set bits in [start, end). */
   countRange(start: number, end: number): number {
     this.checkRange(start, end);
-    if (end - start === BITS_PER_CHUNK && start % BITS_PER_CHUNK === 0)
+    if (end - start === BITS_PER_CHUNK && (start & (BITS_PER_CHUNK - 1)) === 0)
       return this.perGig[start / BITS_PER_CHUNK]!; // one whole 1 GiB range
     let n = 0;
     let i = start;
@@ -417,7 +416,7 @@ export class PagedBitmap {
       let line: number;
       if (wasPartial) line = meta[k + 1]!;
       else {
-        line = this.takeLine(before === 0 ? 0 : 0xffffffff);
+        line = this.takeLine(before === 0 ? 0 : -1);
         meta[k + 1] = line;
       }
       this.pages[line >>> 9]![((line & (LINES_PER_PAGE - 1)) << 4) + wi] = next;
@@ -432,7 +431,7 @@ export class PagedBitmap {
     let line = this.freeLine;
     if (line === NO_LINE) {
       chargeStorage(PAGE_WORDS * 4, '4 KiB page bitmaps');
-      const page = new Uint32Array(PAGE_WORDS);
+      const page = new Int32Array(PAGE_WORDS);
       const first = this.pages.length * LINES_PER_PAGE;
       this.pages.push(page);
       // Lines 1..511 of the new page go on the free list, in order; line 0 is taken now.

@@ -31,13 +31,13 @@ import {
   L_MERGE,
   L_SPLIT,
 } from './slots.js';
-import type { Failure, GmemState } from './state.js';
+import type { Failure, GmemState, SplitLog } from './state.js';
 
 export function splitForShared(
   gmem: GmemState,
   start: number,
   end: number,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   const b0 = blockOfPage(start);
   const b1 = blockOfPage(end - 1);
@@ -53,7 +53,7 @@ export function splitForShared(
 export function splitBlockToBase(
   gmem: GmemState,
   b: number,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   let order = gmem.layout.blockOrderOf(b);
   if (order === ORDER_1G) {
@@ -73,7 +73,7 @@ function splitFolio(
   index: number,
   from: PageOrder,
   to: PageOrder,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   // One split is one latency sample (vmemmap restore, the split, failed attempts too). The
   // bracket is written out, not a closure: a conversion splits on every call.
@@ -88,7 +88,7 @@ function splitFolioSteps(
   index: number,
   from: PageOrder,
   to: PageOrder,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   const folio = gmem.folioAt(index, from);
   let hvoAfter: boolean;
@@ -130,7 +130,7 @@ function splitFolioSteps(
       toOrder: to,
       vmemmapPages,
     });
-  splits?.push(index, from, to);
+  splits?.record(index, from, to);
   return null;
 }
 
@@ -193,10 +193,11 @@ function mergeFolioSteps(
   return null;
 }
 
-/** Undo `splits`, (index, from, to) triples, last first. */
-export function rollbackSplits(gmem: GmemState, splits: readonly number[]): void {
+/** Undo the splits `splits` recorded, last first. */
+export function rollbackSplits(gmem: GmemState, splits: SplitLog): void {
+  const e = splits.entries;
   for (let i = splits.length - 3; i >= 0; i -= 3) {
-    mergeFolio(gmem, splits[i]!, splits[i + 2] as PageOrder, splits[i + 1] as PageOrder);
+    mergeFolio(gmem, e[i]!, e[i + 2] as PageOrder, e[i + 1] as PageOrder);
   }
 }
 

@@ -65,6 +65,24 @@ export interface Failure {
   readonly offset: number;
 }
 
+/** The splits one conversion made, (index, from order, to order) triples in the first `length`
+ * entries, for its rollback; one per file, reused by every conversion (it grows, never shrinks). */
+export class SplitLog {
+  readonly entries: number[] = [];
+  length = 0;
+
+  record(index: number, from: PageOrder, to: PageOrder): void {
+    const e = this.entries;
+    const n = this.length;
+    if (n < e.length) {
+      e[n] = index;
+      e[n + 1] = from;
+      e[n + 2] = to;
+    } else e.push(index, from, to);
+    this.length = n + 3;
+  }
+}
+
 export class GmemState {
   readonly nrPages: number;
   /** Order of the backing page size (0, 9 or 18). */
@@ -121,6 +139,8 @@ export class GmemState {
    * entries (the array is reused). */
   readonly work: number[] = [];
   workLength = 0;
+  /** Splits of the conversion in progress (conversions do not nest: inConversion). */
+  readonly splitLog = new SplitLog();
   /** Memory classes, kept up to date by every change to the bitmaps they come from. */
   readonly classes: MemoryClassCounter;
   readonly policies: GmemVariantConfig['policies'];
