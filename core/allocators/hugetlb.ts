@@ -216,6 +216,7 @@ interface HugetlbFile {
  */
 export class HugetlbAllocator implements Allocator {
   private readonly files = new Map<number, HugetlbFile>();
+  private lastFile: HugetlbFile | null = null;
   private readonly ledger: GuestLedger;
   private readonly ctx: HugeFolioContext;
   private nextId = 1;
@@ -349,10 +350,14 @@ export class HugetlbAllocator implements Allocator {
   }
 
   private file(handle: AllocatorHandle): HugetlbFile {
+    // A guest has one file: its handle answers without a lookup (files are never removed).
+    const last = this.lastFile;
+    if (last !== null && last.handle === handle) return last;
     const file = this.files.get(handle.id);
     if (!file || file.handle.kind !== handle.kind) {
       throw new Error(`hugetlb allocator: unknown handle ${handle.id} (${handle.kind})`);
     }
+    if (file.handle === handle) this.lastFile = file;
     return file;
   }
 }

@@ -98,6 +98,17 @@ export function convertOp(
  * workLength entries of the returned array, which the next conversion reuses. */
 function workList(gmem: GmemState, start: number, end: number, toShared: boolean): number[] {
   const work = gmem.work;
+  if (end - start === 1) {
+    // One page (a 4 KiB conversion, the commonest): it is the work, or there is none.
+    if (gmem.shared.get(start) === toShared) gmem.workLength = 0;
+    else {
+      if (work.length < 2) work.push(0, 0);
+      work[0] = start;
+      work[1] = end;
+      gmem.workLength = 2;
+    }
+    return work;
+  }
   let n = 0;
   let i = gmem.shared.find(start, end, !toShared);
   while (i < end) {
@@ -118,7 +129,8 @@ function convertToSharedInPlace(
   work: readonly number[],
   n: number,
 ): Failure | null {
-  const splits: number[] = [];
+  const splits = gmem.splitLog;
+  splits.length = 0;
   for (let k = 0; k < n; k += 2) {
     const s = work[k]!;
     const e = work[k + 1]!;

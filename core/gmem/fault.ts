@@ -194,7 +194,7 @@ function hostFault(gmem: GmemState, index: number, access: Access): Failure | nu
   if (failure) return failure;
   if (gmem.layout.orderAt(index) !== ORDER_4K) {
     // A host fault on a shared page needs an order-0 folio.
-    const f = splitBlockToBase(gmem, blockOfPage(index), []);
+    const f = splitBlockToBase(gmem, blockOfPage(index), null);
     if (f) return f;
   }
   gmem.punched.assign(index, false);

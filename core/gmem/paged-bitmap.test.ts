@@ -16,14 +16,51 @@ describe('PagedBitmap', () => {
     expect(b.get(1024)).toBe(true);
   });
 
-  it('allocates no storage for untouched 1 GiB chunks', () => {
+  it('allocates no storage for untouched 1 GiB chunks, and words only for partial blocks', () => {
     const b = new PagedBitmap(4 * 1024 * 262144); // 4 TiB of 4 KiB pages
     const before = b.storageBytes;
     b.assign(5, true);
-    // One chunk: 2^18 bits of words and 512 block counts of 2 bytes.
-    expect(b.storageBytes - before).toBe(32 * 1024 + 1024);
+    // One chunk's block table (a count and a line number per 2 MiB block, 4 bytes each) and the
+    // first page of the line pool (512 lines of 64 bytes), whose first line holds block 0.
+    expect(b.storageBytes - before).toBe(4096 + 32 * 1024);
     b.assign(262144 * 1024 * 3 + 7, true);
-    expect(b.storageBytes - before).toBe(2 * (32 * 1024 + 1024));
+    expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
+    // Full blocks are held by their counts: a whole GiB set costs its block table alone.
+    b.assignRange(262144, 2 * 262144, true);
+    expect(b.storageBytes - before).toBe(3 * 4096 + 32 * 1024);
+    expect(b.countRange(262144, 2 * 262144)).toBe(262144);
+  });
+
+  it('reuses the lines of blocks that went uniform, and grows the pool past 512 partial blocks', () => {
+    const b = new PagedBitmap(4 * 262144);
+    const before = b.storageBytes;
+    for (let round = 0; round < 3; round++) {
+      for (let blk = 0; blk < 1024; blk += 2) b.assign(blk * 512 + round, true);
+      for (let blk = 0; blk < 1024; blk += 2) b.assign(blk * 512 + round, false);
+    }
+    // 512 blocks partial at once: one page of lines, reused each round.
+    expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
+    expect(b.total).toBe(0);
+    // 600 partial blocks at once need a second page; a block set whole gives its line back.
+    for (let blk = 0; blk < 600; blk++) b.assign(blk * 512 + 3, true);
+    expect(b.partialBlocksTotal).toBe(600);
+    expect(b.storageBytes - before).toBe(2 * 4096 + 2 * 32 * 1024);
+    b.assignRange(0, 512, true);
+    b.assignRange(512 + 1, 512 + 512, true);
+    expect(b.blockCount(0)).toBe(512);
+    expect(b.blockCount(1)).toBe(511);
+    expect(b.get(512)).toBe(false);
+    expect(b.get(512 + 3)).toBe(true);
+    for (let blk = 2; blk < 600; blk++) {
+      expect(b.get(blk * 512 + 3)).toBe(true);
+      expect(b.countRange(blk * 512, blk * 512 + 512)).toBe(1);
+    }
+    // Clearing one bit of a full block gives it a line of ones.
+    b.assign(100, false);
+    expect(b.countRange(0, 512)).toBe(511);
+    expect(b.find(0, 512, false)).toBe(100);
+    expect(b.word(3)).toBe(0xffffffef);
+    expect(b.total).toBe(511 + 511 + 598);
   });
 
   it('keeps 64 TiB indexes apart (2^34 bits, past the 32-bit operators)', () => {

@@ -1,8 +1,13 @@
 // A bitmap over 4 KiB indexes of a file, with a population count per 2 MiB block and per 1 GiB
-// range. Storage (the bit words and the per-block counts) is allocated per 1 GiB chunk on first
-// set, so a 64 TiB guest that touches a few GiB costs a few hundred KiB per touched GiB plus
-// 24 bytes per GiB of summaries and chunk slots, and a full 1 TiB bitmap is 33 MiB. Word-level operations keep
-// range updates cheap; single-bit updates are O(1).
+// range. Most of a guest is empty or full in every bitmap (a huge folio is all allocated, all
+// private, mapped at one level), so each level holds what is uniform below it: a 1 GiB chunk whose
+// bits are all clear or all set is its count alone, and so is a 2 MiB block of a mixed chunk. A
+// mixed chunk has a block table (a count and a line number per block, 4 KiB), and only a block
+// with some bits set and some clear (a partial block) holds its 512 bits, in one 64-byte line (16
+// words). Tables and lines come from pools and go back to them when their chunk or block turns
+// uniform again, the last freed first: a conversion that shares a page and takes it back touches
+// the per-GiB counts and a table and a line still in cache, where a flat bitmap of a 1 TiB guest
+// (32 MiB of words, 1 MiB of block counts) misses in the cache on every random page.
 //
 // Indexes reach 2^34 (a 64 TiB guest of 4 KiB pages), past what JavaScript's 32-bit operators
 // hold: chunk and block numbers come from Math.floor division (exact below 2^53), and the 32-bit
@@ -13,8 +18,17 @@ import { chargeStorage } from '../storage-budget.js';
 export const BITS_PER_CHUNK = 1 << 18; // one 1 GiB range of 4 KiB pages
 const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
 const BLOCKS_PER_CHUNK = 512;
-/** Storage of one materialised 1 GiB chunk: its bit words and a 16-bit count per 2 MiB block. */
-export const CHUNK_STORAGE_BYTES = WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2;
+/** Lines per page of the pool; a line holds the 16 words of one partial 2 MiB block. */
+const LINES_PER_PAGE = 512;
+const PAGE_WORDS = LINES_PER_PAGE * 16;
+/** Block table of a mixed chunk: a count and a line number per block (two 32-bit entries). */
+const CHUNK_META_BYTES = BLOCKS_PER_CHUNK * 2 * 4;
+/** End of the free-line list. */
+const NO_LINE = -1;
+/** Storage of one 1 GiB chunk at most: a block table and a line for each of its 512 blocks
+ * (every block partial). A chunk all clear or all set costs nothing once its table is back in
+ * the pool; one whose blocks are each empty or full costs its block table alone. */
+export const CHUNK_STORAGE_BYTES = CHUNK_META_BYTES + BLOCKS_PER_CHUNK * 16 * 4;
 
 /**
  * Told of every change to a bitmap's bits, before the change is written (the other bitmaps it
@@ -42,11 +56,23 @@ function chunkOf(i: number): number {
   return Math.floor(i / BITS_PER_CHUNK);
 }
 
+/** Mask of bits [lo, lo + n) of a word, 0 < n <= 32 - lo. */
+function maskOf(lo: number, n: number): number {
+  return n === 32 ? 0xffffffff : (((1 << n) - 1) << lo) >>> 0;
+}
+
 export class PagedBitmap {
-  /** Per 1 GiB chunk: its bits, allocated on first set. */
-  private readonly chunks: (Uint32Array | undefined)[];
-  /** Per 1 GiB chunk: set bits per 2 MiB block, allocated with the chunk's bits. */
-  private readonly blocks: (Uint16Array | undefined)[];
+  /** Per 1 GiB chunk with both set and clear bits (undefined: perGig says all clear or all
+   * set): per 2 MiB block, at 2 * blk its count of set bits and at 2 * blk + 1 the pool line
+   * holding its words (meaningful while the count is partial). */
+  private readonly metas: (Int32Array | undefined)[];
+  /** Block tables not in use whose counts are all 0, and those whose counts are all 512. */
+  private readonly emptyMetas: Int32Array[] = [];
+  private readonly fullMetas: Int32Array[] = [];
+  /** The line pool: LINES_PER_PAGE lines of 16 words a page. */
+  private readonly pages: Int32Array[] = [];
+  /** First free line (a free line's word 0 holds the next), or NO_LINE. */
+  private freeLine = NO_LINE;
   /** Set bits per 1 GiB range. */
   readonly perGig: Uint32Array;
   /** Per 1 GiB range: blocks with a set bit. */
@@ -65,8 +91,7 @@ export class PagedBitmap {
   constructor(readonly nrBits: number) {
     if (!Number.isSafeInteger(nrBits) || nrBits < 0) throw new RangeError(`bitmap size ${nrBits}`);
     const nrChunks = Math.ceil(nrBits / BITS_PER_CHUNK);
-    this.chunks = new Array<Uint32Array | undefined>(nrChunks).fill(undefined);
-    this.blocks = new Array<Uint16Array | undefined>(nrChunks).fill(undefined);
+    this.metas = new Array<Int32Array | undefined>(nrChunks).fill(undefined);
     this.perGig = new Uint32Array(nrChunks);
     this.usedBlocks = new Uint16Array(nrChunks);
     this.partialBlocks = new Uint16Array(nrChunks);
@@ -87,9 +112,10 @@ export class PagedBitmap {
       this.perGig.byteLength +
       this.usedBlocks.byteLength +
       this.partialBlocks.byteLength +
-      // The two arrays of chunk references (8 bytes a slot).
-      this.chunks.length * 16 +
-      this.allocatedChunks * (WORDS_PER_CHUNK * 4 + BLOCKS_PER_CHUNK * 2)
+      // The array of chunk references (8 bytes a slot).
+      this.metas.length * 8 +
+      this.allocatedChunks * CHUNK_META_BYTES +
+      this.pages.length * PAGE_WORDS * 4
     );
   }
 
@@ -102,43 +128,51 @@ export class PagedBitmap {
 
   /** Set bits in 2 MiB block `b`. */
   blockCount(b: number): number {
-    const counts = this.blocks[Math.floor(b / BLOCKS_PER_CHUNK)];
-    return counts ? counts[b & (BLOCKS_PER_CHUNK - 1)]! : 0;
+    const c = Math.floor(b / BLOCKS_PER_CHUNK);
+    const meta = this.metas[c];
+    if (meta) return meta[(b & (BLOCKS_PER_CHUNK - 1)) << 1]!;
+    return this.perGig[c]! > 0 ? 512 : 0;
   }
 
   get(i: number): boolean {
     const c = chunkOf(i);
-    const chunk = this.chunks[c];
-    if (!chunk) return false;
+    const meta = this.metas[c];
+    if (!meta) return this.perGig[c]! > 0;
     const bit = i & (BITS_PER_CHUNK - 1);
-    // Empty and full 2 MiB blocks answer from their counter (one small array, no word read).
-    const blk = this.blocks[c]![bit >>> 9];
-    if (blk === 0) return false;
-    if (blk === 512) return true;
-    return (chunk[bit >>> 5]! & (1 << (bit & 31))) !== 0;
+    const k = (bit >>> 9) << 1;
+    const n = meta[k]!;
+    if (n === 0) return false;
+    if (n === 512) return true;
+    return (this.lineWord(meta[k + 1]!, (bit >>> 5) & 15) & (1 << (bit & 31))) !== 0;
   }
 
-  /** The 32-bit word holding bits [w*32, w*32+32), zero when its chunk was never touched. */
+  /** The 32-bit word holding bits [w*32, w*32+32). */
   word(w: number): number {
-    const chunk = this.chunks[Math.floor(w / WORDS_PER_CHUNK)];
-    return chunk ? chunk[w & (WORDS_PER_CHUNK - 1)]! : 0;
+    const c = Math.floor(w / WORDS_PER_CHUNK);
+    const meta = this.metas[c];
+    if (!meta) return this.perGig[c]! > 0 ? 0xffffffff : 0;
+    const local = w & (WORDS_PER_CHUNK - 1);
+    const k = (local >>> 4) << 1;
+    const n = meta[k]!;
+    if (n === 0) return 0;
+    if (n === 512) return 0xffffffff;
+    return this.lineWord(meta[k + 1]!, local & 15) >>> 0;
   }
 
-  /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges and 2 MiB
-   * blocks answer from their counters, without reading the word (a random word of a large bitmap
-   * is a cache miss). */
+  /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges answer
+   * from their counter first (one small array, mostly in cache). */
   testBit(w: number, mask: number): boolean {
     const c = Math.floor(w / WORDS_PER_CHUNK);
-    // Empty and full 1 GiB ranges first: their counters are one small array, mostly in cache.
     const inGig = this.perGig[c]!;
     if (inGig === 0) return false;
     if (inGig === BITS_PER_CHUNK) return true;
-    const counts = this.blocks[c]!;
+    const meta = this.metas[c]!;
     const local = w & (WORDS_PER_CHUNK - 1);
-    const blk = counts[local >>> 4]!;
-    if (blk === 0) return false;
-    if (blk === 512) return true;
-    return (this.chunks[c]![local]! & mask) !== 0;
+    const k = (local >>> 4) << 1;
+    const n = meta[k]!;
+    if (n === 0) return false;
+    if (n === 512) return true;
+    return (this.lineWord(meta[k + 1]!, local & 15) & mask) !== 0;
   }
 
   /** Clear every bit. */
@@ -146,90 +180,69 @@ export class PagedBitmap {
     if (this.count !== 0) this.assignRange(0, this.nrBits, false);
   }
 
-  private chunkFor(c: number): Uint32Array {
-    let chunk = this.chunks[c];
-    if (!chunk) {
-      chargeStorage(CHUNK_STORAGE_BYTES, '4 KiB page bitmaps');
-      chunk = this.chunks[c] = new Uint32Array(WORDS_PER_CHUNK);
-      this.blocks[c] = new Uint16Array(BLOCKS_PER_CHUNK);
-      this.allocatedChunks++;
-    }
-    return chunk;
-  }
-
   /** Set or clear one bit; returns true when it changed. */
   assign(i: number, value: boolean): boolean {
     const c = chunkOf(i);
-    let chunk = this.chunks[c];
-    if (!chunk) {
-      if (!value) return false;
-      chunk = this.chunkFor(c);
+    let meta = this.metas[c];
+    if (!meta) {
+      // All clear or all set: the chunk takes a block table only when this bit changes it.
+      if (this.perGig[c]! > 0 === value) return false;
+      meta = this.chunkFor(c);
     }
     const bit = i & (BITS_PER_CHUNK - 1);
-    const w = bit >>> 5;
+    const k = (bit >>> 9) << 1;
     const mask = 1 << (bit & 31);
-    // An empty or full 2 MiB block says what its words hold: the word is then written without
-    // being read first (a store does not wait for a cache miss; a load does).
-    const inBlock = this.blocks[c]![bit >>> 9]!;
+    // An empty or full block says what its words hold, without a line.
+    const before = meta[k]!;
     let old: number;
-    if (inBlock === 0) {
+    if (before === 0) {
       if (!value) return false;
       old = 0;
-    } else if (inBlock === 512) {
+    } else if (before === 512) {
       if (value) return false;
-      old = 0xffffffff;
+      old = -1;
     } else {
-      old = chunk[w]!;
+      old = this.lineWord(meta[k + 1]!, (bit >>> 5) & 15);
       if (((old & mask) !== 0) === value) return false;
     }
-    const delta = value ? 1 : -1;
-    const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
-    if (this.observer !== null) this.observer.bit(this.role, c * WORDS_PER_CHUNK + w, mask, value);
-    chunk[w] = next;
-    this.addToBlock(c, bit >>> 9, delta);
-    this.perGig[c]! += delta;
-    this.count += delta;
+    if (this.observer !== null)
+      this.observer.bit(this.role, c * WORDS_PER_CHUNK + (bit >>> 5), mask, value);
+    const next = value ? old | mask : old & ~mask;
+    this.writeWord(c, meta, k, (bit >>> 5) & 15, next, value ? 1 : -1);
+    this.settle(c);
     return true;
   }
 
-  /**
-   * Set (value true) or clear bits [start, end). `onChange(w, changedMask)` sees every word whose
-   * bits changed, before the change is applied to counters of other bitmaps. Returns the number of
-   * bits that changed.
-   */
-  assignRange(
-    start: number,
-    end: number,
-    value: boolean,
-    onChange?: (wordIndex: number, changedMask: number) => void,
-  ): number {
+  /** Set (value true) or clear bits [start, end). Returns the number of bits that changed. */
+  assignRange(start: number, end: number, value: boolean): number {
     this.checkRange(start, end);
-    if (end - start === 1 && !onChange) return this.assign(start, value) ? 1 : 0;
+    if (end - start === 1) return this.assign(start, value) ? 1 : 0;
     let changed = 0;
     let i = start;
+    const target = value ? 512 : 0;
     while (i < end) {
       const c = chunkOf(i);
       const chunkBase = c * BITS_PER_CHUNK;
       const chunkEnd = Math.min(end, chunkBase + BITS_PER_CHUNK);
-      if (!this.chunks[c] && !value) {
+      if (!this.metas[c] && this.perGig[c]! > 0 === value) {
         i = chunkEnd;
         continue;
       }
-      const chunk = this.chunkFor(c);
+      const meta = this.chunkFor(c);
       // Offsets inside the chunk: below 2^18, safe for 32-bit operators.
       let bit = i - chunkBase;
       const stop = chunkEnd - chunkBase;
       while (bit < stop) {
-        if ((bit & 511) === 0 && bit + 512 <= stop && !onChange) {
-          // A whole 2 MiB block: 16 words at once, its counter says how many bits change.
-          const blk = bit >>> 9;
-          const before = this.blocks[c]![blk]!;
-          const delta = value ? 512 - before : -before;
-          if (delta !== 0) {
+        const k = (bit >>> 9) << 1;
+        if ((bit & 511) === 0 && bit + 512 <= stop) {
+          // A whole 2 MiB block: its counter says how many bits change, and it needs no line.
+          const before = meta[k]!;
+          if (before !== target) {
             if (this.observer !== null)
-              this.observer.block(this.role, c * BLOCKS_PER_CHUNK + blk, value);
-            chunk.fill(value ? 0xffffffff : 0, bit >>> 5, (bit >>> 5) + 16);
-            this.addToBlock(c, blk, delta);
+              this.observer.block(this.role, c * BLOCKS_PER_CHUNK + (bit >>> 9), value);
+            if (before !== 0 && before !== 512) this.freeLineOf(meta[k + 1]!);
+            const delta = target - before;
+            this.setCount(c, meta, k, before, target);
             this.perGig[c]! += delta;
             this.count += delta;
             changed += value ? delta : -delta;
@@ -240,24 +253,21 @@ export class PagedBitmap {
         const w = bit >>> 5;
         const lo = bit & 31;
         const n = Math.min(32 - lo, stop - bit);
-        const mask = n === 32 ? 0xffffffff : (((1 << n) - 1) << lo) >>> 0;
-        const old = chunk[w]!;
-        const next = value ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
-        const ch = (old ^ next) >>> 0;
+        const mask = maskOf(lo, n);
+        const before = meta[k]!;
+        const old = before === 0 ? 0 : before === 512 ? -1 : this.lineWord(meta[k + 1]!, w & 15);
+        const next = value ? old | mask : old & ~mask;
+        const ch = old ^ next;
         if (ch !== 0) {
-          if (onChange) onChange(c * WORDS_PER_CHUNK + w, ch);
           if (this.observer !== null)
-            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old, next);
-          chunk[w] = next;
-          const k = popcount32(ch);
-          const delta = value ? k : -k;
-          this.addToBlock(c, bit >>> 9, delta);
-          this.perGig[c]! += delta;
-          this.count += delta;
-          changed += k;
+            this.observer.word(this.role, c * WORDS_PER_CHUNK + w, old >>> 0, next >>> 0);
+          const bits = popcount32(ch);
+          this.writeWord(c, meta, k, w & 15, next, value ? bits : -bits);
+          changed += bits;
         }
         bit += n;
       }
+      this.settle(c);
       i = chunkEnd;
     }
     return changed;
@@ -266,32 +276,41 @@ export class PagedBitmap {
   /** Number of set bits in [start, end). */
   countRange(start: number, end: number): number {
     this.checkRange(start, end);
+    if (end - start === BITS_PER_CHUNK && (start & (BITS_PER_CHUNK - 1)) === 0)
+      return this.perGig[start / BITS_PER_CHUNK]!; // one whole 1 GiB range
     let n = 0;
     let i = start;
     while (i < end) {
       const c = chunkOf(i);
       const chunkBase = c * BITS_PER_CHUNK;
       const chunkEnd = Math.min(end, chunkBase + BITS_PER_CHUNK);
-      const chunk = this.chunks[c];
-      // Whole 1 GiB ranges, and ranges never touched, come from the counters.
-      if (!chunk || (i === chunkBase && chunkEnd === chunkBase + BITS_PER_CHUNK)) {
-        if (chunk) n += this.perGig[c]!;
+      const meta = this.metas[c];
+      // Whole 1 GiB ranges, and chunks all clear or all set, come from the counters.
+      if (i === chunkBase && chunkEnd === chunkBase + BITS_PER_CHUNK) {
+        n += this.perGig[c]!;
         i = chunkEnd;
         continue;
       }
-      const counts = this.blocks[c]!;
+      if (!meta) {
+        if (this.perGig[c]! > 0) n += chunkEnd - i;
+        i = chunkEnd;
+        continue;
+      }
       let bit = i - chunkBase;
       const stop = chunkEnd - chunkBase;
       while (bit < stop) {
+        const k = (bit >>> 9) << 1;
+        const inBlock = meta[k]!;
         if ((bit & 511) === 0 && bit + 512 <= stop) {
-          n += counts[bit >>> 9]!;
+          n += inBlock;
           bit += 512;
           continue;
         }
         const lo = bit & 31;
         const m = Math.min(32 - lo, stop - bit);
-        const mask = m === 32 ? 0xffffffff : (((1 << m) - 1) << lo) >>> 0;
-        n += popcount32((chunk[bit >>> 5]! & mask) >>> 0);
+        if (inBlock === 512) n += m;
+        else if (inBlock !== 0)
+          n += popcount32((this.lineWord(meta[k + 1]!, (bit >>> 5) & 15) & maskOf(lo, m)) >>> 0);
         bit += m;
       }
       i = chunkEnd;
@@ -314,19 +333,19 @@ export class PagedBitmap {
       // A range or block holding only the other value is skipped; one holding only `value`
       // answers at once.
       if ((value && gigFull) || (!value && gigEmpty)) return i;
-      const chunk = this.chunks[c]!;
-      const counts = this.blocks[c]!;
+      const meta = this.metas[c]!;
       const stop = Math.min(end, chunkBase + BITS_PER_CHUNK) - chunkBase;
       let bit = i - chunkBase;
       while (bit < stop) {
-        const blk = counts[bit >>> 9]!;
+        const k = (bit >>> 9) << 1;
+        const blk = meta[k]!;
         if ((value && blk === 0) || (!value && blk === 512)) {
           bit = ((bit >>> 9) + 1) << 9;
           continue;
         }
         if ((value && blk === 512) || (!value && blk === 0)) return chunkBase + bit;
         const lo = bit & 31;
-        let word = chunk[bit >>> 5]!;
+        let word = this.lineWord(meta[k + 1]!, (bit >>> 5) & 15);
         if (!value) word = ~word;
         word = (word >>> lo) << lo;
         word >>>= 0;
@@ -341,12 +360,105 @@ export class PagedBitmap {
     return end;
   }
 
-  /** The count of block `blk` of chunk `c` += delta, with the chunk's block counts in step. */
-  private addToBlock(c: number, blk: number, delta: number): void {
-    const counts = this.blocks[c]!;
-    const before = counts[blk]!;
+  /** The block table of chunk `c`: a chunk held by its count takes one from the pool (all 0 or
+   * all 512, as the chunk is), or a new one. */
+  private chunkFor(c: number): Int32Array {
+    let meta = this.metas[c];
+    if (meta) return meta;
+    const full = this.perGig[c]! > 0;
+    meta = full ? this.fullMetas.pop() : this.emptyMetas.pop();
+    if (!meta) {
+      chargeStorage(CHUNK_META_BYTES, '4 KiB page bitmaps');
+      meta = new Int32Array(BLOCKS_PER_CHUNK * 2);
+      if (full) for (let k = 0; k < BLOCKS_PER_CHUNK * 2; k += 2) meta[k] = 512;
+      this.allocatedChunks++;
+    }
+    this.metas[c] = meta;
+    return meta;
+  }
+
+  /** Chunk `c` gives its block table back when it turned all clear or all set (every block is
+   * then uniform and holds no line). A short last chunk keeps its table when full (its last
+   * block has fewer than 512 bits, which a table of 512s would not say). */
+  private settle(c: number): void {
+    const inGig = this.perGig[c]!;
+    if (inGig === 0) {
+      this.emptyMetas.push(this.metas[c]!);
+      this.metas[c] = undefined;
+    } else if (inGig === BITS_PER_CHUNK) {
+      this.fullMetas.push(this.metas[c]!);
+      this.metas[c] = undefined;
+    }
+  }
+
+  /** Word `wi` (0-15) of pool line `line`. */
+  private lineWord(line: number, wi: number): number {
+    return this.pages[line >>> 9]![((line & (LINES_PER_PAGE - 1)) << 4) + wi]!;
+  }
+
+  /**
+   * Word `wi` of the block at `k` of chunk `c` becomes `next`, its count moving by `delta`
+   * (non-zero). A block going partial takes a line holding what its count said (all clear or
+   * all set); one going empty or full gives its line back.
+   */
+  private writeWord(
+    c: number,
+    meta: Int32Array,
+    k: number,
+    wi: number,
+    next: number,
+    delta: number,
+  ): void {
+    const before = meta[k]!;
     const after = before + delta;
-    counts[blk] = after;
+    const wasPartial = before !== 0 && before !== 512;
+    if (after !== 0 && after !== 512) {
+      let line: number;
+      if (wasPartial) line = meta[k + 1]!;
+      else {
+        line = this.takeLine(before === 0 ? 0 : -1);
+        meta[k + 1] = line;
+      }
+      this.pages[line >>> 9]![((line & (LINES_PER_PAGE - 1)) << 4) + wi] = next;
+    } else if (wasPartial) this.freeLineOf(meta[k + 1]!);
+    this.setCount(c, meta, k, before, after);
+    this.perGig[c]! += delta;
+    this.count += delta;
+  }
+
+  /** A line from the pool (the last one freed, still in cache), its 16 words set to `fill`. */
+  private takeLine(fill: number): number {
+    let line = this.freeLine;
+    if (line === NO_LINE) {
+      chargeStorage(PAGE_WORDS * 4, '4 KiB page bitmaps');
+      const page = new Int32Array(PAGE_WORDS);
+      const first = this.pages.length * LINES_PER_PAGE;
+      this.pages.push(page);
+      // Lines 1..511 of the new page go on the free list, in order; line 0 is taken now.
+      for (let l = 1; l < LINES_PER_PAGE; l++)
+        page[l << 4] = l + 1 < LINES_PER_PAGE ? first + l + 1 : NO_LINE;
+      this.freeLine = LINES_PER_PAGE > 1 ? first + 1 : NO_LINE;
+      line = first;
+    } else {
+      const page = this.pages[line >>> 9]!;
+      this.freeLine = page[(line & (LINES_PER_PAGE - 1)) << 4]!;
+    }
+    const base = (line & (LINES_PER_PAGE - 1)) << 4;
+    const page = this.pages[line >>> 9]!;
+    // Sixteen stores (a call to fill() costs more than the line).
+    for (let k = base; k < base + 16; k++) page[k] = fill;
+    return line;
+  }
+
+  private freeLineOf(line: number): void {
+    this.pages[line >>> 9]![(line & (LINES_PER_PAGE - 1)) << 4] = this.freeLine;
+    this.freeLine = line;
+  }
+
+  /** The count of the block at `k` of chunk `c` goes from `before` to `after`, with the chunk's
+   * block counts in step. */
+  private setCount(c: number, meta: Int32Array, k: number, before: number, after: number): void {
+    meta[k] = after;
     if (before === 0) {
       this.usedBlocks[c]!++;
       this.usedBlocksTotal++;

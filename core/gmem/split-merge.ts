@@ -31,16 +31,17 @@ import {
   L_MERGE,
   L_SPLIT,
 } from './slots.js';
-import type { Failure, GmemState } from './state.js';
+import type { Failure, GmemState, SplitLog } from './state.js';
 
 export function splitForShared(
   gmem: GmemState,
   start: number,
   end: number,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   const b0 = blockOfPage(start);
   const b1 = blockOfPage(end - 1);
+  if (b0 === b1) return splitBlockToBase(gmem, b0, splits);
   for (let b = b0; b <= b1; b++) {
     const failure = splitBlockToBase(gmem, b, splits);
     if (failure) return failure;
@@ -52,7 +53,7 @@ export function splitForShared(
 export function splitBlockToBase(
   gmem: GmemState,
   b: number,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   let order = gmem.layout.blockOrderOf(b);
   if (order === ORDER_1G) {
@@ -72,18 +73,14 @@ function splitFolio(
   index: number,
   from: PageOrder,
   to: PageOrder,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
-  // One split is one latency sample (vmemmap restore, the split, failed attempts too).
-  return sampled(gmem, L_SPLIT, () => splitFolioSteps(gmem, index, from, to, splits));
-}
-
-/** `steps` timed as one latency sample of operation `op`. */
-function sampled<T>(gmem: GmemState, op: Parameters<GmemState['endSample']>[0], steps: () => T): T {
+  // One split is one latency sample (vmemmap restore, the split, failed attempts too). The
+  // bracket is written out, not a closure: a conversion splits on every call.
   const outer = gmem.beginSample();
-  const result = steps();
-  gmem.endSample(op, outer);
-  return result;
+  const failure = splitFolioSteps(gmem, index, from, to, splits);
+  gmem.endSample(L_SPLIT, outer);
+  return failure;
 }
 
 function splitFolioSteps(
@@ -91,7 +88,7 @@ function splitFolioSteps(
   index: number,
   from: PageOrder,
   to: PageOrder,
-  splits: number[] | null,
+  splits: SplitLog | null,
 ): Failure | null {
   const folio = gmem.folioAt(index, from);
   let hvoAfter: boolean;
@@ -133,7 +130,7 @@ function splitFolioSteps(
       toOrder: to,
       vmemmapPages,
     });
-  splits?.push(index, from, to);
+  splits?.record(index, from, to);
   return null;
 }
 
@@ -149,7 +146,10 @@ function mergeFolio(
   // One merge is one latency sample (the merge and vmemmap re-optimise); an accounting-only
   // merge costs nothing and records none.
   if (accountingOnly) return mergeFolioSteps(gmem, index, from, to, true);
-  return sampled(gmem, L_MERGE, () => mergeFolioSteps(gmem, index, from, to, false));
+  const outer = gmem.beginSample();
+  const failure = mergeFolioSteps(gmem, index, from, to, false);
+  gmem.endSample(L_MERGE, outer);
+  return failure;
 }
 
 function mergeFolioSteps(
@@ -193,10 +193,11 @@ function mergeFolioSteps(
   return null;
 }
 
-/** Undo `splits`, (index, from, to) triples, last first. */
-export function rollbackSplits(gmem: GmemState, splits: readonly number[]): void {
+/** Undo the splits `splits` recorded, last first. */
+export function rollbackSplits(gmem: GmemState, splits: SplitLog): void {
+  const e = splits.entries;
   for (let i = splits.length - 3; i >= 0; i -= 3) {
-    mergeFolio(gmem, splits[i]!, splits[i + 2] as PageOrder, splits[i + 1] as PageOrder);
+    mergeFolio(gmem, e[i]!, e[i + 2] as PageOrder, e[i + 1] as PageOrder);
   }
 }
 

@@ -65,6 +65,24 @@ export interface Failure {
   readonly offset: number;
 }
 
+/** The splits one conversion made, (index, from order, to order) triples in the first `length`
+ * entries, for its rollback; one per file, reused by every conversion (it grows, never shrinks). */
+export class SplitLog {
+  readonly entries: number[] = [];
+  length = 0;
+
+  record(index: number, from: PageOrder, to: PageOrder): void {
+    const e = this.entries;
+    const n = this.length;
+    if (n < e.length) {
+      e[n] = index;
+      e[n + 1] = from;
+      e[n + 2] = to;
+    } else e.push(index, from, to);
+    this.length = n + 3;
+  }
+}
+
 export class GmemState {
   readonly nrPages: number;
   /** Order of the backing page size (0, 9 or 18). */
@@ -104,6 +122,8 @@ export class GmemState {
   readonly sharedUnits = new Map<number, number>();
   readonly handle: AllocatorHandle;
   readonly mempolicy: Mempolicy;
+  /** folioAt()'s values, by (node, order, HVO). */
+  private readonly folioRefs: (FolioRef | undefined)[] = [];
   phase: 'build' | 'runtime' = 'runtime';
   /** Told how far a long range operation (acceptance or prefault of many GiB) has come, every
    * RANGE_REPORT_PAGES: the workload's progress and cancellation, inside one operation. */
@@ -119,6 +139,8 @@ export class GmemState {
    * entries (the array is reused). */
   readonly work: number[] = [];
   workLength = 0;
+  /** Splits of the conversion in progress (conversions do not nest: inConversion). */
+  readonly splitLog = new SplitLog();
   /** Memory classes, kept up to date by every change to the bitmaps they come from. */
   readonly classes: MemoryClassCounter;
   readonly policies: GmemVariantConfig['policies'];
@@ -218,12 +240,18 @@ export class GmemState {
     return order !== ORDER_4K && this.deps.hvo;
   }
 
+  /** The folio of `order` holding `index`, as the allocator names it. FolioRefs are immutable
+   * values: one frozen object per (node, order, HVO) serves every call. */
   folioAt(index: number, order: PageOrder): FolioRef {
-    return {
-      node: this.layout.nodeAt(index),
-      order,
-      hvo: order !== ORDER_4K && this.layout.hvoAt(index),
-    };
+    const node = this.layout.nodeAt(index);
+    const hvo = order !== ORDER_4K && this.layout.hvoAt(index);
+    const key = (node * 3 + order / 9) * 2 + (hvo ? 1 : 0);
+    let ref = this.folioRefs[key];
+    if (ref === undefined) {
+      ref = Object.freeze({ node, order, hvo });
+      this.folioRefs[key] = ref;
+    }
+    return ref;
   }
 
   sharedInUnit(u: number): number {

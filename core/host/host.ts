@@ -262,6 +262,14 @@ export class Host {
   /** nodeOrders by NodeChoice object, for frozen choices (which cannot change after). */
   private readonly choiceOrders = new WeakMap<NodeChoice, NodeOrderResult>();
   private cmaPools: HugetlbPool[] | undefined;
+  /** The last restore's and re-optimisation's cycles, by cost model and page count: the splits
+   * and merges of one folio size ask for the same count every time. */
+  private restoreCosts: CostModel | null = null;
+  private restorePages = -1;
+  private restoreCycles = 0;
+  private optimiseCosts: CostModel | null = null;
+  private optimisePages = -1;
+  private optimiseCycles = 0;
 
   /** Throws ConfigError naming the field when a node's pools, CMA area and reserved memory do
    * not fit in its memory. */
@@ -346,14 +354,24 @@ export class Host {
         message: `cannot restore ${pages} vmemmap pages (${formatBytes(pages * PAGE_SIZE)}) on node ${node}: its buddy memory has ${formatBytes(buddy.freeBytes)} free`,
       };
     }
-    return { ok: true, cycles: vmemmapRestoreCycles(costs, this.hvoBatched, pages) };
+    if (costs !== this.restoreCosts || pages !== this.restorePages) {
+      this.restoreCosts = costs;
+      this.restorePages = pages;
+      this.restoreCycles = vmemmapRestoreCycles(costs, this.hvoBatched, pages);
+    }
+    return { ok: true, cycles: this.restoreCycles };
   }
 
   /** Re-optimise: `pages` vmemmap pages go back to the node's buddy memory. Returns cycles. */
   optimiseVmemmap(node: number, pages: number, costs: CostModel): number {
     if (pages <= 0) return 0;
     this.buddy(node).freeVmemmap(pages);
-    return vmemmapOptimiseCycles(costs, this.hvoBatched, pages);
+    if (costs !== this.optimiseCosts || pages !== this.optimisePages) {
+      this.optimiseCosts = costs;
+      this.optimisePages = pages;
+      this.optimiseCycles = vmemmapOptimiseCycles(costs, this.hvoBatched, pages);
+    }
+    return this.optimiseCycles;
   }
 
   counters(node: number): NodeCounters {
