@@ -178,9 +178,9 @@ describe('gmem-lab CLI', () => {
       runtime: { durationNs: 0 },
       teardown: false,
     };
-    // 4 KiB backing accepting all of 16 GiB: page bitmaps for each of its 1 GiB ranges.
-    doc['host'] = { nodes: [{ memoryBytes: 64 * 1024 ** 3, cpus: '0-7' }] };
-    doc['guest'] = { memoryBytes: 16 * 1024 ** 3, vendor: 'snp', vcpus: 2 };
+    // 4 KiB backing accepting all of 128 GiB: page bitmaps for each of its 1 GiB ranges.
+    doc['host'] = { nodes: [{ memoryBytes: 256 * 1024 ** 3, cpus: '0-7' }] };
+    doc['guest'] = { memoryBytes: 128 * 1024 ** 3, vendor: 'snp', vcpus: 2 };
     doc['variants'] = [
       { name: '4 KiB', pageSize: '4k', allocator: 'buddy' },
       { name: 'THP 2 MiB', pageSize: '2m', allocator: 'thp' },

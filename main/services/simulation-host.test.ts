@@ -12,7 +12,7 @@ const MiB = 1024 ** 2;
 function experiment(overrides: Record<string, unknown> = {}): Experiment {
   const r = parseExperimentValue({
     format: 'gmem-lab-experiment',
-    version: 1,
+    version: 2,
     name: 'host test',
     host: { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7', hugetlb2m: 2048 }] },
     guest: { memoryBytes: 4 * GiB, vendor: 'snp', vcpus: 4 },
@@ -166,9 +166,10 @@ describe('simulation host', () => {
 
   it('a run past its model memory budget fails with the reason, and the pool goes on', async () => {
     host = new SimulationHost({ size: 1 });
-    // 4 KiB backing accepting all of a 16 GiB guest needs bitmaps for every 1 GiB range.
+    // 4 KiB backing accepting all of a 128 GiB guest needs about 1.6 MiB of model state.
     const big = experiment({
-      guest: { memoryBytes: 16 * GiB, vendor: 'snp' },
+      host: { nodes: [{ memoryBytes: 256 * GiB, cpus: '0-7', hugetlb2m: 2048 }] },
+      guest: { memoryBytes: 128 * GiB, vendor: 'snp' },
       workload: {
         kind: 'lifecycle',
         boot: { accept: { mode: 'eager' } },

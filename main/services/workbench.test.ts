@@ -877,11 +877,11 @@ describe('workbench: store and settings', () => {
       (await b.value<{ defaultMemoryBudgetBytes: number | null }>('app.info', {}))
         .defaultMemoryBudgetBytes,
     ).toBe(host.storageBudget);
-    // 4 KiB backing accepting all of 16 GiB needs page bitmaps for its 1 GiB ranges: more than 1 MiB.
+    // 4 KiB backing accepting all of 128 GiB needs page bitmaps for its 1 GiB ranges: more than 1 MiB.
     await b.value('settings.set', { memoryBudgetBytes: MiB });
     const doc = validDoc('Budget', {
-      host: { nodes: [{ memoryBytes: 64 * GiB, cpus: '0-7' }] },
-      guest: { memoryBytes: 16 * GiB, vendor: 'snp' },
+      host: { nodes: [{ memoryBytes: 256 * GiB, cpus: '0-7' }] },
+      guest: { memoryBytes: 128 * GiB, vendor: 'snp' },
       workload: {
         kind: 'lifecycle',
         boot: { accept: { mode: 'eager' } },
