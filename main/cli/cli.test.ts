@@ -156,6 +156,20 @@ describe('gmem-lab CLI', () => {
     expect(json.estimates[0].guestPages).toBe(4 * 2 ** 20);
   });
 
+  it('validate names what each variant written as differences changes from its base', async () => {
+    const r = await cli(['validate', 'preset:merge-policies']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toContain('  never: changes from eager: policies.merge=never\n');
+    const json = JSON.parse((await cli(['validate', 'preset:merge-policies', '--json'])).stdout);
+    expect(json.bases).toContainEqual({
+      variant: 'never',
+      base: 'eager',
+      changes: { 'policies.merge': 'never' },
+    });
+    // A variant that stands on its own is not listed.
+    expect(json.bases.map((b: { variant: string }) => b.variant)).not.toContain('eager');
+  });
+
   it('run works from any working directory, the simulation workers included', async () => {
     const dir = tempDir();
     const file = writeExperiment(dir, smallExperiment('elsewhere'));

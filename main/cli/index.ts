@@ -38,7 +38,14 @@ import { SimulationHost, type RunOutcome } from '../services/simulation-host.js'
 import { EventLogFiles } from '../services/event-files.js';
 import { DEFAULT_EVENT_LIMIT } from '../../core/events/event-log.js';
 import { ProgressLine } from './progress.js';
-import { commitEventLog, estimateText, eventCount, warnEventLogCuts } from './run-output.js';
+import {
+  baseChanges,
+  baseChangesText,
+  commitEventLog,
+  estimateText,
+  eventCount,
+  warnEventLogCuts,
+} from './run-output.js';
 import { serveWorkbench } from './serve.js';
 import { addTraceCommand } from './trace-info.js';
 
@@ -209,6 +216,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
             file: loaded.path,
             name: experiment.name,
             variants: experiment.variants.map((v) => v.name),
+            bases: baseChanges(experiment),
             migratedFrom: loaded.migratedFrom ?? null,
             estimates,
           }) + '\n',
@@ -219,6 +227,7 @@ Exit codes: 0 success, 1 a run failed, 2 bad input (arguments, experiment file, 
         );
         if (loaded.migratedFrom !== undefined)
           io.stdout(`note: migrated from format version ${loaded.migratedFrom}\n`);
+        io.stdout(baseChangesText(experiment));
         io.stdout(estimateText(estimates));
       }
     });

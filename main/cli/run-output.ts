@@ -9,6 +9,8 @@ import {
 } from '../../core/experiment/estimate.js';
 import type { RunResult } from '../../core/metrics/result.js';
 import { formatBytes } from '../../core/units.js';
+import type { Experiment } from '../../core/experiment/schema.js';
+import { differences } from '../../core/experiment/variant-base.js';
 import type { EventLogFiles } from '../services/event-files.js';
 import { estimatePrepared, type PreparedRun } from '../services/run-preparation.js';
 import type { RunOutcome } from '../services/simulation-host.js';
@@ -25,6 +27,42 @@ export function eventCount(value: string): number {
 }
 
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Each variant written as differences from a base: its base and the fields it changes, as
+ * `path=value` (core/experiment/variant-base.ts). */
+export function baseChanges(
+  experiment: Experiment,
+): Array<{ variant: string; base: string; changes: Record<string, unknown> }> {
+  const byName = new Map(experiment.variants.map((v) => [v.name, v]));
+  return experiment.variants.flatMap((v) => {
+    const base = v.base === undefined ? undefined : byName.get(v.base);
+    if (!base) return [];
+    const diff = differences(base as Record<string, unknown>, v as Record<string, unknown>) ?? {};
+    return [{ variant: v.name, base: base.name, changes: leaves(diff) }];
+  });
+}
+
+function leaves(value: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && key !== 'workloadOverrides')
+      Object.assign(out, leaves(v as Record<string, unknown>, path));
+    else out[path] = v;
+  }
+  return out;
+}
+
+export function baseChangesText(experiment: Experiment): string {
+  return baseChanges(experiment)
+    .map(({ variant, base, changes }) => {
+      const list = Object.entries(changes).map(
+        ([path, v]) => `${path}=${typeof v === 'string' ? v : JSON.stringify(v)}`,
+      );
+      return `  ${variant}: changes from ${base}: ${list.join(', ') || 'nothing (the same as its base)'}\n`;
+    })
+    .join('');
+}
 
 /** One block per variant: pages, operations, events, model memory. */
 export function estimateText(estimates: readonly RunEstimate[]): string {
