@@ -43,7 +43,10 @@ export class SweepRuns {
     let done = 0;
     let failed = 0;
     let lastEmit = -Infinity;
+    // A run that could not start (the pool closing as the app quits) stops the whole sweep.
+    let aborted = false;
     const progress = (force: boolean) => {
+      if (aborted) return;
       const t = this.now();
       if (!force && t - lastEmit < PROGRESS_EVERY_MS) return;
       lastEmit = t;
@@ -63,7 +66,7 @@ export class SweepRuns {
       queueMicrotask(finish);
       return sweepId;
     }
-    jobs.forEach(({ point, request }, j) => {
+    const startJob = ({ point, request }: (typeof jobs)[number], j: number) => {
       const handle = this.run(request, (f) => {
         fractions[j] = f;
         progress(false);
@@ -77,6 +80,7 @@ export class SweepRuns {
         variant,
       };
       const settle = (outcome: RunOutcome) => {
+        if (aborted) return;
         fractions[j] = 1;
         done++;
         if (outcome.status === 'done')
@@ -92,7 +96,17 @@ export class SweepRuns {
       handle.done.then(settle, (err: unknown) =>
         settle({ status: 'failed', message: `the run could not finish: ${String(err)}` }),
       );
-    });
+    };
+    try {
+      jobs.forEach(startJob);
+    } catch (err) {
+      // The runs that started are cancelled and say nothing more: the caller is told the sweep
+      // did not start, and no sweep.progress or sweep.done follows for it.
+      aborted = true;
+      this.sweeps.delete(sweepId);
+      for (const h of sweep.handles) h.cancel();
+      throw err;
+    }
     progress(true);
     return sweepId;
   }
