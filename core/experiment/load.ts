@@ -177,11 +177,13 @@ export function experimentFileText(experiment: Experiment): string {
   return `${JSON.stringify(compactVariants(experiment), null, 2)}\n`;
 }
 
-/** A stable hash of everything that decides the results (not the name, notes, results or views),
- * so saved results can be shown as stale when the configuration changed. FNV-1a over canonical
- * JSON, hex. */
+/** A stable hash of everything that decides the results (not the name, notes, results, views or
+ * variant bases), so saved results can be shown as stale when the configuration changed.
+ * FNV-1a over canonical JSON, hex. */
 export function configHash(experiment: Experiment): string {
-  const { host, guest, workload, seed, variants, sampling } = experiment;
+  const { host, guest, workload, seed, sampling } = experiment;
+  // A variant's `base` says how the file writes it, not what runs: its fields are complete.
+  const variants = experiment.variants.map(({ base: _base, ...v }) => v);
   const canonical = canonicalJson({ host, guest, workload, seed, variants, sampling });
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;

@@ -2,7 +2,12 @@
 // file keeps it, that a file read back is the same experiment, that a change of the base carries
 // (in the file, in a sweep, in the setup form), and the links that are refused.
 import { describe, expect, it } from 'vitest';
-import { experimentFileText, parseExperimentText, parseExperimentValue } from './load.js';
+import {
+  configHash,
+  experimentFileText,
+  parseExperimentText,
+  parseExperimentValue,
+} from './load.js';
 import { FORMAT_NAME, FORMAT_VERSION, type Experiment } from './schema.js';
 import { sweepPoints } from './sweep.js';
 import {
@@ -128,6 +133,20 @@ describe('variants written as differences from a base', () => {
     const back = parseExperimentText(text);
     expect(back.ok).toBe(true);
     if (back.ok) expect(back.experiment).toEqual(e);
+  });
+
+  it('leaves the configuration hash alone: a base link changes how the file is written, not what runs', () => {
+    const linked = parsed(
+      doc([HUGETLB_1G, { name: 'CMA 1 GiB', base: 'HugeTLB 1 GiB', allocator: 'cma-raw' }]),
+    );
+    const whole = parsed(
+      doc([HUGETLB_1G, { ...HUGETLB_1G, name: 'CMA 1 GiB', allocator: 'cma-raw' }]),
+    );
+    expect(configHash(linked)).toBe(configHash(whole));
+    const other = parsed(
+      doc([HUGETLB_1G, { ...HUGETLB_1G, name: 'CMA 1 GiB', allocator: 'hugetlb' }]),
+    );
+    expect(configHash(other)).not.toBe(configHash(whole));
   });
 
   it('carries a change of the base in the file to the variants that inherit the field, not to one that set it', () => {
