@@ -1,7 +1,9 @@
 // A trace's text as a stream of numbered lines: the core reads no files, so the caller hands it a
-// source that gives the text a chunk at a time (the worker reads the file in 1 MiB chunks; tests
-// and small callers give a string). A long trace never sits in memory whole, and never as an
-// array of its operations: it is read once to check every line, then once more to replay it.
+// source that gives the text, or its bytes, a chunk at a time (the worker reads the file in 1 MiB
+// chunks; tests and small callers give a string). A long trace never sits in memory whole, and
+// never as an array of its operations: it is read once to check every line, and replayed from the
+// bounded log of operations that pass kept (trace-oplog.ts), or read once more when it outgrew it.
+// Text traces are split into lines on their bytes (ByteLineReader), LineReader's lines exactly.
 import { utf8Decode, utf8DecodePiece, utf8Encode } from '../utf8.js';
 
 /** One pass over a trace's text. */
