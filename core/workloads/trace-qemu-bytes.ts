@@ -8,10 +8,10 @@ import { MAX_TRACE_GPA, MAX_TRACE_OFFSET } from './trace-ops.js';
 export const QEMU_EVENT = 'kvm_convert_memory';
 
 const ascii = (t: string) => Uint8Array.from(t, (ch) => ch.charCodeAt(0));
-const HEAD = ascii(`${QEMU_EVENT} start 0x`);
-const SIZE = ascii(' size 0x');
-const TO_SHARED = ascii('private_to_shared');
-const TO_PRIVATE = ascii('shared_to_private');
+const HEAD = word(ascii(`${QEMU_EVENT} start 0x`));
+const SIZE = word(ascii(' size 0x'));
+const TO_SHARED = word(ascii('private_to_shared'));
+const TO_PRIVATE = word(ascii('shared_to_private'));
 const DIRECTION_BYTES = 17;
 /** Hex digits a value may have on the fast path: 13 hold 52 bits, exact in a double. */
 const MAX_DIGITS = 13;
@@ -37,10 +37,32 @@ function decimal(b: Uint8Array, from: number, to: number): number {
   return v;
 }
 
-/** Whether `b` holds `word` at `at`, before `limit`. */
-function holdsAt(b: Uint8Array, at: number, limit: number, word: Uint8Array): boolean {
-  if (at + word.length > limit) return false;
-  for (let k = 0; k < word.length; k++) if (b[at + k] !== word[k]) return false;
+/** A word as little-endian 32-bit pieces and its last 0 to 3 bytes, compared a piece at a time. */
+interface Word {
+  readonly length: number;
+  readonly pieces: Uint32Array;
+  readonly tail: Uint8Array;
+}
+
+function word(bytes: Uint8Array): Word {
+  const n = bytes.length >> 2;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const pieces = Uint32Array.from({ length: n }, (_, k) => view.getUint32(4 * k, true));
+  return { length: bytes.length, pieces, tail: bytes.slice(4 * n) };
+}
+
+/** The view readQemuConvert() reads `b` through, made once per array. */
+let viewed: Uint8Array | null = null;
+let view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+/** Whether `b` (seen through `view`) holds `w` at `at`, before `limit`. */
+function holdsAt(b: Uint8Array, at: number, limit: number, w: Word): boolean {
+  if (at + w.length > limit) return false;
+  const { pieces, tail } = w;
+  for (let k = 0; k < pieces.length; k++)
+    if (view.getUint32(at + 4 * k, true) !== pieces[k]) return false;
+  const t = at + 4 * pieces.length;
+  for (let k = 0; k < tail.length; k++) if (b[t + k] !== tail[k]) return false;
   return true;
 }
 
@@ -54,6 +76,10 @@ function holdsAt(b: Uint8Array, at: number, limit: number, word: Uint8Array): bo
  * digits, ":".
  */
 export function readQemuConvert(b: Uint8Array, start: number, limit: number): number {
+  if (b !== viewed) {
+    viewed = b;
+    view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
   let at = start;
   fast.timed = false;
   if (start < limit && b[start]! >= 48 && b[start]! <= 57) {

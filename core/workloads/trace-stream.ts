@@ -15,9 +15,11 @@ export interface TraceChunks {
   close(): void;
 }
 
-/** One pass over a trace's bytes, for binary formats (QEMU's simple trace backend). */
+/** One pass over a trace's bytes: binary formats (QEMU's simple trace backend), and text read as
+ * bytes. */
 export interface ByteChunks {
-  /** The next piece of the file, or null at the end. */
+  /** The next piece of the file, or null at the end; valid until the next call, which may read
+   * into the same memory (a reader keeps a copy of what it needs past that). */
   next(): Uint8Array | null;
   readonly bytesRead: number;
   close(): void;
