@@ -2,7 +2,14 @@
 // progress marks in place, and drops itself, holding nothing, once it would pass its budget.
 import { describe, expect, it } from 'vitest';
 import { OpLog, setOpLogBudget } from './trace-oplog.js';
-import { OP_GPA, OP_TO_PRIVATE } from './trace-ops.js';
+import {
+  OP_GPA,
+  OP_TO_PRIVATE,
+  opCode,
+  opFromFields,
+  TRACE_OP_NAMES,
+  type TraceOp,
+} from './trace-ops.js';
 
 type Fields = [number, number, number, number, number];
 
@@ -74,5 +81,26 @@ describe('OpLog', () => {
     const log = new OpLog();
     log.op(0, 2 ** 32, NaN, 0, 4096);
     expect(log.complete).toBe(false);
+  });
+
+  it('codes every kind of operation so that it reads back as the parsers shape it', () => {
+    const base = { line: 7, space: 'offset', address: 0x2000, size: 4096 } as const;
+    const ops: TraceOp[] = [
+      { ...base, op: 'convert', to: 'shared' },
+      { ...base, op: 'convert', space: 'gpa', timeNs: 12, to: 'private' },
+      { ...base, op: 'fallocate' },
+      { ...base, op: 'punch_hole', timeNs: 0 },
+      { ...base, op: 'pin' },
+      { ...base, op: 'unpin', space: 'gpa' },
+      { ...base, op: 'fault', who: 'guest', access: 'read' },
+      { ...base, op: 'fault', who: 'host', access: 'write' },
+      { ...base, op: 'fault', who: 'guest', access: 'write' },
+      { ...base, op: 'prefault' },
+    ];
+    expect(new Set(ops.map((o) => o.op))).toEqual(new Set(TRACE_OP_NAMES));
+    for (const op of ops) {
+      const back = opFromFields(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
+      expect(back).toStrictEqual(op);
+    }
   });
 });

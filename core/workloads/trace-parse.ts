@@ -11,7 +11,14 @@ import { keepOpLog, OpLog } from './trace-oplog.js';
 import { opCode, opFromFields, type OpFieldSink, type TraceOp } from './trace-ops.js';
 import { looksLikeQemuLine, QEMU_EVENT, QemuParser } from './trace-qemu.js';
 import { hasSimpleHeader, SimpleTraceDecoder } from './trace-simple.js';
-import { ByteLineReader, textSource, type TraceLine, type TraceSource } from './trace-stream.js';
+import {
+  ByteLineReader,
+  textSource,
+  TextLineReader,
+  type PassLines,
+  type TraceLine,
+  type TraceSource,
+} from './trace-stream.js';
 import { looksLikeTracepointLine, TracepointParser } from './trace-tracepoint.js';
 
 type TextFormat = Exclude<TraceFormat, 'qemu-simple'>;
@@ -179,41 +186,38 @@ function scanSimple(source: TraceSource, options: FieldScanOptions): ScanResult 
 }
 
 /**
- * One pass over a text trace, read as bytes: a QEMU conversion line exactly as QEMU writes it is
- * read from its bytes (QemuParser.bytesLine), every other line decoded and given to its format's
- * parser, so each line is read as the parser reads its text.
+ * One pass over a text trace. A QEMU log (or a trace whose format is still to be told) is read as
+ * bytes: a conversion line exactly as QEMU writes it is read from its bytes (QemuParser.fastLines,
+ * bytesLine), every other line decoded and given to the parser. The other formats' lines are all
+ * decoded, a chunk at a time (TextLineReader). Either way each line is read as the parser reads
+ * its text.
  */
 function scanText(
   source: TraceSource,
   format: 'auto' | TextFormat,
   options: FieldScanOptions,
 ): ScanResult {
-  const reader = new ByteLineReader(source.openBytes());
+  let resolved: TextFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
+  const bytes =
+    resolved === null || resolved === 'qemu' ? new ByteLineReader(source.openBytes()) : null;
+  const reader: PassLines = bytes ?? new TextLineReader(source.open());
   try {
     const sink = new ErrorSink();
     // Lines before the one that tells the format (blank lines and comments), fed once it is known.
     const before: TraceLine[] = [];
-    let resolved: TextFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
     let parser = resolved ? new PARSERS[resolved](sink) : null;
     let qemu = parser instanceof QemuParser ? parser : null;
     const every = options.everyLines ?? 4096;
     const outlet = new OpOutlet(options);
     let lines = 0;
     for (;;) {
-      if (qemu !== null && reader.inPlace()) {
+      if (qemu !== null && bytes !== null && bytes.inPlace()) {
         // Conversion lines as QEMU writes them, read where they lie, up to the next report.
-        const chunk = reader.chunkBytes;
+        const chunk = bytes.chunkBytes;
         const room = every - (lines % every);
-        const n = qemu.fastLines(
-          chunk,
-          reader.chunkAt,
-          chunk.length,
-          reader.line + 1,
-          room,
-          outlet,
-        );
+        const n = qemu.fastLines(chunk, bytes.chunkAt, chunk.length, bytes.line + 1, room, outlet);
         if (n > 0) {
-          reader.skipLines(n, qemu.fastLinesEnd);
+          bytes.skipLines(n, qemu.fastLinesEnd);
           lines += n;
           if (lines % every === 0) options.onLines?.(reader.bytesRead);
           continue;
@@ -224,7 +228,8 @@ function scanText(
       if (lines % every === 0) options.onLines?.(reader.bytesRead);
       if (
         qemu !== null &&
-        qemu.bytesLine(reader.bytes, reader.start, reader.end, reader.line, outlet)
+        bytes !== null &&
+        qemu.bytesLine(bytes.bytes, bytes.start, bytes.end, bytes.line, outlet)
       )
         continue;
       if (parser !== null) {

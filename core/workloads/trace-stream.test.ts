@@ -221,6 +221,9 @@ describe('scanTrace', () => {
       ['a.jsonl', jsonl],
       ['a.log', qemu],
       ['a.trace', qemu],
+      // Told by their first line, read as bytes like a QEMU log.
+      ['b.trace', csv],
+      ['b.txt', jsonl],
     ] as const) {
       const whole = parseTrace(text, 'auto', name);
       if (!whole.ok) throw new Error(JSON.stringify(whole.errors));
@@ -231,6 +234,10 @@ describe('scanTrace', () => {
         expect(ops).toEqual(whole.ops);
       }
     }
+    // Read as bytes (the format told by the first line) or as text (told by the extension): the
+    // same operations.
+    expect(parseTrace(csv, 'auto', 'b.trace')).toEqual(parseTrace(csv, 'auto', 'b.csv'));
+    expect(parseTrace(jsonl, 'auto', 'b.txt')).toEqual(parseTrace(jsonl, 'auto', 'b.jsonl'));
   });
 });
 

@@ -192,7 +192,7 @@ function pastMarks(b: Uint8Array, from: number): number {
  * the line is `bytes[start, end)`, valid until the next call, and text() decodes it. A line that
  * runs across chunks is put together in a buffer of its own; every other one is read in place.
  */
-export class ByteLineReader {
+export class ByteLineReader implements PassLines {
   bytes: Uint8Array = EMPTY;
   start = 0;
   end = 0;
@@ -331,5 +331,50 @@ export class ByteLineReader {
     }
     this.carry.set(from.subarray(start, end), this.carryLength);
     this.carryLength += n;
+  }
+}
+
+/** The lines of one pass, read one after the other: ByteLineReader, or TextLineReader. */
+export interface PassLines {
+  next(): boolean;
+  /** 1-based number of the current line. */
+  readonly line: number;
+  readonly lastCut: boolean;
+  text(): string;
+  readonly bytesRead: number;
+  close(): void;
+}
+
+/** LineReader's lines of a pass over a trace's text, read as ByteLineReader's are: for formats
+ * whose every line is decoded anyway (a chunk decoded at once costs less than line by line). */
+export class TextLineReader implements PassLines {
+  line = 0;
+  lastCut = false;
+  private current = '';
+  private readonly reader: LineReader;
+
+  constructor(chunks: TraceChunks) {
+    this.reader = new LineReader(chunks);
+  }
+
+  get bytesRead(): number {
+    return this.reader.bytesRead;
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+
+  text(): string {
+    return this.current;
+  }
+
+  next(): boolean {
+    const l = this.reader.next();
+    if (l === null) return false;
+    this.current = l.text;
+    this.line = l.line;
+    this.lastCut = l.lastCut;
+    return true;
   }
 }
