@@ -107,13 +107,20 @@ export class OpLog implements OpFieldSink {
     for (const b of this.blocks) {
       const end = Math.min(BLOCK, this.count - n);
       const { codes, lines, addresses, sizes, times } = b;
-      for (let i = 0; i < end; i++) {
+      let i = 0;
+      while (i < end) {
+        // The marks due before operation n, then the operations up to the next mark.
         while (m < marks.length && marks[m]! <= n) {
           progress(marks[m + 1]!);
           m += 2;
         }
-        sink.op(codes[i]!, lines[i]!, times === null ? NaN : times[i]!, addresses[i]!, sizes[i]!);
-        n++;
+        const upTo = Math.min(end, i + ((m < marks.length ? marks[m]! : Infinity) - n));
+        n += upTo - i;
+        if (times === null) {
+          for (; i < upTo; i++) sink.op(codes[i]!, lines[i]!, NaN, addresses[i]!, sizes[i]!);
+        } else {
+          for (; i < upTo; i++) sink.op(codes[i]!, lines[i]!, times[i]!, addresses[i]!, sizes[i]!);
+        }
       }
     }
     for (; m < marks.length; m += 2) progress(marks[m + 1]!);

@@ -144,19 +144,25 @@ function startsAsSimpleTrace(source: TraceSource): boolean {
 /** Where a pass's operations go: counted, then to `onOp` as objects and `fields` as numbers. */
 class OpOutlet implements OpFieldSink {
   count = 0;
+  private readonly onOp: ((op: TraceOp) => void) | null;
+  private readonly fields: OpFieldSink | null;
 
-  constructor(private readonly options: FieldScanOptions) {}
+  constructor(options: FieldScanOptions) {
+    this.onOp = options.onOp ?? null;
+    this.fields = options.fields ?? null;
+  }
 
   object(op: TraceOp): void {
     this.count++;
-    this.options.onOp?.(op);
-    this.options.fields?.op(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
+    if (this.onOp !== null) this.onOp(op);
+    if (this.fields !== null)
+      this.fields.op(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
   }
 
   op(code: number, line: number, timeNs: number, address: number, size: number): void {
     this.count++;
-    this.options.onOp?.(opFromFields(code, line, timeNs, address, size));
-    this.options.fields?.op(code, line, timeNs, address, size);
+    if (this.onOp !== null) this.onOp(opFromFields(code, line, timeNs, address, size));
+    if (this.fields !== null) this.fields.op(code, line, timeNs, address, size);
   }
 }
 
