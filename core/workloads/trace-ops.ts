@@ -51,7 +51,12 @@ export const MAX_TRACE_GPA = MAX_TRACE_OFFSET + HIGH_RAM_GPA;
 // time.
 export const OP_KIND_MASK = 7;
 export const OP_CONVERT = 0;
+export const OP_FALLOCATE = 1;
+export const OP_PUNCH_HOLE = 2;
+export const OP_PIN = 3;
+export const OP_UNPIN = 4;
 export const OP_FAULT = 5;
+export const OP_PREFAULT = 6;
 /** `address` is a guest physical address (else a guest_memfd offset). */
 export const OP_GPA = 8;
 /** convert: to private (else to shared). */
@@ -74,13 +79,13 @@ export function opCode(op: TraceOp): number {
     case 'convert':
       return OP_CONVERT | space | (op.to === 'private' ? OP_TO_PRIVATE : 0);
     case 'fallocate':
-      return 1 | space;
+      return OP_FALLOCATE | space;
     case 'punch_hole':
-      return 2 | space;
+      return OP_PUNCH_HOLE | space;
     case 'pin':
-      return 3 | space;
+      return OP_PIN | space;
     case 'unpin':
-      return 4 | space;
+      return OP_UNPIN | space;
     case 'fault':
       return (
         OP_FAULT |
@@ -89,7 +94,7 @@ export function opCode(op: TraceOp): number {
         (op.access === 'write' ? OP_WRITE : 0)
       );
     case 'prefault':
-      return 6 | space;
+      return OP_PREFAULT | space;
   }
 }
 

@@ -15,10 +15,14 @@ import {
   HIGH_RAM_GPA,
   OP_BY_HOST,
   OP_CONVERT,
+  OP_FALLOCATE,
   OP_FAULT,
   OP_GPA,
   OP_KIND_MASK,
+  OP_PIN,
+  OP_PUNCH_HOLE,
   OP_TO_PRIVATE,
+  OP_UNPIN,
   OP_WRITE,
   opCode,
   opFromFields,
@@ -88,13 +92,13 @@ function applyOp(sim: Simulation, code: number, offset: number, size: number): O
   switch (code & OP_KIND_MASK) {
     case OP_CONVERT:
       return sim.convert(offset, size, code & OP_TO_PRIVATE ? 'private' : 'shared');
-    case 1:
+    case OP_FALLOCATE:
       return sim.fallocate(offset, size);
-    case 2:
+    case OP_PUNCH_HOLE:
       return sim.punchHole(offset, size);
-    case 3:
+    case OP_PIN:
       return sim.pin(offset, size);
-    case 4:
+    case OP_UNPIN:
       return sim.unpin(offset, size);
     case OP_FAULT:
       return sim.fault(
