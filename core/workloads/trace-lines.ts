@@ -33,7 +33,8 @@ export type LineVerdict<T> =
  */
 export abstract class ConversionLogParser<T> implements LineParser {
   skipped = 0;
-  private ops = 0;
+  /** Conversions found (a subclass's fast path counts its own). */
+  protected ops = 0;
   private otherLines = 0;
 
   constructor(protected readonly sink: ErrorSink) {}

@@ -1,15 +1,24 @@
 // Reading a trace: tell its format (by extension, else by its first line), read it line by line
 // from its source and hand each line to that format's parser. Every bad line is reported; a trace
 // with any bad line is not replayed, so a replay never runs on a trace read in part. The trace is
-// streamed: scanTrace holds one chunk and one line at a time, never the file or its operations.
+// streamed: scanTrace holds one chunk and one line at a time, never the file, and of its operations
+// at most the bounded log a check pass keeps for the replay (trace-oplog.ts).
 import { CSV_HEADER_EXAMPLE, CsvParser } from './trace-csv.js';
 import type { TraceFormat } from './trace-config.js';
 import { JsonlParser } from './trace-jsonl.js';
 import { ErrorSink, isSkippable, type LineParser, type TraceLineError } from './trace-lines.js';
-import type { TraceOp } from './trace-ops.js';
+import { keepOpLog, OpLog } from './trace-oplog.js';
+import { opCode, opFromFields, type OpFieldSink, type TraceOp } from './trace-ops.js';
 import { looksLikeQemuLine, QEMU_EVENT, QemuParser } from './trace-qemu.js';
 import { hasSimpleHeader, SimpleTraceDecoder } from './trace-simple.js';
-import { LineReader, textSource, type TraceLine, type TraceSource } from './trace-stream.js';
+import {
+  ByteLineReader,
+  textSource,
+  TextLineReader,
+  type PassLines,
+  type TraceLine,
+  type TraceSource,
+} from './trace-stream.js';
 import { looksLikeTracepointLine, TracepointParser } from './trace-tracepoint.js';
 
 type TextFormat = Exclude<TraceFormat, 'qemu-simple'>;
@@ -71,15 +80,42 @@ export interface ScanOptions {
   readonly everyLines?: number;
 }
 
+/** A pass's options inside the workload: operations handed on as numbers too. */
+export interface FieldScanOptions extends ScanOptions {
+  readonly fields?: OpFieldSink;
+}
+
 /**
  * One pass over a trace: every bad line reported (the first MAX_REPORTED_ERRORS in full) with its
  * line number, each good line's operation handed to `onOp` as it is read. Operations handed out
- * before a bad line stand: check first (a pass without onOp), then replay.
+ * before a bad line stand: check first (a pass without onOp), then replay. A check pass keeps the
+ * operations it read, within a bounded budget (trace-oplog.ts), for the replay of the same source
+ * that follows it.
  */
 export function scanTrace(
   source: TraceSource,
   format: 'auto' | TraceFormat,
   options: ScanOptions = {},
+): ScanResult {
+  if (options.onOp) return scanFields(source, format, options);
+  const log = new OpLog();
+  const r = scanFields(source, format, {
+    ...options,
+    fields: log,
+    onLines: (bytesRead) => {
+      log.mark(bytesRead);
+      options.onLines?.(bytesRead);
+    },
+  });
+  if (r.ok) keepOpLog(source, r.format, log);
+  return r;
+}
+
+/** One pass, its operations to `onOp` as objects and to `fields` as numbers. */
+export function scanFields(
+  source: TraceSource,
+  format: 'auto' | TraceFormat,
+  options: FieldScanOptions,
 ): ScanResult {
   if (format === 'qemu-simple' || (format === 'auto' && startsAsSimpleTrace(source)))
     return scanSimple(source, options);
@@ -105,12 +141,38 @@ function startsAsSimpleTrace(source: TraceSource): boolean {
   }
 }
 
+/** Where a pass's operations go: counted, then to `onOp` as objects and `fields` as numbers. */
+class OpOutlet implements OpFieldSink {
+  count = 0;
+  private readonly onOp: ((op: TraceOp) => void) | null;
+  private readonly fields: OpFieldSink | null;
+
+  constructor(options: FieldScanOptions) {
+    this.onOp = options.onOp ?? null;
+    this.fields = options.fields ?? null;
+  }
+
+  object(op: TraceOp): void {
+    this.count++;
+    if (this.onOp !== null) this.onOp(op);
+    if (this.fields !== null)
+      this.fields.op(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
+  }
+
+  op(code: number, line: number, timeNs: number, address: number, size: number): void {
+    this.count++;
+    if (this.onOp !== null) this.onOp(opFromFields(code, line, timeNs, address, size));
+    if (this.fields !== null) this.fields.op(code, line, timeNs, address, size);
+  }
+}
+
 /** One pass over a simple-backend binary trace: records for lines. */
-function scanSimple(source: TraceSource, options: ScanOptions): ScanResult {
+function scanSimple(source: TraceSource, options: FieldScanOptions): ScanResult {
   const chunks = source.openBytes();
   try {
     const sink = new ErrorSink();
-    const decoder = new SimpleTraceDecoder(sink, (op) => options.onOp?.(op));
+    const outlet = new OpOutlet(options);
+    const decoder = new SimpleTraceDecoder(sink, (op) => outlet.object(op));
     for (let c = chunks.next(); c !== null; c = chunks.next()) {
       decoder.feed(c);
       options.onLines?.(chunks.bytesRead);
@@ -129,42 +191,69 @@ function scanSimple(source: TraceSource, options: ScanOptions): ScanResult {
   }
 }
 
+/**
+ * One pass over a text trace. A QEMU log (or a trace whose format is still to be told) is read as
+ * bytes: a conversion line exactly as QEMU writes it is read from its bytes (QemuParser.fastLines,
+ * bytesLine), every other line decoded and given to the parser. The other formats' lines are all
+ * decoded, a chunk at a time (TextLineReader). Either way each line is read as the parser reads
+ * its text.
+ */
 function scanText(
   source: TraceSource,
   format: 'auto' | TextFormat,
-  options: ScanOptions,
+  options: FieldScanOptions,
 ): ScanResult {
-  const reader = new LineReader(source.open());
+  let resolved: TextFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
+  const bytes =
+    resolved === null || resolved === 'qemu' ? new ByteLineReader(source.openBytes()) : null;
+  const reader: PassLines = bytes ?? new TextLineReader(source.open());
   try {
     const sink = new ErrorSink();
     // Lines before the one that tells the format (blank lines and comments), fed once it is known.
     const before: TraceLine[] = [];
-    let resolved: TextFormat | null = format === 'auto' ? formatByExtension(source.name) : format;
     let parser = resolved ? new PARSERS[resolved](sink) : null;
+    let qemu = parser instanceof QemuParser ? parser : null;
     const every = options.everyLines ?? 4096;
-    let ops = 0;
-    const onOp = (op: TraceOp): void => {
-      ops++;
-      options.onOp?.(op);
-    };
+    const outlet = new OpOutlet(options);
     let lines = 0;
-    for (let l = reader.next(); l !== null; l = reader.next()) {
+    for (;;) {
+      if (qemu !== null && bytes !== null && bytes.inPlace()) {
+        // Conversion lines as QEMU writes them, read where they lie, up to the next report.
+        const chunk = bytes.chunkBytes;
+        const room = every - (lines % every);
+        const n = qemu.fastLines(chunk, bytes.chunkAt, chunk.length, bytes.line + 1, room, outlet);
+        if (n > 0) {
+          bytes.skipLines(n, qemu.fastLinesEnd);
+          lines += n;
+          if (lines % every === 0) options.onLines?.(reader.bytesRead);
+          continue;
+        }
+      }
+      if (!reader.next()) break;
       lines++;
       if (lines % every === 0) options.onLines?.(reader.bytesRead);
+      if (
+        qemu !== null &&
+        bytes !== null &&
+        qemu.bytesLine(bytes.bytes, bytes.start, bytes.end, bytes.line, outlet)
+      )
+        continue;
       if (parser !== null) {
-        const op = parser.line(l.text, l.line, l.lastCut);
-        if (op !== null) onOp(op);
+        const op = parser.line(reader.text(), reader.line, reader.lastCut);
+        if (op !== null) outlet.object(op);
         continue;
       }
+      const l = { text: reader.text(), line: reader.line, lastCut: reader.lastCut };
       before.push(l);
       if (isSkippable(l.text)) continue;
       const detected = formatByLine(l.text.trim(), l.line, source.name);
       if (!detected.ok) return { ok: false, errors: [detected.error] };
       resolved = detected.format;
       parser = new PARSERS[resolved](sink);
+      qemu = parser instanceof QemuParser ? parser : null;
       for (const b of before.splice(0)) {
         const op = parser.line(b.text, b.line, b.lastCut);
-        if (op !== null) onOp(op);
+        if (op !== null) outlet.object(op);
       }
     }
     options.onLines?.(reader.bytesRead);
@@ -175,7 +264,7 @@ function scanText(
     return {
       ok: true,
       format: resolved,
-      ops,
+      ops: outlet.count,
       skippedLines: parser.skipped,
       lines,
     };

@@ -2,7 +2,8 @@
 // exactly as the full parser does, and leave every other line to it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fastQemuConvert, parseQemuLine } from './trace-qemu.js';
+import { utf8Encode } from '../utf8.js';
+import { fastQemuBytes, fastQemuConvert, fastQemuFields, parseQemuLine } from './trace-qemu.js';
 
 const hexDigits = (max: number) =>
   fc
@@ -94,5 +95,85 @@ describe('fastQemuConvert', () => {
     const spaced = 'kvm_convert_memory start 0x1000 size 0x1000 private_to_shared ';
     expect(fastQemuConvert(spaced)).toBeNull();
     expect(parseQemuLine(spaced).kind).toBe('convert');
+  });
+});
+
+describe('fastQemuBytes', () => {
+  /** The line's bytes inside a buffer with other bytes around them, as a line sits in a chunk. */
+  function inChunk(line: string, before: string, after: string) {
+    const head = utf8Encode(before);
+    const body = utf8Encode(line);
+    const bytes = utf8Encode(before + line + after);
+    return { bytes, start: head.length, end: head.length + body.length };
+  }
+  const prefixArb = part(
+    fc.constant(''),
+    '7@1700000000.000001:',
+    '1@123456789012345.123456:',
+    '1@1234567890123456.123456:',
+    '1@.123456:',
+    '@1.123456:',
+    '1@1.1234567:',
+    '1@1.12345:',
+    '1@1.123456',
+    '12a@1.123456:',
+    'é',
+  );
+  const aroundArb = fc.constantFrom('', '\n', 'kvm_convert_memory start 0x1000', '0', 'é\n');
+
+  it('takes a line exactly when fastQemuConvert takes its text, with the same fields', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(
+        prefixArb,
+        lineArb,
+        word('', 'é', ' 0x1000', '0'),
+        aroundArb,
+        aroundArb,
+        (prefix, body, tail, before, after) => {
+          const line = prefix + body + tail;
+          const { bytes, start, end } = inChunk(line, before, after);
+          const text = fastQemuConvert(line);
+          expect(fastQemuBytes(bytes, start, end)).toBe(text !== null);
+          if (text === null) return;
+          taken++;
+          const f = fastQemuFields;
+          expect({
+            gpa: f.gpa,
+            size: f.size,
+            to: f.toPrivate ? 'private' : 'shared',
+            time: f.timed ? { seconds: f.seconds, micros: f.micros } : null,
+          }).toEqual({ gpa: text.gpa, size: text.size, to: text.to, time: text.time });
+        },
+      ),
+      { seed: 20261207, numRuns: 5000 },
+    );
+    expect(taken).toBeGreaterThan(100);
+  });
+
+  it('reads the timestamp prefix as TID_PREFIX does, at every edge', () => {
+    const body = 'kvm_convert_memory start 0x2000 size 0x1000 shared_to_private';
+    for (const prefix of [
+      '',
+      '7@1700000000.000001:',
+      '1@123456789012345.123456:',
+      '1@1234567890123456.123456:',
+      '1@.123456:',
+      '@1.123456:',
+      '1@1.1234567:',
+      '1@1.12345:',
+      '1@1.123456',
+      '12a@1.123456:',
+      'é',
+    ]) {
+      const { bytes, start, end } = inChunk(prefix + body, '0', '9');
+      const text = fastQemuConvert(prefix + body);
+      expect(fastQemuBytes(bytes, start, end), prefix).toBe(text !== null);
+      if (text?.time)
+        expect([fastQemuFields.seconds, fastQemuFields.micros]).toEqual([
+          text.time.seconds,
+          text.time.micros,
+        ]);
+    }
   });
 });

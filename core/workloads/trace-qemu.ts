@@ -13,6 +13,7 @@
 // (util/log.c) as g_date_time_format_iso8601() of UTC followed by a space, e.g.
 // "2025-03-01T10:00:00.123456Z ".
 import type { Shareability } from '../gmem/guest-memfd.js';
+export { fastQemuBytes, fastQemuFields, QEMU_EVENT } from './trace-qemu-bytes.js';
 import { PAGE_SIZE } from '../units.js';
 import {
   checkAddress,
@@ -23,9 +24,17 @@ import {
   type Parsed,
 } from './trace-checks.js';
 import { ConversionLogParser, show } from './trace-lines.js';
-import { MAX_TRACE_GPA, MAX_TRACE_OFFSET, type TraceOp } from './trace-ops.js';
+import { fastQemuFields as fast, QEMU_EVENT, readQemuConvert } from './trace-qemu-bytes.js';
+import {
+  MAX_TRACE_GPA,
+  MAX_TRACE_OFFSET,
+  OP_CONVERT,
+  OP_GPA,
+  OP_TO_PRIVATE,
+  type OpFieldSink,
+  type TraceOp,
+} from './trace-ops.js';
 
-export const QEMU_EVENT = 'kvm_convert_memory';
 const QEMU_EXPECTED = `"[<tid>@<seconds>.<micros>:]${QEMU_EVENT} start 0x<gpa> size 0x<bytes> private_to_shared|shared_to_private"`;
 const TID_PREFIX = /^(\d+)@(\d{1,15})\.(\d{6}):/;
 const ISO_PREFIX = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?Z /;
@@ -264,12 +273,26 @@ export function fastQemuConvert(line: string): QemuConvert | null {
 
 /** Times relative to the first timed conversion: absolute epoch nanoseconds do not fit a double. */
 class QemuClock {
-  private origin: WallTime | null = null;
+  private timed = false;
+  private originSeconds = 0;
+  private originMicros = 0;
 
-  sinceOrigin(time: WallTime): number {
-    this.origin ??= time;
-    return (time.seconds - this.origin.seconds) * 1e9 + (time.micros - this.origin.micros) * 1e3;
+  sinceOrigin(seconds: number, micros: number): number {
+    if (!this.timed) {
+      this.timed = true;
+      this.originSeconds = seconds;
+      this.originMicros = micros;
+    }
+    return (seconds - this.originSeconds) * 1e9 + (micros - this.originMicros) * 1e3;
   }
+}
+
+const TOO_FAR = `timestamp is too far from the first conversion's to count in ns`;
+
+/** What is wrong with a conversion's time, if anything (time order is checked here). */
+function timeProblem(line: number, timeNs: number | undefined, times: TimeChecker): string | null {
+  if (timeNs !== undefined && !Number.isSafeInteger(timeNs)) return TOO_FAR;
+  return times.check(line, timeNs);
 }
 
 function convertOp(
@@ -278,14 +301,10 @@ function convertOp(
   clock: QemuClock,
   times: TimeChecker,
 ): Parsed<TraceOp> {
-  const timeNs = parsed.time ? clock.sinceOrigin(parsed.time) : undefined;
-  if (timeNs !== undefined && !Number.isSafeInteger(timeNs)) {
-    return {
-      ok: false,
-      message: `timestamp is too far from the first conversion's to count in ns`,
-    };
-  }
-  const bad = times.check(line, timeNs);
+  const timeNs = parsed.time
+    ? clock.sinceOrigin(parsed.time.seconds, parsed.time.micros)
+    : undefined;
+  const bad = timeProblem(line, timeNs, times);
   if (bad) return { ok: false, message: bad };
   const { gpa: address, size, to } = parsed;
   return {
@@ -303,6 +322,70 @@ export class QemuParser extends ConversionLogParser<QemuConvertFields> {
 
   protected classify(text: string): QemuLine {
     return fastQemuConvert(text) ?? parseQemuLine(text);
+  }
+
+  /**
+   * The line `b[start, end)` read from its bytes, when it is a conversion exactly as QEMU writes
+   * it (fastQemuBytes): its operation handed to `sink`, or its time reported, as line() would for
+   * its text. False for any other line, which is to be decoded and given to line().
+   */
+  bytesLine(b: Uint8Array, start: number, end: number, line: number, sink: OpFieldSink): boolean {
+    if (readQemuConvert(b, start, end) !== end) return false;
+    this.took(line, sink);
+    return true;
+  }
+
+  /**
+   * Lines read in place from `b`, from `start` to at most `limit`, numbered from `line`, for as
+   * long as each is a conversion exactly as QEMU writes it and ends in "\n" (or "\r\n") before
+   * `limit`: each taken as bytesLine() takes it. Returns how many it took; the caller reads on
+   * from `fastLinesEnd`, the start of the first line not taken. `most` bounds the count.
+   */
+  fastLines(
+    b: Uint8Array,
+    start: number,
+    limit: number,
+    line: number,
+    most: number,
+    sink: OpFieldSink,
+  ): number {
+    let at = start;
+    let n = 0;
+    while (n < most) {
+      const r = readQemuConvert(b, at, limit);
+      if (r < 0) break;
+      let next: number;
+      if (r < limit && b[r] === 10) next = r + 1;
+      else if (r + 1 < limit && b[r] === 13 && b[r + 1] === 10) next = r + 2;
+      else break;
+      this.took(line + n, sink);
+      n++;
+      at = next;
+    }
+    this.fastLinesEnd = at;
+    return n;
+  }
+
+  /** Where the lines fastLines() took end. */
+  fastLinesEnd = 0;
+
+  /** The conversion readQemuConvert() read, on line `line`: its time checked, then handed on. */
+  private took(line: number, sink: OpFieldSink): void {
+    const f = fast;
+    const timeNs = f.timed ? this.clock.sinceOrigin(f.seconds, f.micros) : undefined;
+    const bad = timeProblem(line, timeNs, this.times);
+    if (bad) {
+      this.sink.add(line, bad);
+      return;
+    }
+    this.ops++;
+    sink.op(
+      OP_CONVERT | OP_GPA | (f.toPrivate ? OP_TO_PRIVATE : 0),
+      line,
+      timeNs ?? NaN,
+      f.gpa,
+      f.size,
+    );
   }
 
   protected build(line: number, parsed: QemuConvert): Parsed<TraceOp> {

@@ -10,8 +10,26 @@ import type { WorkloadContext } from './context.js';
 import type { Parsed } from './trace-checks.js';
 import type { GpaLayout, TraceFormat, TraceWorkloadConfig } from './trace-config.js';
 import { hex } from './trace-lines.js';
-import { HIGH_RAM_GPA, type TraceOp } from './trace-ops.js';
-import { scanTrace } from './trace-parse.js';
+import { takeOpLog } from './trace-oplog.js';
+import {
+  HIGH_RAM_GPA,
+  OP_BY_HOST,
+  OP_CONVERT,
+  OP_FALLOCATE,
+  OP_FAULT,
+  OP_GPA,
+  OP_KIND_MASK,
+  OP_PIN,
+  OP_PUNCH_HOLE,
+  OP_TO_PRIVATE,
+  OP_UNPIN,
+  OP_WRITE,
+  opCode,
+  opFromFields,
+  type OpFieldSink,
+  type TraceOp,
+} from './trace-ops.js';
+import { scanFields } from './trace-parse.js';
 import type { TraceSource } from './trace-stream.js';
 
 /**
@@ -64,35 +82,42 @@ function describeOp(op: TraceOp, offset: number | null): string {
   return `${what} ${where} size ${hex(op.size)}`;
 }
 
-function applyOp(sim: Simulation, op: TraceOp, offset: number): OpResult {
-  switch (op.op) {
-    case 'convert':
-      return sim.convert(offset, op.size, op.to);
-    case 'fallocate':
-      return sim.fallocate(offset, op.size);
-    case 'punch_hole':
-      return sim.punchHole(offset, op.size);
-    case 'pin':
-      return sim.pin(offset, op.size);
-    case 'unpin':
-      return sim.unpin(offset, op.size);
-    case 'fault':
-      return sim.fault(offset / PAGE_SIZE, op.who, op.access);
-    case 'prefault':
-      return sim.prefault(offset, op.size);
-  }
-}
-
 interface ReplayFailure {
   readonly errno: Errno;
   readonly message: string;
 }
 
+/** The model operation `code` names (trace-ops.ts) on `offset`. */
+function applyOp(sim: Simulation, code: number, offset: number, size: number): OpResult {
+  switch (code & OP_KIND_MASK) {
+    case OP_CONVERT:
+      return sim.convert(offset, size, code & OP_TO_PRIVATE ? 'private' : 'shared');
+    case OP_FALLOCATE:
+      return sim.fallocate(offset, size);
+    case OP_PUNCH_HOLE:
+      return sim.punchHole(offset, size);
+    case OP_PIN:
+      return sim.pin(offset, size);
+    case OP_UNPIN:
+      return sim.unpin(offset, size);
+    case OP_FAULT:
+      return sim.fault(
+        offset / PAGE_SIZE,
+        code & OP_BY_HOST ? 'host' : 'guest',
+        code & OP_WRITE ? 'write' : 'read',
+      );
+    default:
+      return sim.prefault(offset, size);
+  }
+}
+
 /** A replay in progress: the guest populated as the workload says, then one model operation per
  * trace operation handed to `op`, in file order. */
-class TraceReplayer {
+class TraceReplayer implements OpFieldSink {
   private readonly startNs: number;
   private readonly failuresByErrno: Partial<Record<Errno, number>> = {};
+  private readonly recorded: boolean;
+  private readonly lowMemBytes: number;
   private ops = 0;
   private failed = 0;
   private lateOps = 0;
@@ -104,24 +129,43 @@ class TraceReplayer {
     if (params.populate !== 'none') populateGuest(ctx, params.populate);
     ctx.beginPhase('replay');
     this.startNs = ctx.sim.now;
+    this.recorded = params.timing === 'recorded';
+    this.lowMemBytes = params.gpaLayout.lowMemBytes;
   }
 
-  op(op: TraceOp): void {
-    const { ctx, params } = this;
-    const sim = ctx.sim;
-    if (params.timing === 'recorded' && op.timeNs !== undefined) {
-      if (!waitUntilDue(sim, this.startNs + op.timeNs)) this.lateOps++;
+  /** One operation as numbers (trace-ops.ts): timeNs NaN when it has none. */
+  op(code: number, line: number, timeNs: number, address: number, size: number): void {
+    const sim = this.ctx.sim;
+    if (this.recorded && !Number.isNaN(timeNs)) {
+      if (!waitUntilDue(sim, this.startNs + timeNs)) this.lateOps++;
     }
-    const { offset, failure } = replayOp(sim, op, params.gpaLayout);
+    // gpaToOffset() inline for a GPA that translates; one that does not goes there for its message.
+    let offset = address;
+    if (code & OP_GPA) {
+      const low = this.lowMemBytes;
+      if (address < low ? address + size <= low : address >= HIGH_RAM_GPA) {
+        if (address >= low) offset = address - HIGH_RAM_GPA + low;
+      } else {
+        offset = -1;
+      }
+    }
+    let failure: ReplayFailure | null;
+    if (offset < 0) {
+      const translated = gpaToOffset(address, size, this.params.gpaLayout);
+      failure = { errno: 'EINVAL', message: translated.ok ? '' : translated.message };
+    } else {
+      failure = applyTraced(sim, code, offset, size);
+    }
     this.ops++;
     if (failure) {
       this.failed++;
       this.failuresByErrno[failure.errno] = (this.failuresByErrno[failure.errno] ?? 0) + 1;
     }
-    ctx.tick();
-    if (failure && params.onError === 'stop') {
+    this.ctx.tick();
+    if (failure && this.params.onError === 'stop') {
+      const op = opFromFields(code, line, timeNs, address, size);
       throw new Error(
-        `trace ${params.path} line ${op.line}: ${describeOp(op, offset)} failed: ${failure.errno}: ${failure.message} (onError "skip" counts failures and goes on)`,
+        `trace ${this.params.path} line ${line}: ${describeOp(op, offset < 0 ? null : offset)} failed: ${failure.errno}: ${failure.message} (onError "skip" counts failures and goes on)`,
       );
     }
   }
@@ -145,15 +189,17 @@ export function replayTrace(
 ): TraceReplayStats {
   const replay = new TraceReplayer(ctx, params);
   for (let i = 0; i < ops.length; i++) {
-    replay.op(ops[i]!);
+    const op = ops[i]!;
+    replay.op(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
     if ((i & 255) === 255) ctx.progress((i + 1) / ops.length);
   }
   return replay.finish();
 }
 
 /**
- * Replay a trace as it is read from `source`, a line at a time (check it with scanTrace first:
- * this pass stops at a bad line). Progress is the share of the trace's bytes read.
+ * Replay a trace checked by scanTrace just before: from the operations that check pass kept
+ * (trace-oplog.ts), or, when they outgrew its budget, as it is read again from `source`, a line at
+ * a time (this pass stops at a bad line). Progress is the share of the trace's bytes read.
  */
 export function replayTraceSource(
   ctx: WorkloadContext,
@@ -162,10 +208,13 @@ export function replayTraceSource(
   format: TraceFormat,
 ): TraceReplayStats {
   const replay = new TraceReplayer(ctx, params);
-  const scanned = scanTrace(source, format, {
-    onOp: (op) => replay.op(op),
-    onLines: (bytes) => ctx.progress(source.bytes > 0 ? bytes / source.bytes : 1),
-  });
+  const progress = (bytes: number) => ctx.progress(source.bytes > 0 ? bytes / source.bytes : 1);
+  const log = takeOpLog(source, format);
+  if (log !== null) {
+    log.replay(replay, progress);
+    return replay.finish();
+  }
+  const scanned = scanFields(source, format, { fields: replay, onLines: progress });
   if (!scanned.ok) {
     const first = scanned.errors[0]!;
     throw new Error(
@@ -197,24 +246,13 @@ function waitUntilDue(sim: Simulation, due: number): boolean {
   return true;
 }
 
-/** One operation: its file offset (null when its GPA maps to none) and why it failed, if it did. */
-function replayOp(
+function applyTraced(
   sim: Simulation,
-  op: TraceOp,
-  layout: GpaLayout,
-): { offset: number | null; failure: ReplayFailure | null } {
-  if (op.space === 'gpa') {
-    const translated = gpaToOffset(op.address, op.size, layout);
-    if (!translated.ok) {
-      return { offset: null, failure: { errno: 'EINVAL', message: translated.message } };
-    }
-    return { offset: translated.value, failure: applyTraced(sim, op, translated.value) };
-  }
-  return { offset: op.address, failure: applyTraced(sim, op, op.address) };
-}
-
-function applyTraced(sim: Simulation, op: TraceOp, offset: number): ReplayFailure | null {
-  const result = applyOp(sim, op, offset);
+  code: number,
+  offset: number,
+  size: number,
+): ReplayFailure | null {
+  const result = applyOp(sim, code, offset, size);
   if (result.ok) return null;
   // Argument errors come back as "EINVAL: ..." already; say the errno once.
   const message = result.message.startsWith(`${result.errno}: `)

@@ -7,10 +7,20 @@ import { runVariant, TRACE_CHECK_PHASE } from '../experiment/run.js';
 import { parseExperimentValue } from '../experiment/load.js';
 import { FORMAT_NAME, FORMAT_VERSION } from '../experiment/schema.js';
 import { GiB, MiB } from '../units.js';
+import { utf8Decode } from '../utf8.js';
 import { Cancelled } from './context.js';
-import { MAX_REPORTED_ERRORS } from './trace-lines.js';
+import { ErrorSink, MAX_REPORTED_ERRORS } from './trace-lines.js';
+import type { TraceOp } from './trace-ops.js';
+import { QemuParser } from './trace-qemu.js';
 import { parseTrace, scanTrace } from './trace-parse.js';
-import { LineReader, textSource } from './trace-stream.js';
+import { setOpLogBudget } from './trace-oplog.js';
+import {
+  ByteLineReader,
+  bytesSource,
+  LineReader,
+  textSource,
+  type TraceSource,
+} from './trace-stream.js';
 
 /** The lines of a whole text, as the parsers saw them before streaming: BOM dropped, split on
  * "\n", "\r" before it dropped, nothing after a final newline. */
@@ -62,6 +72,53 @@ describe('LineReader', () => {
   });
 });
 
+/** The lines a pass over the source's bytes gives, decoded. */
+function byteLines(source: TraceSource) {
+  const reader = new ByteLineReader(source.openBytes());
+  const out: Array<{ text: string; lastCut: boolean; line: number }> = [];
+  while (reader.next())
+    out.push({ text: reader.text(), lastCut: reader.lastCut, line: reader.line });
+  return out;
+}
+
+describe('ByteLineReader', () => {
+  const piece = fc.constantFrom('a', 'b,c', ' ', '\n', '\r\n', '\r', '#x', '\uFEFF', 'é', '€');
+
+  it('gives the lines LineReader gives from the text, for any text and chunk size', () => {
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 9 }),
+        (parts, n) => {
+          const text = parts.join('');
+          expect(byteLines(textSource(text, 't', n))).toEqual(
+            streamedLines(text, text.length || 1),
+          );
+        },
+      ),
+      { seed: 20261207, numRuns: 400 },
+    );
+  });
+
+  it('gives the lines of the decoded text for any bytes, invalid UTF-8 and marks included', () => {
+    const byte = fc.oneof(
+      fc.constantFrom(0x0a, 0x0d, 0xef, 0xbb, 0xbf, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0x80, 0xff),
+      fc.integer({ min: 0, max: 255 }),
+    );
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 40 }), fc.integer({ min: 1, max: 9 }), (list, n) => {
+        const bytes = Uint8Array.from(list);
+        // The text a file source gives: the bytes decoded, a leading mark dropped.
+        const text = utf8Decode(bytes);
+        expect(byteLines(bytesSource(bytes, 't', n))).toEqual(
+          streamedLines(text, text.length || 1),
+        );
+      }),
+      { seed: 20261207, numRuns: 1000 },
+    );
+  });
+});
+
 describe('scanTrace', () => {
   it('reports every bad line of a long trace with its number, however far apart, in 1 KiB chunks', () => {
     const bad = new Set([7, 40_000, 123_457, 199_999]);
@@ -77,6 +134,72 @@ describe('scanTrace', () => {
     expect(r.errors.map((e) => e.line)).toEqual([...bad]);
     for (const e of r.errors)
       expect(e.message).toMatch(/size 0x1001 \(4097\) is not a multiple of 4 KiB/);
+  });
+
+  it('reads a QEMU log from its bytes as the parser reads each decoded line, for any chunk size', () => {
+    // The reference: every line decoded, split by LineReader, and read by QemuParser.line().
+    function byText(text: string) {
+      const sink = new ErrorSink();
+      const parser = new QemuParser(sink);
+      const ops: TraceOp[] = [];
+      const reader = new LineReader(textSource(text, 'a.log').open());
+      for (let l = reader.next(); l !== null; l = reader.next()) {
+        const op = parser.line(l.text, l.line, l.lastCut);
+        if (op !== null) ops.push(op);
+      }
+      parser.end();
+      return sink.empty ? { ops, skipped: parser.skipped } : { errors: sink.result() };
+    }
+    const line = fc.oneof(
+      { arbitrary: fc.nat(5000).map(QEMU_LINE), weight: 4 },
+      {
+        arbitrary: fc
+          .tuple(fc.nat(1 << 20), fc.boolean())
+          .map(
+            ([p, back]) =>
+              `kvm_convert_memory start 0x${(p * 4096).toString(16)} size 0x2000 ${back ? 'shared_to_private' : 'private_to_shared'}`,
+          ),
+        weight: 4,
+      },
+      {
+        arbitrary: fc.constantFrom(
+          '',
+          'other_event x=1',
+          'qemu-system-x86_64: warning: x',
+          'kvm_convert_memory start 0x1001 size 0x1000 private_to_shared',
+          'kvm_convert_memory start 0x1000 size 0x1000 private_to_shared ',
+          'kvm_convert_memory start 0x1000 size 0x1000 private_to_shared\r',
+          '1@1.000001:kvm_convert_memory start 0x0 size 0x1000 shared_to_private',
+          'kvm_convert_memory start 0xé size 0x1000 private_to_shared',
+          'garbage',
+        ),
+        weight: 2,
+      },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 30 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.boolean(),
+        fc.oneof(fc.integer({ min: 1, max: 200 }), fc.constant(1 << 16)),
+        fc.constantFrom(3, 4096),
+        (lines, eol, endsWithEol, chunk, every) => {
+          const text = lines.join(eol) + (endsWithEol ? eol : '');
+          const ops: TraceOp[] = [];
+          const r = scanTrace(textSource(text, 'a.log', chunk), 'qemu', {
+            onOp: (op) => ops.push(op),
+            everyLines: every,
+          });
+          const want = byText(text);
+          if ('errors' in want) expect(r).toEqual({ ok: false, errors: want.errors });
+          else {
+            expect(r).toMatchObject({ ok: true, ops: want.ops.length, skippedLines: want.skipped });
+            expect(ops).toEqual(want.ops);
+          }
+        },
+      ),
+      { seed: 20261207, numRuns: 1500 },
+    );
   });
 
   it('lists the first MAX_REPORTED_ERRORS bad lines in full and sums up the rest', () => {
@@ -98,6 +221,9 @@ describe('scanTrace', () => {
       ['a.jsonl', jsonl],
       ['a.log', qemu],
       ['a.trace', qemu],
+      // Told by their first line, read as bytes like a QEMU log.
+      ['b.trace', csv],
+      ['b.txt', jsonl],
     ] as const) {
       const whole = parseTrace(text, 'auto', name);
       if (!whole.ok) throw new Error(JSON.stringify(whole.errors));
@@ -108,18 +234,30 @@ describe('scanTrace', () => {
         expect(ops).toEqual(whole.ops);
       }
     }
+    // Read as bytes (the format told by the first line) or as text (told by the extension): the
+    // same operations.
+    expect(parseTrace(csv, 'auto', 'b.trace')).toEqual(parseTrace(csv, 'auto', 'b.csv'));
+    expect(parseTrace(jsonl, 'auto', 'b.txt')).toEqual(parseTrace(jsonl, 'auto', 'b.jsonl'));
   });
 });
 
 describe('a trace run streams its trace', () => {
-  function traceExperiment(): ReturnType<typeof parseExperimentValue> {
+  function traceExperiment(
+    workload: Record<string, unknown> = {},
+  ): ReturnType<typeof parseExperimentValue> {
     return parseExperimentValue({
       format: FORMAT_NAME,
       version: FORMAT_VERSION,
       name: 'stream',
       host: { nodes: [{ memoryBytes: 8 * GiB, cpus: '0-3', hugetlb2m: 1024 }] },
       guest: { memoryBytes: 1 * GiB, vendor: 'snp' },
-      workload: { kind: 'trace', path: 'ops.log', format: 'auto', populate: 'fallocate' },
+      workload: {
+        kind: 'trace',
+        path: 'ops.log',
+        format: 'auto',
+        populate: 'fallocate',
+        ...workload,
+      },
       variants: [
         { name: 'HugeTLB 2 MiB', pageSize: '2m', allocator: 'hugetlb' },
         { name: '4 KiB', pageSize: '4k', allocator: 'buddy' },
@@ -174,28 +312,25 @@ describe('a trace run streams its trace', () => {
     ).toThrow(Cancelled);
   });
 
-  it('stops a replay under way at its next poll, within 256 operations and one chunk', () => {
-    // "Within a second": the replay polls the cancel flag every 256 operations (WorkloadContext
-    // tick) and reads at most the chunk it holds; at the bench's slowest replay rate (above
-    // 100,000 conversions a second per worker) that is a few milliseconds, on any trace length.
-    const parsed = traceExperiment();
+  /** A replay cancelled once its progress passes a quarter: the passes over the trace's bytes
+   * (format "qemu": no pass to tell the format) and the bytes each handed out. */
+  function cancelledMidReplay() {
+    const parsed = traceExperiment({ format: 'qemu' });
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
     const chunk = 16 * 1024;
     const inner = textSource(text, 'ops.log', chunk);
-    let passes = 0;
-    let charsHandedOut = 0;
-    const source = {
+    const handedOut: number[] = [];
+    const source: TraceSource = {
       name: inner.name,
       bytes: inner.bytes,
-      // Format detection reads the first bytes; the passes counted are the text ones.
-      openBytes: () => inner.openBytes(),
-      open() {
-        passes++;
-        const chunks = inner.open();
+      open: () => inner.open(),
+      openBytes() {
+        const pass = handedOut.push(0) - 1;
+        const chunks = inner.openBytes();
         return {
           next() {
             const piece = chunks.next();
-            if (piece !== null && passes === 2) charsHandedOut += piece.length;
+            if (piece !== null) handedOut[pass]! += piece.length;
             return piece;
           },
           get bytesRead() {
@@ -206,7 +341,7 @@ describe('a trace run streams its trace', () => {
       },
     };
     let raised = false;
-    let charsAtRaise = 0;
+    let atRaise = 0;
     let pollsAfterRaise = 0;
     expect(() =>
       runVariant(parsed.experiment, 0, {
@@ -214,7 +349,7 @@ describe('a trace run streams its trace', () => {
         onProgress: (p) => {
           if (!raised && p.phase === 'replay' && p.fraction > 0.25) {
             raised = true;
-            charsAtRaise = charsHandedOut;
+            atRaise = handedOut.at(-1)!;
           }
         },
         isCancelled: () => {
@@ -223,12 +358,62 @@ describe('a trace run streams its trace', () => {
         },
       }),
     ).toThrow(Cancelled);
-    // Raised in the middle of the replay pass, which then stopped at the first poll after it,
-    // having read no more than the next chunk.
-    expect(raised).toBe(true);
-    expect(passes).toBe(2);
-    expect(pollsAfterRaise).toBe(1);
-    expect(charsAtRaise).toBeLessThan(text.length / 2);
-    expect(charsHandedOut - charsAtRaise).toBeLessThanOrEqual(chunk);
+    return { chunk, handedOut, raised, atRaise, pollsAfterRaise };
+  }
+
+  it('stops a replay under way at its next poll, within 256 operations', () => {
+    // "Within a second": the replay polls the cancel flag every 256 operations (WorkloadContext
+    // tick); at the bench's slowest replay rate (above 100,000 conversions a second per worker)
+    // that is a few milliseconds, on any trace length. Here the replay reads the operations the
+    // check pass kept: the trace is read once.
+    const r = cancelledMidReplay();
+    expect(r.raised).toBe(true);
+    expect(r.pollsAfterRaise).toBe(1);
+    expect(r.handedOut).toEqual([text.length]);
+  });
+
+  it('stops a replay that reads the trace again at its next poll, within one chunk', () => {
+    // A check pass whose operations outgrow the log's budget keeps none, and the replay parses
+    // the trace again: it reads at most the chunk it holds after the cancel.
+    const before = setOpLogBudget(0);
+    try {
+      const r = cancelledMidReplay();
+      expect(r.raised).toBe(true);
+      expect(r.handedOut).toHaveLength(2);
+      expect(r.pollsAfterRaise).toBe(1);
+      expect(r.atRaise).toBeLessThan(text.length / 2);
+      expect(r.handedOut[1]! - r.atRaise).toBeLessThanOrEqual(r.chunk);
+    } finally {
+      setOpLogBudget(before);
+    }
+  });
+
+  it('replays the operations the check pass kept as a replay that reads the trace again', () => {
+    // Timed lines (recorded timing waits for them) and a line to skip; both variants.
+    const timed =
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l, i) => `4242@1733760512.${String(i * 37).padStart(6, '0')}:${l}`)
+        .join('\nother_event x=1\n') + '\n';
+    for (const workload of [{}, { timing: 'recorded' }]) {
+      const parsed = traceExperiment(workload);
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+      for (const index of [0, 1]) {
+        const run = () =>
+          runVariant(parsed.experiment, index, { traceSource: textSource(timed, 'ops.log', 4096) });
+        const kept = run();
+        const before = setOpLogBudget(0);
+        let again;
+        try {
+          again = run();
+        } finally {
+          setOpLogBudget(before);
+        }
+        expect(kept.summary).toEqual(again.summary);
+        expect(kept.series).toEqual(again.series);
+        expect(kept.endNs).toBe(again.endNs);
+      }
+    }
   });
 });

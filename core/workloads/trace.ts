@@ -11,10 +11,12 @@
 //   trace-config.ts  the workload's settings in the experiment file
 //   trace-ops.ts     the operations a trace holds, and the address limits
 //   trace-stream.ts  the trace's text from its source, a chunk and a line at a time
+//   trace-oplog.ts   the operations a check pass keeps for the replay, within a budget
 //   trace-parse.ts   format detection and the entry point of parsing (one streaming pass)
 //   trace-lines.ts   lines, the bad-line report, how messages quote input
 //   trace-checks.ts  numbers, alignment, ranges and time order, for every format
 //   trace-qemu.ts    QEMU kvm_convert_memory logs
+//   trace-qemu-bytes.ts  their conversion lines read from the bytes, in place
 //   trace-simple.ts  the same event in QEMU's simple-backend binary file
 //   trace-tracepoint.ts  perf script / trace-cmd report text of the KVM conversion tracepoints
 //   trace-record.ts  the record model CSV and JSONL share; trace-csv.ts, trace-jsonl.ts

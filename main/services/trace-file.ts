@@ -1,6 +1,7 @@
-// A trace file as the core's TraceSource: read synchronously in 1 MiB chunks and decoded as UTF-8
-// across chunk boundaries (invalid bytes become U+FFFD, as Buffer.toString does, and the line that
-// holds them is then a bad line). Each pass opens the file anew; memory stays at one chunk.
+// A trace file as the core's TraceSource: read synchronously in 1 MiB chunks, as bytes or as text
+// decoded as UTF-8 across chunk boundaries (invalid bytes become U+FFFD, as Buffer.toString does,
+// and the line that holds them is then a bad line). Each pass opens the file anew; memory stays at
+// one chunk.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import {
@@ -36,10 +37,11 @@ export function fileTraceSource(path: string, name = path): TraceSource {
       );
     },
     openBytes(): ByteChunks {
-      // A copy per chunk: the reader's buffer is read into again.
+      // The reader's buffer itself, read into again by the next call (ByteChunks says so): a
+      // plain Uint8Array view of it, so the parsers see one kind of array.
       return fileChunks(
         path,
-        (chunk) => new Uint8Array(chunk),
+        (chunk) => new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length),
         () => new Uint8Array(0),
       );
     },
