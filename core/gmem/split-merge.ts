@@ -68,7 +68,7 @@ export function splitBlockToBase(
 }
 
 /** split(handle, folio, targetSize): vmemmap restore first (can fail), then the split. */
-function splitFolio(
+export function splitFolio(
   gmem: GmemState,
   index: number,
   from: PageOrder,
@@ -136,7 +136,7 @@ function splitFolioSteps(
 
 /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise.
  * `accountingOnly`: no cost, counter or event (a memory error takes the page out whole). */
-function mergeFolio(
+export function mergeFolio(
   gmem: GmemState,
   index: number,
   from: PageOrder,
@@ -260,7 +260,7 @@ export function retryMergesAfterUnpin(gmem: GmemState, start: number, end: numbe
   }
 }
 
-function scheduleOrMerge(gmem: GmemState, unit: number, blocksOnly: boolean): void {
+export function scheduleOrMerge(gmem: GmemState, unit: number, blocksOnly: boolean): void {
   const merge = gmem.policies.merge;
   if (merge === 'never' || gmem.noReconstruct.get(unit)) return;
   if (merge === 'eager') {
@@ -304,7 +304,7 @@ function tryMergeUnit(gmem: GmemState, u: number, blocksOnly: boolean): void {
 }
 
 /** A range can be merged when it is fully allocated, all private and at the safe refcount. */
-function mergeable(gmem: GmemState, start: number, pages: number, report = false): boolean {
+export function mergeable(gmem: GmemState, start: number, pages: number, report = false): boolean {
   const end = start + pages;
   if (gmem.layout.allocated.countRange(start, end) !== pages) return false;
   if (gmem.shared.countRange(start, end) !== 0) return false;
