@@ -75,11 +75,9 @@ export function convertPage(gmem: GmemState, p: number, toShared: boolean): Fail
   const m = gmem.metrics;
   m.addAt(toShared ? M_CONVERSIONS_TO_SHARED : M_CONVERSIONS_TO_PRIVATE, 1);
   gmem.charge(C_CONVERSION, gmem.costs.conversionOpCycles);
-  const to = toShared ? 'shared' : 'private';
   if (was === toShared) {
     // Converting to the current state is free (the work list is empty).
-    if (gmem.logging)
-      gmem.log({ type: 'convert', offset: p * PAGE_SIZE, size: PAGE_SIZE, to, changedBytes: 0 });
+    if (gmem.logging) logConvert(gmem, p, toShared, 0);
     return null;
   }
   gmem.inConversion = true;
@@ -100,7 +98,6 @@ function convertPageSteps(
 ): Failure | null {
   const m = gmem.metrics;
   const unit = gmem.unitPages;
-  const to = toShared ? 'shared' : 'private';
   // 2. Invalidate the unit (kvm_mmu_invalidate_range_add() over the range rounded out to the
   //    huge page: invalidateRounded()), kvm->mmu_lock taken for write by _begin and _end, one
   //    invalidation for the unit's one folio order; 3. zap KVM's mappings of the page alone.
@@ -108,15 +105,8 @@ function convertPageSteps(
   gmem.charge(C_FAULT, 2 * gmem.costs.mmuLockWriteCycles);
   m.addAt(M_INVALIDATIONS, 1);
   gmem.charge(C_FAULT, gmem.costs.invalidateCycles);
-  if (gmem.logging)
-    gmem.log({
-      type: 'invalidate',
-      start: s * PAGE_SIZE,
-      end: (s + unit) * PAGE_SIZE,
-      orderHint: order,
-      reason: toShared ? 'to_shared' : 'to_private',
-    });
-  gmem.mmu.zapRange(p, p + 1);
+  if (gmem.logging) logInvalidate(gmem, s, order, toShared);
+  gmem.mmu.zapPage(p);
   let failure: Failure | null = null;
   if (toShared) {
     gmem.splitLog.length = 0;
@@ -151,32 +141,60 @@ function convertPageSteps(
       gmem.sharedInUnit(u) === 0
     ) {
       if (gmem.policies.merge !== 'eager') scheduleOrMerge(gmem, u, false);
-      else if (!gmem.noReconstruct.get(u) && mergeable(gmem, s, unit, true))
+      else if (!gmem.noReconstruct.get(u) && unitMergeable(gmem, s, u))
         mergeFolio(gmem, s, ORDER_4K, gmem.hugeOrder);
     }
   }
   if (failure) {
     if (failure.errno === 'EAGAIN') m.addAt(M_EAGAIN_FAILURES, 1);
-    if (gmem.logging)
-      gmem.log({
-        type: 'convert_failed',
-        offset: p * PAGE_SIZE,
-        size: PAGE_SIZE,
-        to,
-        errno: failure.errno,
-        failedOffset: failure.offset,
-        reason: failure.message,
-      });
+    if (gmem.logging) logFailed(gmem, p, toShared, failure);
     return failure;
   }
   m.addAt(toShared ? M_CONVERTED_TO_SHARED_BYTES : M_CONVERTED_TO_PRIVATE_BYTES, PAGE_SIZE);
-  if (gmem.logging)
-    gmem.log({
-      type: 'convert',
-      offset: p * PAGE_SIZE,
-      size: PAGE_SIZE,
-      to,
-      changedBytes: PAGE_SIZE,
-    });
+  if (gmem.logging) logConvert(gmem, p, toShared, PAGE_SIZE);
   return null;
+}
+
+/** mergeable(gmem, s, unitPages, true) for unit `u` starting at `s`, which has no shared page
+ * left: fully allocated, not all punched (but THP), no page above the safe refcount. The counts
+ * of a whole unit are the bitmaps' per-GiB or per-block counts; a pinned page is reported by
+ * mergeable() itself. */
+function unitMergeable(gmem: GmemState, s: number, u: number): boolean {
+  const unit = gmem.unitPages;
+  const gig = gmem.hugeOrder === ORDER_1G;
+  const { allocated } = gmem.layout;
+  if ((gig ? allocated.perGig[u]! : allocated.blockCount(u)) !== unit) return false;
+  const punched = gig ? gmem.punched.perGig[u]! : gmem.punched.blockCount(u);
+  if (punched === unit && gmem.config.allocator !== 'thp') return false;
+  if ((gig ? gmem.pinned.perGig[u]! : gmem.pinned.blockCount(u)) !== 0)
+    return mergeable(gmem, s, unit, true);
+  return true;
+}
+
+// The events, out of the routine's hot path: the same objects the general flow logs.
+function logConvert(gmem: GmemState, p: number, toShared: boolean, changedBytes: number): void {
+  const to = toShared ? 'shared' : 'private';
+  gmem.log({ type: 'convert', offset: p * PAGE_SIZE, size: PAGE_SIZE, to, changedBytes });
+}
+
+function logInvalidate(gmem: GmemState, s: number, order: number, toShared: boolean): void {
+  gmem.log({
+    type: 'invalidate',
+    start: s * PAGE_SIZE,
+    end: (s + gmem.unitPages) * PAGE_SIZE,
+    orderHint: order,
+    reason: toShared ? 'to_shared' : 'to_private',
+  });
+}
+
+function logFailed(gmem: GmemState, p: number, toShared: boolean, failure: Failure): void {
+  gmem.log({
+    type: 'convert_failed',
+    offset: p * PAGE_SIZE,
+    size: PAGE_SIZE,
+    to: toShared ? 'shared' : 'private',
+    errno: failure.errno,
+    failedOffset: failure.offset,
+    reason: failure.message,
+  });
 }
