@@ -54,8 +54,10 @@ if (what === 'conversions') {
     for (let i = 0; i < n; i++) {
       x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
       // pages is a power of two: the low bits, without a floating-point remainder per pair (the
-      // harness, not the model). The same offsets as ((x * 64) % pages).
-      const offset = ((x * 64) & (pages - 1)) * 4096;
+      // harness, not the model). x << 6 keeps the low 32 bits of x * 64 as a 32-bit integer, where
+      // x * 64 (up to 2^38) is a double that & must truncate first: the same offsets as
+      // ((x * 64) % pages) for every guest up to 2^31 pages.
+      const offset = ((x << 6) & (pages - 1)) * 4096;
       sim.convert(offset, 4096, 'shared');
       sim.convert(offset, 4096, 'private');
     }

@@ -110,12 +110,8 @@ export function splitHugeFolio(
   folio: FolioRef,
   targetOrder: PageOrder,
 ): VmemmapOutcome {
-  if (folio.order > handleOrder || targetOrder >= folio.order) {
-    return failure(
-      'EINVAL',
-      `cannot split a ${sizeOf(folio.order)} folio into ${sizeOf(targetOrder)} folios (file of ${sizeOf(handleOrder)} folios)`,
-    );
-  }
+  if (folio.order > handleOrder || targetOrder >= folio.order)
+    return splitRefused(handleOrder, folio, targetOrder);
   // The pieces are folioAfterSplit(folio, targetOrder): huge pieces of a HVO'd folio keep HVO.
   const pieceHvo = folio.hvo && targetOrder !== ORDER_4K;
   const pieces = nrPages(folio.order - targetOrder);
@@ -124,15 +120,43 @@ export function splitHugeFolio(
     vmemmapPagesOf(ctx.costs, folio.order, folio.hvo);
   if (restore <= 0) return vmemmapDone(0, 0);
   const result = ctx.host.restoreVmemmap(folio.node, restore, ctx.costs);
-  if (!result.ok) {
-    return failure(
-      'ENOMEM',
-      `splitting a HVO'd ${sizeOf(folio.order)} folio: ${result.message}`,
-      result.cycles,
-    );
-  }
+  if (!result.ok) return restoreFailed(folio, result);
   ctx.ledger.vmemmapChanged(folio.node, restore);
   return vmemmapDone(restore, result.cycles);
+}
+
+// The failures of splitHugeFolio() and reconstructHugeFolio(), out of their hot paths.
+function splitRefused(
+  handleOrder: PageOrder,
+  folio: FolioRef,
+  targetOrder: PageOrder,
+): VmemmapOutcome {
+  return failure(
+    'EINVAL',
+    `cannot split a ${sizeOf(folio.order)} folio into ${sizeOf(targetOrder)} folios (file of ${sizeOf(handleOrder)} folios)`,
+  );
+}
+
+function restoreFailed(
+  folio: FolioRef,
+  result: { readonly message: string; readonly cycles: number },
+): VmemmapOutcome {
+  return failure(
+    'ENOMEM',
+    `splitting a HVO'd ${sizeOf(folio.order)} folio: ${result.message}`,
+    result.cycles,
+  );
+}
+
+function rebuildRefused(
+  handleOrder: PageOrder,
+  first: FolioRef,
+  targetOrder: PageOrder,
+): VmemmapOutcome {
+  return failure(
+    'EINVAL',
+    `cannot rebuild a ${sizeOf(targetOrder)} folio from ${sizeOf(first.order)} folios (file of ${sizeOf(handleOrder)} folios)`,
+  );
 }
 
 /**
@@ -147,12 +171,8 @@ export function reconstructHugeFolio(
   first: FolioRef,
   targetOrder: PageOrder,
 ): VmemmapOutcome {
-  if (targetOrder > handleOrder || first.order >= targetOrder) {
-    return failure(
-      'EINVAL',
-      `cannot rebuild a ${sizeOf(targetOrder)} folio from ${sizeOf(first.order)} folios (file of ${sizeOf(handleOrder)} folios)`,
-    );
-  }
+  if (targetOrder > handleOrder || first.order >= targetOrder)
+    return rebuildRefused(handleOrder, first, targetOrder);
   const pieces = nrPages(targetOrder - first.order);
   const before = pieces * vmemmapPagesOf(ctx.costs, first.order, first.hvo);
   const after = vmemmapPagesOf(ctx.costs, targetOrder, ctx.hvoApplies);

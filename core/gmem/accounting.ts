@@ -118,6 +118,17 @@ export class MemoryClassCounter implements BitmapObserver {
 
   bit(role: number, w: number, mask: number, value: boolean): void {
     const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    if (role === ROLE_S && B === null) {
+      // In place, a page changing shareability moves between private and shared when it is
+      // allocated and not punched, and stays where it is (zeroed, or in no class) otherwise:
+      // countPage() out and back in, for the one page a conversion changes.
+      if (A.testBit(w, mask) && !Z.testBit(w, mask)) {
+        const d = value ? 1 : -1;
+        this.priv -= d;
+        this.sharedPages += d;
+      }
+      return;
+    }
     let a = role === ROLE_A ? !value : A.testBit(w, mask);
     let s = role === ROLE_S ? !value : S.testBit(w, mask);
     let z = role === ROLE_Z ? !value : Z.testBit(w, mask);

@@ -5,6 +5,7 @@
 // kvm_gmem_convert_execute_work() in Ackerley Tng's "1G page support for guest_memfd" RFC v2
 // (virt/kvm/guest_memfd.c of that series).
 import { ORDER_4K, PAGE_SIZE } from '../units.js';
+import { convertPage, NOT_TAKEN, pageFastPath } from './convert-page.js';
 import { invalidateRounded } from './invalidation.js';
 import { allocateBackend, discardBackend } from './legacy-backend.js';
 import {
@@ -38,6 +39,11 @@ export function convertOp(
     return null;
   }
   gmem.checkRange(offset, size);
+  if (size === PAGE_SIZE && gmem.pageFastPath && pageFastPath.enabled) {
+    // One 4 KiB page: the same flow in one routine where its outcome needs no loop.
+    const r = convertPage(gmem, offset / PAGE_SIZE, to === 'shared');
+    if (r !== NOT_TAKEN) return r;
+  }
   const start = offset / PAGE_SIZE;
   const end = (offset + size) / PAGE_SIZE;
   const toShared = to === 'shared';

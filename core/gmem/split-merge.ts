@@ -68,7 +68,7 @@ export function splitBlockToBase(
 }
 
 /** split(handle, folio, targetSize): vmemmap restore first (can fail), then the split. */
-function splitFolio(
+export function splitFolio(
   gmem: GmemState,
   index: number,
   from: PageOrder,
@@ -99,6 +99,7 @@ function splitFolioSteps(
     gmem.charge(C_SPLIT, gmem.costs.conversionOpCycles);
     hvoAfter = folio.hvo;
   } else {
+    // split(handle, folio, targetSize): vmemmap restore first; can fail.
     const r = gmem.deps.allocator.split(gmem.handle, folio, to);
     // split1GCycles was measured inside kvm_gmem_convert_execute_work() (Michael Roth, RFC v2
     // thread, 11 Jul 2025), which includes hugetlb_vmemmap_restore_folio() (mm/hugetlb_vmemmap.c,
@@ -107,14 +108,7 @@ function splitFolioSteps(
     // A failed restore and 2 MiB splits (split2MCycles excludes it) charge the restore.
     const restoreInConstant = r.ok && from === ORDER_1G;
     gmem.charge(C_VMEMMAP, !r.ok ? r.cycles : restoreInConstant ? 0 : r.vmemmapCycles);
-    if (!r.ok) {
-      gmem.metrics.addAt(M_ALLOC_FAILURES, 1);
-      return {
-        errno: r.errno,
-        message: `split of the ${from === ORDER_1G ? '1 GiB' : '2 MiB'} folio at offset 0x${(index * PAGE_SIZE).toString(16)} failed: ${r.message}`,
-        offset: index * PAGE_SIZE,
-      };
-    }
+    if (!r.ok) return splitFailure(gmem, index, from, r);
     gmem.charge(C_ALLOCATION, r.cycles - r.vmemmapCycles);
     vmemmapPages = r.vmemmapPages;
     hvoAfter = folio.hvo && to === ORDER_2M;
@@ -122,21 +116,46 @@ function splitFolioSteps(
   }
   gmem.layout.split(index, from, to, hvoAfter);
   gmem.metrics.addAt(from === ORDER_1G ? M_SPLITS_1G : M_SPLITS_2M, 1);
-  if (gmem.logging)
-    gmem.log({
-      type: 'split',
-      offset: index * PAGE_SIZE,
-      fromOrder: from,
-      toOrder: to,
-      vmemmapPages,
-    });
+  if (gmem.logging) logSplit(gmem, index, from, to, vmemmapPages);
   splits?.record(index, from, to);
   return null;
 }
 
+// The cold ends of a split, kept out of splitFolioSteps() so the conversion that inlines it
+// stays small enough for V8 to inline the rest.
+function splitFailure(
+  gmem: GmemState,
+  index: number,
+  from: PageOrder,
+  r: { readonly errno: Failure['errno']; readonly message: string },
+): Failure {
+  gmem.metrics.addAt(M_ALLOC_FAILURES, 1);
+  return {
+    errno: r.errno,
+    message: `split of the ${from === ORDER_1G ? '1 GiB' : '2 MiB'} folio at offset 0x${(index * PAGE_SIZE).toString(16)} failed: ${r.message}`,
+    offset: index * PAGE_SIZE,
+  };
+}
+
+function logSplit(
+  gmem: GmemState,
+  index: number,
+  from: PageOrder,
+  to: PageOrder,
+  vmemmapPages: number,
+): void {
+  gmem.log({
+    type: 'split',
+    offset: index * PAGE_SIZE,
+    fromOrder: from,
+    toOrder: to,
+    vmemmapPages,
+  });
+}
+
 /** reconstruct(handle, firstFolio, nrPages): the merge, then vmemmap re-optimise.
  * `accountingOnly`: no cost, counter or event (a memory error takes the page out whole). */
-function mergeFolio(
+export function mergeFolio(
   gmem: GmemState,
   index: number,
   from: PageOrder,
@@ -182,15 +201,20 @@ function mergeFolioSteps(
       gmem.charge(C_MERGE, to === ORDER_1G ? gmem.costs.merge1GCycles : gmem.costs.merge2MCycles);
   }
   gmem.layout.merge(index, from, to, hvoAfter);
-  if (gmem.rmp && gmem.policies.snpPromoteAfterMerge) {
-    // Policy: the merged range's 4 KiB RMP entries are collapsed into 2 MiB ones (KVM does not).
-    for (let b = blockOfPage(index); b < blockOfPage(index + 2 ** to); b++) gmem.rmp.promote(b);
-  }
+  if (gmem.rmp && gmem.policies.snpPromoteAfterMerge) promoteMerged(gmem, index, to);
   if (accountingOnly) return null;
   gmem.metrics.addAt(to === ORDER_1G ? M_MERGES_1G : M_MERGES_2M, 1);
-  if (gmem.logging)
-    gmem.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
+  if (gmem.logging) logMerge(gmem, index, to, vmemmapPages);
   return null;
+}
+
+/** Policy: the merged range's 4 KiB RMP entries are collapsed into 2 MiB ones (KVM does not). */
+function promoteMerged(gmem: GmemState, index: number, to: PageOrder): void {
+  for (let b = blockOfPage(index); b < blockOfPage(index + 2 ** to); b++) gmem.rmp!.promote(b);
+}
+
+function logMerge(gmem: GmemState, index: number, to: PageOrder, vmemmapPages: number): void {
+  gmem.log({ type: 'merge', offset: index * PAGE_SIZE, toOrder: to, vmemmapPages });
 }
 
 /** Undo the splits `splits` recorded, last first. */
@@ -260,7 +284,7 @@ export function retryMergesAfterUnpin(gmem: GmemState, start: number, end: numbe
   }
 }
 
-function scheduleOrMerge(gmem: GmemState, unit: number, blocksOnly: boolean): void {
+export function scheduleOrMerge(gmem: GmemState, unit: number, blocksOnly: boolean): void {
   const merge = gmem.policies.merge;
   if (merge === 'never' || gmem.noReconstruct.get(unit)) return;
   if (merge === 'eager') {
@@ -304,7 +328,7 @@ function tryMergeUnit(gmem: GmemState, u: number, blocksOnly: boolean): void {
 }
 
 /** A range can be merged when it is fully allocated, all private and at the safe refcount. */
-function mergeable(gmem: GmemState, start: number, pages: number, report = false): boolean {
+export function mergeable(gmem: GmemState, start: number, pages: number, report = false): boolean {
   const end = start + pages;
   if (gmem.layout.allocated.countRange(start, end) !== pages) return false;
   if (gmem.shared.countRange(start, end) !== 0) return false;

@@ -25,6 +25,7 @@ import {
   type PageOrder,
 } from '../units.js';
 import { MemoryClassCounter } from './accounting.js';
+import { pageFastPathApplies } from './convert-page.js';
 import { FolioLayout } from './folio-layout.js';
 import { Mempolicy } from './mempolicy.js';
 import { PagedBitmap } from './paged-bitmap.js';
@@ -148,6 +149,8 @@ export class GmemState {
   readonly legacy: boolean;
   /** Struct-page-less private memory (policy, HugeTLB and CMA only). */
   readonly structPageless: boolean;
+  /** Single-page conversions may take convertPage() (convert-page.ts). */
+  readonly pageFastPath: boolean;
 
   constructor(readonly deps: GmemDeps) {
     const { config } = deps;
@@ -214,6 +217,7 @@ export class GmemState {
         : null;
     this.noReconstruct = new PagedBitmap(Math.ceil(this.nrPages / this.unitPages));
     this.mempolicy = new Mempolicy(config.mempolicy, config.homeNode, deps.nodeCount);
+    this.pageFastPath = pageFastPathApplies(this);
     if (!config.initPrivate) this.shared.assignRange(0, this.nrPages, true);
 
     // hugetlbfs-style subpool: the whole file is reserved at creation (HugeTLB); the other

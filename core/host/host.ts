@@ -210,15 +210,18 @@ export class GuestLedger {
     const nextBytes = (this.allocatedBytes[node] ?? NaN) + bytes;
     const nextVmemmap = (this.vmemmapPages[node] ?? NaN) + vmemmap;
     const nextSaved = (this.hvoSavedPages[node] ?? NaN) + saved;
-    if (!(nextBytes >= 0 && nextVmemmap >= 0 && nextSaved >= 0)) {
-      throw new Error(
-        `allocator ledger node ${node}: counts would become bytes=${nextBytes} vmemmap=${nextVmemmap} hvoSaved=${nextSaved}`,
-      );
-    }
+    if (!(nextBytes >= 0 && nextVmemmap >= 0 && nextSaved >= 0))
+      ledgerBroken(node, nextBytes, nextVmemmap, nextSaved);
     this.allocatedBytes[node] = nextBytes;
     this.vmemmapPages[node] = nextVmemmap;
     this.hvoSavedPages[node] = nextSaved;
   }
+}
+
+function ledgerBroken(node: number, bytes: number, vmemmap: number, saved: number): never {
+  throw new Error(
+    `allocator ledger node ${node}: counts would become bytes=${bytes} vmemmap=${vmemmap} hvoSaved=${saved}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,14 +349,7 @@ export class Host {
   restoreVmemmap(node: number, pages: number, costs: CostModel): VmemmapRestoreResult {
     if (pages <= 0) return { ok: true, cycles: 0 };
     const buddy = this.buddy(node);
-    if (!buddy.allocVmemmap(pages)) {
-      return {
-        ok: false,
-        errno: 'ENOMEM',
-        cycles: 0,
-        message: `cannot restore ${pages} vmemmap pages (${formatBytes(pages * PAGE_SIZE)}) on node ${node}: its buddy memory has ${formatBytes(buddy.freeBytes)} free`,
-      };
-    }
+    if (!buddy.allocVmemmap(pages)) return vmemmapRestoreFailed(node, pages, buddy.freeBytes);
     if (costs !== this.restoreCosts || pages !== this.restorePages) {
       this.restoreCosts = costs;
       this.restorePages = pages;
@@ -394,6 +390,16 @@ export class Host {
   get totalMemoryBytes(): number {
     return this.nodes.reduce((sum, n) => sum + n.memoryBytes, 0);
   }
+}
+
+/** restoreVmemmap()'s failure: the node's buddy memory cannot hold the restored pages. */
+function vmemmapRestoreFailed(node: number, pages: number, free: number): VmemmapRestoreResult {
+  return {
+    ok: false,
+    errno: 'ENOMEM',
+    cycles: 0,
+    message: `cannot restore ${pages} vmemmap pages (${formatBytes(pages * PAGE_SIZE)}) on node ${node}: its buddy memory has ${formatBytes(free)} free`,
+  };
 }
 
 function buildNode(config: NumaNodeConfig, id: number, host: HostConfig, rng: Rng): HostNode {

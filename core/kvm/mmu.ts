@@ -130,6 +130,14 @@ export class TdpMmu {
     }
   }
 
+  /** zapRange(i, i + 1), answered at once when the 1 GiB range holding `i` has no mapping at all
+   * (no 1 GiB SPTE, no block mapped at 2 MiB or holding 4 KiB SPTEs: gigLower is 0). */
+  zapPage(i: number): number {
+    const g = gigOfPage(i);
+    if (this.gigMapped[g] === 0 && this.gigLower[g] === 0) return 0;
+    return this.zapRange(i, i + 1);
+  }
+
   /** Zap every leaf SPTE overlapping [start, end); a huge SPTE goes as a whole. Returns the number
    * of SPTEs zapped. */
   zapRange(start: number, end: number): number {

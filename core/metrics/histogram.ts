@@ -5,6 +5,10 @@ import { addRepeated } from '../repeat.js';
 const SUB_BUCKETS = 16;
 const MAX_EXPONENT = 64;
 
+function badLatency(value: number): never {
+  throw new RangeError(`latency ${value} is not a finite non-negative number`);
+}
+
 export class LatencyHistogram {
   private readonly counts = new Float64Array(MAX_EXPONENT * SUB_BUCKETS);
   /** Values below 1 (work that cost nothing) are kept apart: they report as 0. */
@@ -20,8 +24,7 @@ export class LatencyHistogram {
   private prevBucket = 0;
 
   record(value: number, times = 1): void {
-    if (!(value >= 0) || !Number.isFinite(value))
-      throw new RangeError(`latency ${value} is not a finite non-negative number`);
+    if (!(value >= 0) || !Number.isFinite(value)) badLatency(value);
     if (value < 1) this.zeros += times;
     else this.counts[this.bucket(value)]! += times;
     this.total += times;
