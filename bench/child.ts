@@ -167,6 +167,10 @@ if (what === 'conversions') {
   out['conversions'] =
     r.summary.metrics.conversions_to_shared + r.summary.metrics.conversions_to_private;
   out['samples'] = r.series.timeNs.length;
+  // Folio splits and merges the replay made: the model's work per conversion, which grows with
+  // the number of huge pages a trace's conversions land in.
+  const m = r.summary.metrics;
+  out['splitsMerges'] = m.splits_1g + m.splits_2m + m.merges_1g + m.merges_2m;
 } else {
   throw new Error(`unknown measurement ${what}`);
 }
