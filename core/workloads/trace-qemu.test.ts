@@ -51,6 +51,20 @@ const lineArb = fc
   )
   .map((parts) => parts.join(''));
 
+/** Timestamp prefixes at every edge of QEMU's `<thread id>@<seconds>.<micros>:` form (and one
+ * that is not ASCII). */
+const PREFIXES = [
+  '7@1700000000.000001:',
+  '1@123456789012345.123456:',
+  '1@1234567890123456.123456:',
+  '1@.123456:',
+  '@1.123456:',
+  '1@1.1234567:',
+  '1@1.12345:',
+  '1@1.123456',
+  '12a@1.123456:',
+  'é',
+];
 describe('fastQemuConvert', () => {
   it('reads each line it takes as parseQemuLine does, and takes the lines QEMU writes', () => {
     let taken = 0;
@@ -106,19 +120,7 @@ describe('fastQemuBytes', () => {
     const bytes = utf8Encode(before + line + after);
     return { bytes, start: head.length, end: head.length + body.length };
   }
-  const prefixArb = part(
-    fc.constant(''),
-    '7@1700000000.000001:',
-    '1@123456789012345.123456:',
-    '1@1234567890123456.123456:',
-    '1@.123456:',
-    '@1.123456:',
-    '1@1.1234567:',
-    '1@1.12345:',
-    '1@1.123456',
-    '12a@1.123456:',
-    'é',
-  );
+  const prefixArb = part(fc.constant(''), ...PREFIXES);
   const aroundArb = fc.constantFrom('', '\n', 'kvm_convert_memory start 0x1000', '0', 'é\n');
 
   it('takes a line exactly when fastQemuConvert takes its text, with the same fields', () => {
@@ -153,19 +155,7 @@ describe('fastQemuBytes', () => {
 
   it('reads the timestamp prefix as TID_PREFIX does, at every edge', () => {
     const body = 'kvm_convert_memory start 0x2000 size 0x1000 shared_to_private';
-    for (const prefix of [
-      '',
-      '7@1700000000.000001:',
-      '1@123456789012345.123456:',
-      '1@1234567890123456.123456:',
-      '1@.123456:',
-      '@1.123456:',
-      '1@1.1234567:',
-      '1@1.12345:',
-      '1@1.123456',
-      '12a@1.123456:',
-      'é',
-    ]) {
+    for (const prefix of ['', ...PREFIXES]) {
       const { bytes, start, end } = inChunk(prefix + body, '0', '9');
       const text = fastQemuConvert(prefix + body);
       expect(fastQemuBytes(bytes, start, end), prefix).toBe(text !== null);
