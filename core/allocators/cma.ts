@@ -33,6 +33,7 @@ import {
   sizeOf,
   splitHugeFolio,
   type HugeFolioContext,
+  newVmemmapDeltas,
 } from './hugetlb.js';
 
 interface CmaFile {
@@ -54,7 +55,13 @@ export class CmaAllocator implements Allocator {
     private readonly rng: Rng,
   ) {
     this.ledger = new GuestLedger(host.nodeCount, costs);
-    this.ctx = { host, costs, ledger: this.ledger, hvoApplies: host.cmaHvo };
+    this.ctx = {
+      host,
+      costs,
+      ledger: this.ledger,
+      hvoApplies: host.cmaHvo,
+      vmemmapDeltas: newVmemmapDeltas(),
+    };
   }
 
   /** Nothing is reserved: a CMA area promises nothing until cma_alloc() succeeds. */

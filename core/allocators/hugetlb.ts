@@ -96,6 +96,20 @@ export interface HugeFolioContext {
   readonly ledger: GuestLedger;
   /** The allocator optimises vmemmap of its huge folios (HugeTLB: host.hvo; CMA: host.cmaHvo). */
   readonly hvoApplies: boolean;
+  /** vmemmap pages a split restores (first 18) and a rebuild frees (last 18), by the folio's
+   * order and HVO and the target order (vmemmapDeltaKey()): NaN until first needed, then what
+   * vmemmapPagesOf() gives for `costs`, which never changes. newVmemmapDeltas() makes one. */
+  readonly vmemmapDeltas: Float64Array;
+}
+
+/** An empty HugeFolioContext.vmemmapDeltas. */
+export function newVmemmapDeltas(): Float64Array {
+  return new Float64Array(36).fill(NaN);
+}
+
+/** Slot of (folio order and HVO, target order) in vmemmapDeltas: orders are 0, 9 and 18. */
+function vmemmapDeltaKey(folio: FolioRef, targetOrder: PageOrder): number {
+  return ((folio.order / 9) * 2 + (folio.hvo ? 1 : 0)) * 3 + targetOrder / 9;
 }
 
 /**
@@ -112,17 +126,27 @@ export function splitHugeFolio(
 ): VmemmapOutcome {
   if (folio.order > handleOrder || targetOrder >= folio.order)
     return splitRefused(handleOrder, folio, targetOrder);
+  const key = vmemmapDeltaKey(folio, targetOrder);
+  let restore = ctx.vmemmapDeltas[key]!;
+  if (restore !== restore)
+    restore = ctx.vmemmapDeltas[key] = splitRestorePages(ctx, folio, targetOrder);
+  if (restore <= 0) return vmemmapDone(0, 0);
+  const cycles = ctx.host.restoreVmemmapCycles(folio.node, restore, ctx.costs);
+  // -1: the node's buddy memory is short; restoreVmemmap() says so (it takes nothing either).
+  if (cycles < 0) return restoreShort(ctx, folio, restore);
+  ctx.ledger.vmemmapChanged(folio.node, restore);
+  return vmemmapDone(restore, cycles);
+}
+
+/** vmemmap pages a split of `folio` into folios of `targetOrder` restores. */
+function splitRestorePages(ctx: HugeFolioContext, folio: FolioRef, targetOrder: PageOrder): number {
   // The pieces are folioAfterSplit(folio, targetOrder): huge pieces of a HVO'd folio keep HVO.
   const pieceHvo = folio.hvo && targetOrder !== ORDER_4K;
   const pieces = nrPages(folio.order - targetOrder);
-  const restore =
+  return (
     pieces * vmemmapPagesOf(ctx.costs, targetOrder, pieceHvo) -
-    vmemmapPagesOf(ctx.costs, folio.order, folio.hvo);
-  if (restore <= 0) return vmemmapDone(0, 0);
-  const result = ctx.host.restoreVmemmap(folio.node, restore, ctx.costs);
-  if (!result.ok) return restoreFailed(folio, result);
-  ctx.ledger.vmemmapChanged(folio.node, restore);
-  return vmemmapDone(restore, result.cycles);
+    vmemmapPagesOf(ctx.costs, folio.order, folio.hvo)
+  );
 }
 
 // The failures of splitHugeFolio() and reconstructHugeFolio(), out of their hot paths.
@@ -135,6 +159,14 @@ function splitRefused(
     'EINVAL',
     `cannot split a ${sizeOf(folio.order)} folio into ${sizeOf(targetOrder)} folios (file of ${sizeOf(handleOrder)} folios)`,
   );
+}
+
+/** restoreVmemmapCycles() found the node's buddy memory short: restoreVmemmap() names the
+ * shortfall (taking nothing either). */
+function restoreShort(ctx: HugeFolioContext, folio: FolioRef, restore: number): VmemmapOutcome {
+  const result = ctx.host.restoreVmemmap(folio.node, restore, ctx.costs);
+  if (result.ok) throw new Error('vmemmap restore: the node had room on the second ask');
+  return restoreFailed(folio, result);
 }
 
 function restoreFailed(
@@ -173,14 +205,21 @@ export function reconstructHugeFolio(
 ): VmemmapOutcome {
   if (targetOrder > handleOrder || first.order >= targetOrder)
     return rebuildRefused(handleOrder, first, targetOrder);
-  const pieces = nrPages(targetOrder - first.order);
-  const before = pieces * vmemmapPagesOf(ctx.costs, first.order, first.hvo);
-  const after = vmemmapPagesOf(ctx.costs, targetOrder, ctx.hvoApplies);
-  const freed = before - after;
+  const key = 18 + vmemmapDeltaKey(first, targetOrder);
+  let freed = ctx.vmemmapDeltas[key]!;
+  if (freed !== freed) freed = ctx.vmemmapDeltas[key] = rebuildFreedPages(ctx, first, targetOrder);
   if (freed <= 0) return vmemmapDone(0, 0);
   const cycles = ctx.host.optimiseVmemmap(first.node, freed, ctx.costs);
   ctx.ledger.vmemmapChanged(first.node, -freed);
   return vmemmapDone(freed, cycles);
+}
+
+/** vmemmap pages a rebuild of a `targetOrder` folio from pieces like `first` frees. */
+function rebuildFreedPages(ctx: HugeFolioContext, first: FolioRef, targetOrder: PageOrder): number {
+  const pieces = nrPages(targetOrder - first.order);
+  const before = pieces * vmemmapPagesOf(ctx.costs, first.order, first.hvo);
+  const after = vmemmapPagesOf(ctx.costs, targetOrder, ctx.hvoApplies);
+  return before - after;
 }
 
 /** Whole huge pages a memory error took out of service while the caller still holds some of
@@ -247,7 +286,13 @@ export class HugetlbAllocator implements Allocator {
     readonly kind: 'hugetlb' | 'hugetlb-cma' = 'hugetlb',
   ) {
     this.ledger = new GuestLedger(host.nodeCount, costs);
-    this.ctx = { host, costs, ledger: this.ledger, hvoApplies: host.hvo };
+    this.ctx = {
+      host,
+      costs,
+      ledger: this.ledger,
+      hvoApplies: host.hvo,
+      vmemmapDeltas: newVmemmapDeltas(),
+    };
   }
 
   /** Create the file's subpool: all `count` pages are reserved now, or none (ENOMEM naming the

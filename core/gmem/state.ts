@@ -354,7 +354,7 @@ export class GmemState {
   endSample(latency: number, outer: number): number {
     const cycles = this.opCycles;
     this.opCycles = cycles + outer;
-    if (latency !== L_NONE) this.metrics.recordLatencyAt(latency, cycles / this.costs.cpuGhz);
+    if (latency !== L_NONE) this.metrics.recordLatencyOnce(latency, cycles / this.costs.cpuGhz);
     return cycles;
   }
 

@@ -182,7 +182,16 @@ export class GuestLedger {
 
   /** vmemmap pages restored (positive) or re-optimised (negative) for folios still allocated. */
   vmemmapChanged(node: number, pages: number): void {
-    this.adjust(node, 0, pages, -pages);
+    // adjust(node, 0, pages, -pages) without the byte count, which does not move: the same two
+    // sums (x - p is x + -p exactly), and adjust() itself reports a count that would break.
+    const vmemmap = (this.vmemmapPages[node] ?? NaN) + pages;
+    const saved = (this.hvoSavedPages[node] ?? NaN) - pages;
+    if (!(vmemmap >= 0 && saved >= 0)) {
+      this.adjust(node, 0, pages, -pages);
+      return;
+    }
+    this.vmemmapPages[node] = vmemmap;
+    this.hvoSavedPages[node] = saved;
   }
 
   stats(reservedBytesByNode: readonly number[]): AllocatorStats {
@@ -356,6 +365,19 @@ export class Host {
       this.restoreCycles = vmemmapRestoreCycles(costs, this.hvoBatched, pages);
     }
     return { ok: true, cycles: this.restoreCycles };
+  }
+
+  /** restoreVmemmap() for a split's hot path: the same pages taken and cycles, as a number
+   * without a result object, or -1 (nothing taken) where restoreVmemmap() reports ENOMEM. */
+  restoreVmemmapCycles(node: number, pages: number, costs: CostModel): number {
+    if (pages <= 0) return 0;
+    if (!this.buddy(node).allocVmemmap(pages)) return -1;
+    if (costs !== this.restoreCosts || pages !== this.restorePages) {
+      this.restoreCosts = costs;
+      this.restorePages = pages;
+      this.restoreCycles = vmemmapRestoreCycles(costs, this.hvoBatched, pages);
+    }
+    return this.restoreCycles;
   }
 
   /** Re-optimise: `pages` vmemmap pages go back to the node's buddy memory. Returns cycles. */

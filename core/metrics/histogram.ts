@@ -4,6 +4,10 @@ import { addRepeated } from '../repeat.js';
 
 const SUB_BUCKETS = 16;
 const MAX_EXPONENT = 64;
+/** Samples recorded one at a time wait in a small buffer and are folded in, in the order they
+ * came, when it fills or when the histogram is read: the hot path of an operation stores one
+ * number, and the buckets, sum, count and max come out exactly as recording each at once would. */
+const PENDING = 512;
 
 function badLatency(value: number): never {
   throw new RangeError(`latency ${value} is not a finite non-negative number`);
@@ -22,9 +26,46 @@ export class LatencyHistogram {
   private lastBucket = 0;
   private prevValue = -1;
   private prevBucket = 0;
+  private readonly pending = new Float64Array(PENDING);
+  private nrPending = 0;
+
+  /** One sample of `value` (the same as record(value), later folded in order). */
+  recordOne(value: number): void {
+    // value >= 0 fails for NaN; Infinity is the one other non-finite value it lets through.
+    if (!(value >= 0) || value === Infinity) badLatency(value);
+    const n = this.nrPending;
+    this.pending[n] = value;
+    if (n + 1 === PENDING) this.fold(PENDING);
+    else this.nrPending = n + 1;
+  }
+
+  /** Fold the first `n` buffered samples in, as record() would have one by one. */
+  private fold(n: number): void {
+    const pending = this.pending;
+    let zeros = this.zeros;
+    let sum = this.sum;
+    let max = this.maxValue;
+    for (let i = 0; i < n; i++) {
+      const value = pending[i]!;
+      if (value < 1) zeros++;
+      else this.counts[this.bucket(value)]!++;
+      sum += value;
+      if (value > max) max = value;
+    }
+    this.zeros = zeros;
+    this.sum = sum;
+    this.maxValue = max;
+    this.total += n;
+    this.nrPending = 0;
+  }
+
+  private settle(): void {
+    if (this.nrPending !== 0) this.fold(this.nrPending);
+  }
 
   record(value: number, times = 1): void {
     if (!(value >= 0) || !Number.isFinite(value)) badLatency(value);
+    this.settle();
     if (value < 1) this.zeros += times;
     else this.counts[this.bucket(value)]! += times;
     this.total += times;
@@ -36,6 +77,7 @@ export class LatencyHistogram {
    * rounds exactly as those calls would. */
   recordEach(value: number, times: number): void {
     if (times <= 0) return;
+    this.settle();
     const sumBefore = this.sum;
     this.record(value, times);
     this.sum = addRepeated(sumBefore, value, times);
@@ -54,23 +96,28 @@ export class LatencyHistogram {
   /** The recorded distribution, bucket by bucket (a copy): values below 1 apart, then the
    * log-linear buckets. Two runs recorded the same samples when these are equal. */
   buckets(): { readonly zeros: number; readonly counts: readonly number[] } {
+    this.settle();
     return { zeros: this.zeros, counts: Array.from(this.counts) };
   }
 
   get count(): number {
+    this.settle();
     return this.total;
   }
 
   get max(): number {
+    this.settle();
     return this.maxValue;
   }
 
   get mean(): number {
+    this.settle();
     return this.total === 0 ? 0 : this.sum / this.total;
   }
 
   /** Value at percentile p (0-100): the upper edge of the bucket holding it, capped at the max. */
   percentile(p: number): number {
+    this.settle();
     if (this.total === 0) return 0;
     if (p >= 100) return this.maxValue;
     const rank = Math.max(1, Math.ceil((p / 100) * this.total));

@@ -119,14 +119,19 @@ export class MetricsRecorder {
   }
 
   recordLatency(op: LatencyOp, ns: number): void {
-    this.latency[LATENCY_INDEX[op]]!.record(ns);
+    this.latency[LATENCY_INDEX[op]]!.recordOne(ns);
+  }
+
+  /** recordLatency() by LATENCY_INDEX position, once (an operation's or a step's own sample). */
+  recordLatencyOnce(index: number, ns: number): void {
+    this.latency[index]!.recordOne(ns);
   }
 
   /** recordLatency() by LATENCY_INDEX position, `times` times in a row (the same as that many
    * calls: the running sum adds `ns` once per call). */
   recordLatencyAt(index: number, ns: number, times = 1): void {
     const h = this.latency[index]!;
-    if (times === 1) h.record(ns);
+    if (times === 1) h.recordOne(ns);
     else h.recordEach(ns, times);
   }
 
