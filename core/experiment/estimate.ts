@@ -8,6 +8,7 @@
 // that splits, a fault refused) can add events, so `events` is a lower bound and the operations
 // are "about". Workloads other than lifecycle and trace record no event log.
 import { BLOCK_TABLE_CHUNK_BYTES } from '../gmem/block-table.js';
+import { LAYOUT_CHUNK_BYTES } from '../gmem/folio-layout.js';
 import { CHUNK_STORAGE_BYTES } from '../gmem/paged-bitmap.js';
 import { METRICS } from '../metrics/definitions.js';
 import { GiB, MiB, PAGE_SIZE, alignUp } from '../units.js';
@@ -45,9 +46,10 @@ export interface RunEstimate {
  * allocated folios and shared pages (core/gmem/state.ts, folio-layout.ts), the MMU's 4 KiB
  * mappings (core/kvm/mmu.ts) and the guest's accepted memory (core/workloads/coco-guest.ts). */
 const PAGE_BITMAPS_PER_TOUCHED_GIB = 4;
-/** Block tables (a byte per 2 MiB block, core/gmem/block-table.ts) a touched GiB fills: folio
- * orders, nodes and HVO state (folio-layout.ts) and the MMU's 2 MiB mappings (kvm/mmu.ts). */
-const BLOCK_TABLES_PER_TOUCHED_GIB = 4;
+/** Per-2 MiB block storage a touched GiB fills: the folio layout's entries (order, node and HVO
+ * state in 16 bits a block, core/gmem/folio-layout.ts) and the MMU's 2 MiB mappings (a byte a
+ * block, core/gmem/block-table.ts, used by kvm/mmu.ts). */
+const BLOCK_BYTES_PER_TOUCHED_GIB = LAYOUT_CHUNK_BYTES + BLOCK_TABLE_CHUNK_BYTES;
 /** Tables sized by the guest, bytes per GiB of guest: seven page bitmaps' per-GiB summaries and
  * chunk slots (24 B each, core/gmem/paged-bitmap.ts), the folio layout's and the MMU's per-GiB
  * orders, nodes and block-table slots (about 40 B, core/gmem/folio-layout.ts, core/kvm/mmu.ts):
@@ -226,8 +228,7 @@ export function modelBytes(
   return (
     (snp ? Math.ceil(guestGib / 512) * CHUNK_STORAGE_BYTES : 0) +
     guestGib * FIXED_BYTES_PER_GUEST_GIB +
-    touchedGib *
-      (bitmaps * CHUNK_STORAGE_BYTES + BLOCK_TABLES_PER_TOUCHED_GIB * BLOCK_TABLE_CHUNK_BYTES) +
+    touchedGib * (bitmaps * CHUNK_STORAGE_BYTES + BLOCK_BYTES_PER_TOUCHED_GIB) +
     3 * samples * (METRICS.length + nodes + 1) * 8
   );
 }

@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ORDER_1G, ORDER_2M, ORDER_4K, type PageOrder } from '../units.js';
-import { FolioLayout } from './folio-layout.js';
+import { storageInUse, withStorageBudget } from '../storage-budget.js';
+import { FolioLayout, LAYOUT_CHUNK_BYTES } from './folio-layout.js';
 
 const MIXED = 0xfe;
 
@@ -253,5 +254,32 @@ describe('FolioLayout', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('holds a 1 GiB range per block only while its blocks differ: one 16-bit entry each, charged and freed', () => {
+    withStorageBudget(64 * 1024 * 1024, () => {
+      const layout = new FolioLayout(4 * 262144);
+      // The layout's own tables, the allocated-page bitmap left out.
+      const own = () => layout.storageBytes - layout.allocated.storageBytes;
+      const empty = own();
+      layout.addHugeFolio(262144, ORDER_1G, 3, true);
+      // A whole 1 GiB folio is the range's summary alone.
+      expect(own()).toBe(empty);
+      const charged = storageInUse();
+      layout.split(262144, ORDER_1G, ORDER_2M, true);
+      layout.split(262144 + 512, ORDER_2M, ORDER_4K, false);
+      // Its blocks now differ: one chunk of 512 entries, whatever the blocks hold.
+      expect(own() - empty).toBe(LAYOUT_CHUNK_BYTES);
+      expect(storageInUse() - charged).toBe(LAYOUT_CHUNK_BYTES);
+      expect([layout.blockOrderOf(512), layout.blockOrderOf(513)]).toEqual([ORDER_2M, ORDER_4K]);
+      expect([layout.hvoAt(262144), layout.hvoAt(262144 + 512)]).toEqual([true, false]);
+      expect([layout.nodeAt(262144), layout.nodeAt(262144 + 512 + 7)]).toEqual([3, 3]);
+      layout.merge(262144 + 512, ORDER_4K, ORDER_2M, true);
+      layout.merge(262144, ORDER_2M, ORDER_1G, true);
+      // Uniform again: the chunk goes back, and the summary keeps the node.
+      expect(own()).toBe(empty);
+      expect(storageInUse()).toBe(charged);
+      expect([layout.nodeAt(262144 + 9999), layout.hvoAt(262144)]).toEqual([3, true]);
+    });
   });
 });

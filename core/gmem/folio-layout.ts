@@ -1,6 +1,7 @@
 // Folio layout of a guest_memfd file, per huge-aligned range: unallocated, one huge folio, or split.
-// Kept per 2 MiB block (order of the folio covering the block, its node, its HVO state) plus a
-// per-1 GiB summary. A 1 GiB range whose blocks all agree (one 1 GiB folio, what it was split into,
+// Kept per 2 MiB block (order of the folio covering the block, its node, its HVO state, packed in
+// one 16-bit entry, so a split or merge reads and writes one entry where three tables would take
+// three cache lines) plus a per-1 GiB summary. A 1 GiB range whose blocks all agree (one 1 GiB folio, what it was split into,
 // or nothing) is held by the summary alone, so splitting or merging a 1 GiB folio touches a few
 // bytes, never its 512 blocks or 262144 pages; the blocks are written out when they start to
 // differ. Which 4 KiB indexes are allocated is the `allocated` bitmap (the file's page cache).
@@ -13,14 +14,23 @@ import {
   ORDER_4K,
   type PageOrder,
 } from '../units.js';
-import { BlockTable } from './block-table.js';
+import { chargeStorage, releaseStorage } from '../storage-budget.js';
 import { PagedBitmap } from './paged-bitmap.js';
 
 /** Block holds no folio of order 9 or 18 (it may hold order-0 folios: see `allocated`). */
 export const NO_HUGE = 0xff;
 const MIXED_NODES = 0xfe;
-/** gigOrder value of a 1 GiB range whose blocks differ: the per-block arrays hold its state. */
+/** gigOrder value of a 1 GiB range whose blocks differ: the per-block entries hold its state. */
 const PER_BLOCK = 0xff;
+/** A block's entry: bits 0-4 the order of its folio (0, 9 or 18), bit 5 its HVO state, bits 8-15
+ * its node (at most 64 nodes, core/config.ts) or MIXED_NODES. An entry of 0 (order 0, no HVO,
+ * node 0) is what a range's blocks read before they are first written. */
+const ORDER_BITS = 0x1f;
+const HVO_BIT = 0x20;
+const NODE_SHIFT = 8;
+/** Storage of one 1 GiB range's block entries (512 blocks of 16 bits), allocated when one of them
+ * is first written with something other than 0 and freed when the range turns uniform. */
+export const LAYOUT_CHUNK_BYTES = 512 * 2;
 
 export class FolioLayout {
   /** Per 1 GiB range: the order every block of the range has (their HVO state in gigHvo, their
@@ -28,17 +38,16 @@ export class FolioLayout {
   private readonly gigOrder: Uint8Array;
   private readonly gigHvo: Uint8Array;
   private readonly gigNode: Uint8Array;
-  /** Order of the folio covering each 2 MiB block: 18, 9, or 0 (4 KiB folios / none). Only for
-   * blocks of PER_BLOCK ranges. */
-  private readonly blockOrder: BlockTable;
+  /** Per 1 GiB range held per block: each 2 MiB block's entry (the order of the folio covering
+   * it, 18, 9 or 0 for 4 KiB folios or none; its HVO state, huge folios only; its NUMA node,
+   * MIXED_NODES when its 4 KiB folios sit on several nodes). Undefined: every entry reads 0. */
+  private readonly blocks: (Uint16Array | undefined)[];
+  private blockChunks = 0;
+  readonly nrBlocks: number;
   /** Per 1 GiB range: blocks whose order is not 0 (0: the range holds only 4 KiB folios or none). */
   readonly hugeBlocks: Uint16Array;
-  /** NUMA node of the block's folio; MIXED_NODES when its 4 KiB folios sit on several nodes. */
-  private readonly blockNode: BlockTable;
   /** Per-page nodes of blocks whose 4 KiB folios sit on different nodes (rare: interleave at 4K). */
   private readonly mixedNodes = new Map<number, Uint8Array>();
-  /** HVO state of the block's folio (huge folios only). */
-  private readonly blockHvo: BlockTable;
   /** Pages allocated in the file. */
   readonly allocated: PagedBitmap;
   folios4k = 0;
@@ -52,10 +61,9 @@ export class FolioLayout {
     this.gigOrder = new Uint8Array(nrGigs).fill(ORDER_4K);
     this.gigHvo = new Uint8Array(nrGigs);
     this.gigNode = new Uint8Array(nrGigs);
-    this.blockOrder = new BlockTable(nrBlocks);
+    this.nrBlocks = nrBlocks;
+    this.blocks = new Array<Uint16Array | undefined>(nrGigs).fill(undefined);
     this.hugeBlocks = new Uint16Array(nrGigs);
-    this.blockNode = new BlockTable(nrBlocks);
-    this.blockHvo = new BlockTable(nrBlocks);
     this.allocated = new PagedBitmap(nrPages);
   }
 
@@ -65,23 +73,19 @@ export class FolioLayout {
       this.gigOrder.byteLength +
       this.gigHvo.byteLength +
       this.gigNode.byteLength +
-      this.blockOrder.storageBytes +
+      // The array of chunk references (8 bytes a slot) and the chunks allocated.
+      this.blocks.length * 8 +
+      this.blockChunks * LAYOUT_CHUNK_BYTES +
       this.hugeBlocks.byteLength +
-      this.blockNode.storageBytes +
-      this.blockHvo.storageBytes +
       this.allocated.storageBytes;
     for (const nodes of this.mixedNodes.values()) n += nodes.byteLength;
     return n;
   }
 
-  get nrBlocks(): number {
-    return this.blockOrder.length;
-  }
-
   /** Order of the folio covering 2 MiB block `b` (0 for 4 KiB folios and for no folio). */
   blockOrderOf(b: number): PageOrder {
     const order = this.gigOrder[gigOfBlock(b)]!;
-    return (order !== PER_BLOCK ? order : this.blockOrder.get(b)) as PageOrder;
+    return (order !== PER_BLOCK ? order : this.entry(b) & ORDER_BITS) as PageOrder;
   }
 
   /** Order of the folio holding `index` (0 for 4 KiB folios and for unallocated pages). */
@@ -97,7 +101,7 @@ export class FolioLayout {
     const g = gigOfPage(index);
     if (this.gigOrder[g] !== PER_BLOCK) return this.gigNode[g]!;
     const b = blockOfPage(index);
-    const n = this.blockNode.get(b);
+    const n = this.entry(b) >>> NODE_SHIFT;
     if (n !== MIXED_NODES) return n;
     return this.mixedNodes.get(b)![index & 511]!;
   }
@@ -105,7 +109,7 @@ export class FolioLayout {
   hvoAt(index: number): boolean {
     const g = gigOfPage(index);
     if (this.gigOrder[g] !== PER_BLOCK) return this.gigHvo[g] === 1;
-    return this.blockHvo.get(blockOfPage(index)) === 1;
+    return (this.entry(blockOfPage(index)) & HVO_BIT) !== 0;
   }
 
   /** Record a new huge folio of `order` at `index` (aligned). */
@@ -119,9 +123,7 @@ export class FolioLayout {
       return;
     }
     this.perBlock(gigOfBlock(b));
-    this.setBlockOrder(b, order);
-    this.blockNode.set(b, node);
-    this.blockHvo.set(b, hvo ? 1 : 0);
+    this.setBlock(b, order, hvo, node);
     this.mixedNodes.delete(b);
     this.allocated.assignRange(index, index + 512, true);
     this.folios2m++;
@@ -138,8 +140,7 @@ export class FolioLayout {
     }
     if (this.gigOrder[g] === PER_BLOCK) {
       this.markBaseNode(b, index, node, this.allocated.blockCount(b) === 0);
-      this.setBlockOrder(b, ORDER_4K);
-      this.blockHvo.set(b, 0);
+      this.setBlock(b, ORDER_4K, false, -1);
     }
     if (this.allocated.assign(index, true)) this.folios4k++;
   }
@@ -159,10 +160,7 @@ export class FolioLayout {
         // The first page decides the block's node; the others follow addBaseFolio's rules.
         for (let j = i; j < blockEnd; j++) {
           this.markBaseNode(b, j, node, this.allocated.blockCount(b) === 0 && j === i);
-          if (j === i) {
-            this.setBlockOrder(b, ORDER_4K);
-            this.blockHvo.set(b, 0);
-          }
+          if (j === i) this.setBlock(b, ORDER_4K, false, -1);
         }
       }
       i = blockEnd;
@@ -175,15 +173,17 @@ export class FolioLayout {
   /** The node of a new 4 KiB page at `index` of block `b`: the block's when it was `empty`,
    * else one node per page once the block's pages lie on more than one. */
   private markBaseNode(b: number, index: number, node: number, empty: boolean): void {
+    const e = this.entry(b);
+    const was = e >>> NODE_SHIFT;
     if (empty) {
-      this.blockNode.set(b, node);
+      this.setEntry(b, (e & 0xff) | (node << NODE_SHIFT));
       this.mixedNodes.delete(b);
-    } else if (this.blockNode.get(b) !== MIXED_NODES && this.blockNode.get(b) !== node) {
-      const nodes = new Uint8Array(512).fill(this.blockNode.get(b));
+    } else if (was !== MIXED_NODES && was !== node) {
+      const nodes = new Uint8Array(512).fill(was);
       this.mixedNodes.set(b, nodes);
-      this.blockNode.set(b, MIXED_NODES);
+      this.setEntry(b, (e & 0xff) | (MIXED_NODES << NODE_SHIFT));
     }
-    if (this.blockNode.get(b) === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
+    if (this.entry(b) >>> NODE_SHIFT === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
   }
 
   /** Drop a 4 KiB folio. */
@@ -201,8 +201,7 @@ export class FolioLayout {
       return;
     }
     this.perBlock(gigOfBlock(b));
-    this.setBlockOrder(b, ORDER_4K);
-    this.blockHvo.set(b, 0);
+    this.setBlock(b, ORDER_4K, false, -1);
     this.allocated.assignRange(index, index + 512, false);
     this.folios2m--;
   }
@@ -218,8 +217,7 @@ export class FolioLayout {
       return;
     }
     this.perBlock(gigOfBlock(b));
-    this.setBlockOrder(b, toOrder);
-    this.blockHvo.set(b, hvoAfter ? 1 : 0);
+    this.setBlock(b, toOrder, hvoAfter, -1);
     this.folios2m--;
     if (toOrder === ORDER_2M) this.folios2m += 1;
     else this.folios4k += 512;
@@ -236,8 +234,7 @@ export class FolioLayout {
       return;
     }
     this.perBlock(gigOfBlock(b));
-    this.setBlockOrder(b, toOrder);
-    this.blockHvo.set(b, hvoAfter ? 1 : 0);
+    this.setBlock(b, toOrder, hvoAfter, -1);
     if (fromOrder === ORDER_2M) this.folios2m -= 1;
     else this.folios4k -= 512;
     this.folios2m++;
@@ -253,7 +250,7 @@ export class FolioLayout {
         b = Math.min(bEnd, (g + 1) * 512);
         continue;
       }
-      if (this.blockOrder.get(b) !== order) return b;
+      if ((this.entry(b) & ORDER_BITS) !== order) return b;
       b++;
     }
     return bEnd;
@@ -273,21 +270,17 @@ export class FolioLayout {
     if (node < 0 && this.gigOrder[g] === PER_BLOCK) {
       node = this.commonNode(g);
       if (node < 0) {
-        // Blocks on different nodes: keep the range per block.
-        const b0 = g * 512;
-        this.blockOrder.fill(order, b0, b0 + 512);
-        this.blockHvo.fill(hvo ? 1 : 0, b0, b0 + 512);
+        // Blocks on different nodes: keep the range per block, each its node.
+        const chunk = this.blocks[g] ?? this.allocateChunk(g);
+        const bits = order | (hvo ? HVO_BIT : 0);
+        for (let k = 0; k < 512; k++) chunk[k] = (chunk[k]! & ~0xff) | bits;
         return;
       }
     }
     if (this.gigOrder[g] === PER_BLOCK) {
       // Held by the summary from now on: the blocks' storage goes (perBlock() writes it anew).
-      const b0 = g * 512;
-      const b1 = Math.min(this.blockOrder.length, b0 + 512);
-      if (node < 0) node = this.blockNode.get(b0);
-      this.blockOrder.fill(ORDER_4K, b0, b1);
-      this.blockHvo.fill(0, b0, b1);
-      this.blockNode.fill(0, b0, b1);
+      if (node < 0) node = this.entry(g * 512) >>> NODE_SHIFT;
+      this.freeChunk(g);
     }
     this.gigOrder[g] = order;
     this.gigHvo[g] = hvo ? 1 : 0;
@@ -296,10 +289,11 @@ export class FolioLayout {
 
   /** The node every block of range `g` (held per block) records, or -1 when they differ. */
   private commonNode(g: number): number {
-    const b0 = g * 512;
-    const node = this.blockNode.get(b0);
+    const chunk = this.blocks[g];
+    if (chunk === undefined) return 0;
+    const node = chunk[0]! >>> NODE_SHIFT;
     if (node === MIXED_NODES) return -1;
-    for (let b = b0 + 1; b < b0 + 512; b++) if (this.blockNode.get(b) !== node) return -1;
+    for (let k = 1; k < 512; k++) if (chunk[k]! >>> NODE_SHIFT !== node) return -1;
     return node;
   }
 
@@ -307,19 +301,51 @@ export class FolioLayout {
   private perBlock(g: number): void {
     const order = this.gigOrder[g]!;
     if (order === PER_BLOCK) return;
-    const b0 = g * 512;
-    const b1 = Math.min(this.blockOrder.length, b0 + 512);
-    this.blockOrder.fill(order, b0, b1);
-    this.blockHvo.fill(this.gigHvo[g]!, b0, b1);
-    this.blockNode.fill(this.gigNode[g]!, b0, b1);
+    const e = order | (this.gigHvo[g] === 1 ? HVO_BIT : 0) | (this.gigNode[g]! << NODE_SHIFT);
+    // A uniform range holds no chunk (setGig() freed it); entries of 0 need none.
+    if (e !== 0) (this.blocks[g] ?? this.allocateChunk(g)).fill(e);
     this.gigOrder[g] = PER_BLOCK;
   }
 
-  /** Set the order of block `b` of a per-block range, keeping `hugeBlocks` in step. */
-  private setBlockOrder(b: number, order: PageOrder): void {
-    const was = this.blockOrder.get(b) !== ORDER_4K;
+  /** Block `b` of a per-block range gets folio `order` and `hvo`, and `node` unless it is -1 (the
+   * node stays), keeping `hugeBlocks` in step. */
+  private setBlock(b: number, order: PageOrder, hvo: boolean, node: number): void {
+    const e = this.entry(b);
+    const was = (e & ORDER_BITS) !== ORDER_4K;
     const is = order !== ORDER_4K;
     if (was !== is) this.hugeBlocks[gigOfBlock(b)]! += is ? 1 : -1;
-    this.blockOrder.set(b, order);
+    const nodeBits = node < 0 ? e & ~0xff : node << NODE_SHIFT;
+    this.setEntry(b, nodeBits | order | (hvo ? HVO_BIT : 0));
+  }
+
+  /** The entry of block `b` (0 when its range holds no chunk). */
+  private entry(b: number): number {
+    const chunk = this.blocks[gigOfBlock(b)];
+    return chunk === undefined ? 0 : chunk[b & 511]!;
+  }
+
+  private setEntry(b: number, e: number): void {
+    const g = gigOfBlock(b);
+    let chunk = this.blocks[g];
+    if (chunk === undefined) {
+      if (e === 0) return;
+      chunk = this.allocateChunk(g);
+    }
+    chunk[b & 511] = e;
+  }
+
+  private allocateChunk(g: number): Uint16Array {
+    chargeStorage(LAYOUT_CHUNK_BYTES, 'per-2 MiB folio layout');
+    const chunk = new Uint16Array(512);
+    this.blocks[g] = chunk;
+    this.blockChunks++;
+    return chunk;
+  }
+
+  private freeChunk(g: number): void {
+    if (this.blocks[g] === undefined) return;
+    this.blocks[g] = undefined;
+    this.blockChunks--;
+    releaseStorage(LAYOUT_CHUNK_BYTES);
   }
 }
