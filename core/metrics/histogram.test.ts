@@ -3,7 +3,7 @@
 // report the same buckets, count, mean, max and percentiles, to the last bit.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LatencyHistogram } from './histogram.js';
+import { bucketOf, LatencyHistogram } from './histogram.js';
 
 fc.configureGlobal({ seed: Number(process.env['GMEMLAB_FC_SEED'] ?? 20261207) });
 
@@ -68,5 +68,48 @@ describe('LatencyHistogram.recordOne', () => {
     for (const bad of [-1, NaN, Infinity, -Infinity])
       expect(() => h.recordOne(bad)).toThrow(/not a finite non-negative number/);
     expect(h.count).toBe(0);
+  });
+});
+
+describe('bucketOf', () => {
+  /** The bucket as the histogram first computed it: floor(log2), then the linear sub-bucket. */
+  function byLog2(value: number): number {
+    if (value < 1) return 0;
+    const exponent = Math.floor(Math.log2(value));
+    const base = 2 ** exponent;
+    const sub = Math.min(15, Math.floor(((value - base) / base) * 16));
+    return Math.min(64 * 16 - 1, exponent * 16 + sub);
+  }
+
+  it('reads the same bucket from the bits as from log2, at powers of two and next to them', () => {
+    for (let e = 0; e < 70; e++) {
+      const p = 2 ** e;
+      for (const v of [
+        p,
+        p * (1 - Number.EPSILON / 2),
+        p * (1 + Number.EPSILON),
+        p * 1.0625,
+        p * 1.9999999,
+      ])
+        if (v >= 1) expect(bucketOf(v), `value ${v}`).toBe(byLog2(v));
+    }
+    expect([bucketOf(0), bucketOf(0.999), bucketOf(1), bucketOf(1.5), bucketOf(2 ** 80)]).toEqual([
+      0, 0, 0, 8, 1023,
+    ]);
+  });
+
+  it('reads the same bucket from the bits as from log2, for any value', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 2 ** 70, noNaN: true }), (v) => {
+        expect(bucketOf(v)).toBe(byLog2(v));
+      }),
+      { numRuns: 20000 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), (v) => {
+        expect(bucketOf(v)).toBe(byLog2(v));
+      }),
+      { numRuns: 20000 },
+    );
   });
 });

@@ -131,12 +131,25 @@ export class LatencyHistogram {
   }
 }
 
-function bucketOf(value: number): number {
+/** The value's bits, to read its binary exponent and leading mantissa bits. */
+const valueBits = new Float64Array(1);
+const valueWords = new Uint32Array(valueBits.buffer);
+/** Index of the word holding the sign, exponent and top 20 mantissa bits. */
+const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
+
+/**
+ * The bucket of `value` (finite, non-negative): floor(log2(value)) sub-divided in SUB_BUCKETS by
+ * the mantissa, that is the IEEE 754 exponent and the mantissa's top four bits, read from the
+ * number's bits (Math.log2 and a power per sample cost more than the sample). The same buckets
+ * as Math.floor(Math.log2(value)) and floor((value - 2^e) / 2^e * 16), a test compares them.
+ */
+export function bucketOf(value: number): number {
   if (value < 1) return 0;
-  const exponent = Math.floor(Math.log2(value));
-  const base = 2 ** exponent;
-  const sub = Math.min(SUB_BUCKETS - 1, Math.floor(((value - base) / base) * SUB_BUCKETS));
-  return Math.min(MAX_EXPONENT * SUB_BUCKETS - 1, exponent * SUB_BUCKETS + sub);
+  valueBits[0] = value;
+  const high = valueWords[HIGH_WORD]!;
+  const exponent = (high >>> 20) - 1023;
+  if (exponent >= MAX_EXPONENT) return MAX_EXPONENT * SUB_BUCKETS - 1;
+  return exponent * SUB_BUCKETS + ((high >>> 16) & (SUB_BUCKETS - 1));
 }
 
 function upperEdge(bucket: number): number {
