@@ -58,28 +58,33 @@ describe('the model memory budget', () => {
     expect(budgeted.summary).toEqual(free.summary);
   });
 
-  it('the charge follows the storage: a block table per 1 GiB range first touched, a line per partial block', () => {
+  it('the charge follows the storage: a block table per 1 GiB range first touched, a line per block past three bits', () => {
     withStorageBudget(1024 * MiB, () => {
       const sim = simOf(
         { memoryBytes: 64 * GiB },
         { pageSize: '4k', allocator: 'buddy', guestBytes: 16 * GiB },
       );
       const start = storageInUse();
-      expect(sim.convert(0, 4096, 'shared').ok).toBe(true);
+      // Four pages of one 2 MiB block: more than its block-table entry holds, so it takes a line.
+      expect(sim.convert(0, 4 * 4096, 'shared').ok).toBe(true);
       const first = storageInUse() - start;
-      expect(sim.convert(GiB, 4096, 'shared').ok).toBe(true);
+      expect(sim.convert(GiB, 4 * 4096, 'shared').ok).toBe(true);
       const each = storageInUse() - start - first;
       expect(each).toBeGreaterThan(0);
       // The same conversion in three more 1 GiB ranges costs three times as much; again in the
       // same 2 MiB blocks, nothing.
-      for (let g = 2; g <= 4; g++) sim.convert(g * GiB, 4096, 'shared');
+      for (let g = 2; g <= 4; g++) sim.convert(g * GiB, 4 * 4096, 'shared');
       expect(storageInUse() - start).toBe(first + 4 * each);
-      for (let g = 1; g <= 4; g++) sim.convert(g * GiB + 8192, 4096, 'shared');
+      for (let g = 1; g <= 4; g++) sim.convert(g * GiB + 8 * 4096, 4096, 'shared');
       expect(storageInUse() - start).toBe(first + 4 * each);
-      // A block table (a count and a line number per 2 MiB block) is 4 KiB; the first partial
-      // block also took the line pool's first page (512 lines of 64 bytes), which the others share.
+      // A block table (a count and an entry per 2 MiB block) is 4 KiB; the first block with a
+      // line also took the line pool's first page (512 lines of 64 bytes), which the others share.
       expect(each % 4096).toBe(0);
       expect(first - each).toBe(32768);
+      // One shared page in a block of a range not touched yet: its table only, no line.
+      const before = storageInUse();
+      sim.convert(8 * GiB, 4096, 'shared');
+      expect(storageInUse() - before).toBe(each);
     });
   });
 });

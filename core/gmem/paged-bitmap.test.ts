@@ -16,13 +16,27 @@ describe('PagedBitmap', () => {
     expect(b.get(1024)).toBe(true);
   });
 
-  it('allocates no storage for untouched 1 GiB chunks, and words only for partial blocks', () => {
+  it('allocates no storage for untouched 1 GiB chunks, and words only for blocks past three bits', () => {
     const b = new PagedBitmap(4 * 1024 * 262144); // 4 TiB of 4 KiB pages
     const before = b.storageBytes;
     b.assign(5, true);
-    // One chunk's block table (a count and a line number per 2 MiB block, 4 bytes each) and the
-    // first page of the line pool (512 lines of 64 bytes), whose first line holds block 0.
+    b.assign(300, true);
+    b.assign(511, true);
+    // One chunk's block table (a count and an entry per 2 MiB block, 4 bytes each), whose entry
+    // for block 0 holds its three set bits.
+    expect(b.storageBytes - before).toBe(4096);
+    expect([b.get(5), b.get(300), b.get(511), b.get(6), b.blockCount(0)]).toEqual([
+      true,
+      true,
+      true,
+      false,
+      3,
+    ]);
+    // A fourth takes the first page of the line pool (512 lines of 64 bytes).
+    b.assign(40, true);
     expect(b.storageBytes - before).toBe(4096 + 32 * 1024);
+    expect(b.word(1)).toBe(1 << 8);
+    expect(b.word(15)).toBe(0x80000000);
     b.assign(262144 * 1024 * 3 + 7, true);
     expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
     // Full blocks are held by their counts: a whole GiB set costs its block table alone.
@@ -34,15 +48,19 @@ describe('PagedBitmap', () => {
   it('reuses the lines of blocks that went uniform, and grows the pool past 512 partial blocks', () => {
     const b = new PagedBitmap(4 * 262144);
     const before = b.storageBytes;
+    /** Four bits of block `blk` from `first` on, every 7th: more than its entry holds. */
+    const four = (blk: number, first: number, value: boolean) => {
+      for (let j = 0; j < 4; j++) b.assign(blk * 512 + first + 7 * j, value);
+    };
     for (let round = 0; round < 3; round++) {
-      for (let blk = 0; blk < 1024; blk += 2) b.assign(blk * 512 + round, true);
-      for (let blk = 0; blk < 1024; blk += 2) b.assign(blk * 512 + round, false);
+      for (let blk = 0; blk < 1024; blk += 2) four(blk, round, true);
+      for (let blk = 0; blk < 1024; blk += 2) four(blk, round, false);
     }
-    // 512 blocks partial at once: one page of lines, reused each round.
+    // 512 blocks with lines at once: one page of lines, reused each round.
     expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
     expect(b.total).toBe(0);
-    // 600 partial blocks at once need a second page; a block set whole gives its line back.
-    for (let blk = 0; blk < 600; blk++) b.assign(blk * 512 + 3, true);
+    // 600 at once need a second page; a block set whole gives its line back.
+    for (let blk = 0; blk < 600; blk++) four(blk, 3, true);
     expect(b.partialBlocksTotal).toBe(600);
     expect(b.storageBytes - before).toBe(2 * 4096 + 2 * 32 * 1024);
     b.assignRange(0, 512, true);
@@ -53,14 +71,15 @@ describe('PagedBitmap', () => {
     expect(b.get(512 + 3)).toBe(true);
     for (let blk = 2; blk < 600; blk++) {
       expect(b.get(blk * 512 + 3)).toBe(true);
-      expect(b.countRange(blk * 512, blk * 512 + 512)).toBe(1);
+      expect(b.get(blk * 512 + 24)).toBe(true);
+      expect(b.countRange(blk * 512, blk * 512 + 512)).toBe(4);
     }
     // Clearing one bit of a full block gives it a line of ones.
     b.assign(100, false);
     expect(b.countRange(0, 512)).toBe(511);
     expect(b.find(0, 512, false)).toBe(100);
     expect(b.word(3)).toBe(0xffffffef);
-    expect(b.total).toBe(511 + 511 + 598);
+    expect(b.total).toBe(511 + 511 + 598 * 4);
   });
 
   it('keeps 64 TiB indexes apart (2^34 bits, past the 32-bit operators)', () => {
@@ -151,6 +170,102 @@ describe('PagedBitmap', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  // Blocks move between their four forms (all clear, a few indexes in the table entry, a line,
+  // all set) one bit or a few at a time: every answer, and every change the observer is told of,
+  // must be what a plain array says, whatever the form.
+  it.each([
+    ['0', 0],
+    ['40 TiB', 40 * 1024 * 262144],
+  ])('agrees with a plain array under single-bit and short-range changes at %s', (_name, base) => {
+    const size = 3 * 512 + 100;
+    const nrBits = base === 0 ? size : 64 * 1024 * 262144;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(size - 1), fc.nat(40), fc.boolean(), fc.boolean()), {
+          minLength: 1,
+          maxLength: 120,
+        }),
+        (ops) => {
+          const b = new PagedBitmap(nrBits);
+          const ref = new Uint8Array(size);
+          const refWord = (w: number) => {
+            let x = 0;
+            for (let j = 0; j < 32; j++) if (ref[w * 32 + j]) x |= 1 << j;
+            return x >>> 0;
+          };
+          const baseWord = base / 32;
+          // The observer is told of each change before it is written: its `old` is the array's.
+          b.observe(
+            {
+              word: (_role, w, old, next) => {
+                expect(old).toBe(refWord(w - baseWord));
+                expect(next).not.toBe(old);
+              },
+              bit: (_role, w, mask, value) => {
+                expect((refWord(w - baseWord) & mask) !== 0).toBe(!value);
+              },
+              block: (_role, blk, value) => {
+                const first = (blk - base / 512) * 512;
+                expect(ref.subarray(first, first + 512).every((v) => v === (value ? 1 : 0))).toBe(
+                  false,
+                );
+              },
+            },
+            0,
+          );
+          for (const [at, len, value, single] of ops) {
+            const end = single ? at + 1 : Math.min(size, at + len);
+            let changed = 0;
+            for (let i = at; i < end; i++) if (ref[i] !== (value ? 1 : 0)) changed++;
+            const got = single
+              ? b.assign(base + at, value)
+                ? 1
+                : 0
+              : b.assignRange(base + at, base + end, value);
+            ref.fill(value ? 1 : 0, at, end);
+            expect(got).toBe(changed);
+          }
+          let total = 0;
+          for (let i = 0; i < size; i++) total += ref[i]!;
+          expect(b.total).toBe(total);
+          let partial = 0;
+          let used = 0;
+          for (let blk = 0; blk * 512 < size; blk++) {
+            const n = ref.subarray(blk * 512, blk * 512 + 512).reduce((x, v) => x + v, 0);
+            expect(b.blockCount(base / 512 + blk), `block ${blk}`).toBe(n);
+            if (n > 0) used++;
+            if (n > 0 && n < 512) partial++;
+          }
+          expect([b.partialBlocksTotal, b.usedBlocksTotal]).toEqual([partial, used]);
+          for (let w = 0; w * 32 < size; w++) {
+            expect(b.word(baseWord + w), `word ${w}`).toBe(refWord(w));
+            expect(b.testBit(baseWord + w, 1 << (w % 32))).toBe(
+              ((refWord(w) >>> (w % 32)) & 1) === 1,
+            );
+          }
+          for (let i = 0; i < size; i++) expect(b.get(base + i)).toBe(ref[i] === 1);
+          for (const [from, to] of [
+            [0, size],
+            [5, 517],
+            [511, 1030],
+            [700, 701],
+          ] as const) {
+            expect(b.countRange(base + from, base + to)).toBe(
+              ref.subarray(from, to).reduce((x, v) => x + v, 0),
+            );
+            const set = ref.subarray(from, to).indexOf(1);
+            const clear = ref.subarray(from, to).indexOf(0);
+            expect(b.find(base + from, base + to, true)).toBe(base + (set < 0 ? to : from + set));
+            expect(b.find(base + from, base + to, false)).toBe(
+              base + (clear < 0 ? to : from + clear),
+            );
+          }
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });

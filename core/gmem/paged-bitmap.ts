@@ -2,12 +2,16 @@
 // range. Most of a guest is empty or full in every bitmap (a huge folio is all allocated, all
 // private, mapped at one level), so each level holds what is uniform below it: a 1 GiB chunk whose
 // bits are all clear or all set is its count alone, and so is a 2 MiB block of a mixed chunk. A
-// mixed chunk has a block table (a count and a line number per block, 4 KiB), and only a block
-// with some bits set and some clear (a partial block) holds its 512 bits, in one 64-byte line (16
-// words). Tables and lines come from pools and go back to them when their chunk or block turns
-// uniform again, the last freed first: a conversion that shares a page and takes it back touches
-// the per-GiB counts and a table and a line still in cache, where a flat bitmap of a 1 TiB guest
-// (32 MiB of words, 1 MiB of block counts) misses in the cache on every random page.
+// mixed chunk has a block table (a count and a second entry per block, 4 KiB). A block with some
+// bits set and some clear (a partial block) holds them in that second entry while it has at most
+// SMALL_BITS set (their indexes, 9 bits each: the commonest partial block is one shared page, a
+// bounce buffer, in a private huge page), and past that its 512 bits in one 64-byte line (16
+// words) whose number the entry holds. Tables and lines come from pools and go back to them when
+// their chunk or block turns uniform again, the last freed first: a conversion that shares a page
+// and takes it back touches the per-GiB counts and a table still in cache, where a flat bitmap of
+// a 1 TiB guest (32 MiB of words, 1 MiB of block counts) misses in the cache on every random page,
+// and a line per partial block would too (a random trace over 1 TiB leaves most of its 512 Ki
+// blocks with one to three shared pages: 32 MiB of lines, where their indexes take none).
 //
 // Indexes reach 2^34 (a 64 TiB guest of 4 KiB pages), past what JavaScript's 32-bit operators
 // hold: chunk and block numbers come from Math.floor division (exact below 2^53), and the 32-bit
@@ -25,6 +29,8 @@ const PAGE_WORDS = LINES_PER_PAGE * 16;
 const CHUNK_META_BYTES = BLOCKS_PER_CHUNK * 2 * 4;
 /** End of the free-line list. */
 const NO_LINE = -1;
+/** Set bits a partial block holds as indexes in its table entry, without a line: 3 of 9 bits. */
+const SMALL_BITS = 3;
 /** Storage of one 1 GiB chunk at most: a block table and a line for each of its 512 blocks
  * (every block partial). A chunk all clear or all set costs nothing once its table is back in
  * the pool; one whose blocks are each empty or full costs its block table alone. */
@@ -42,6 +48,27 @@ export interface BitmapObserver {
   bit(role: number, w: number, mask: number, value: boolean): void;
   /** Every bit of the whole 2 MiB block `b` of the bitmap observed as `role` becomes `value`. */
   block(role: number, b: number, value: boolean): void;
+}
+
+/** Whether a block of `n` set bits holds them in a line (partial, past SMALL_BITS). */
+function lined(n: number): boolean {
+  return n > SMALL_BITS && n < 512;
+}
+
+/** Whether the `n` indexes packed in `packed` (9 bits each) include block bit `bi` (0-511). */
+function smallHas(packed: number, n: number, bi: number): boolean {
+  for (let j = 0; j < n; j++) if (((packed >>> (9 * j)) & 511) === bi) return true;
+  return false;
+}
+
+/** Word `wi` (0-15) of a block whose `n` set bits are the indexes packed in `packed`. */
+function smallWord(packed: number, n: number, wi: number): number {
+  let word = 0;
+  for (let j = 0; j < n; j++) {
+    const bi = (packed >>> (9 * j)) & 511;
+    if (bi >>> 5 === wi) word |= 1 << (bi & 31);
+  }
+  return word;
 }
 
 export function popcount32(x: number): number {
@@ -143,6 +170,7 @@ export class PagedBitmap {
     const n = meta[k]!;
     if (n === 0) return false;
     if (n === 512) return true;
+    if (n <= SMALL_BITS) return smallHas(meta[k + 1]!, n, bit & 511);
     return (this.lineWord(meta[k + 1]!, (bit >>> 5) & 15) & (1 << (bit & 31))) !== 0;
   }
 
@@ -152,11 +180,7 @@ export class PagedBitmap {
     const meta = this.metas[c];
     if (!meta) return this.perGig[c]! > 0 ? 0xffffffff : 0;
     const local = w & (WORDS_PER_CHUNK - 1);
-    const k = (local >>> 4) << 1;
-    const n = meta[k]!;
-    if (n === 0) return 0;
-    if (n === 512) return 0xffffffff;
-    return this.lineWord(meta[k + 1]!, local & 15) >>> 0;
+    return this.blockWord(meta, (local >>> 4) << 1, local & 15) >>> 0;
   }
 
   /** Whether bit `mask` of word `w` is set: like get(), but empty and full 1 GiB ranges answer
@@ -172,6 +196,7 @@ export class PagedBitmap {
     const n = meta[k]!;
     if (n === 0) return false;
     if (n === 512) return true;
+    if (n <= SMALL_BITS) return (smallWord(meta[k + 1]!, n, local & 15) & mask) !== 0;
     return (this.lineWord(meta[k + 1]!, local & 15) & mask) !== 0;
   }
 
@@ -201,6 +226,9 @@ export class PagedBitmap {
     } else if (before === 512) {
       if (value) return false;
       old = -1;
+    } else if (before <= SMALL_BITS) {
+      if (smallHas(meta[k + 1]!, before, bit & 511) === value) return false;
+      old = smallWord(meta[k + 1]!, before, (bit >>> 5) & 15);
     } else {
       old = this.lineWord(meta[k + 1]!, (bit >>> 5) & 15);
       if (((old & mask) !== 0) === value) return false;
@@ -240,7 +268,7 @@ export class PagedBitmap {
           if (before !== target) {
             if (this.observer !== null)
               this.observer.block(this.role, c * BLOCKS_PER_CHUNK + (bit >>> 9), value);
-            if (before !== 0 && before !== 512) this.freeLineOf(meta[k + 1]!);
+            if (lined(before)) this.freeLineOf(meta[k + 1]!);
             const delta = target - before;
             this.setCount(c, meta, k, before, target);
             this.perGig[c]! += delta;
@@ -254,8 +282,7 @@ export class PagedBitmap {
         const lo = bit & 31;
         const n = Math.min(32 - lo, stop - bit);
         const mask = maskOf(lo, n);
-        const before = meta[k]!;
-        const old = before === 0 ? 0 : before === 512 ? -1 : this.lineWord(meta[k + 1]!, w & 15);
+        const old = this.blockWord(meta, k, w & 15);
         const next = value ? old | mask : old & ~mask;
         const ch = old ^ next;
         if (ch !== 0) {
@@ -310,7 +337,7 @@ export class PagedBitmap {
         const m = Math.min(32 - lo, stop - bit);
         if (inBlock === 512) n += m;
         else if (inBlock !== 0)
-          n += popcount32((this.lineWord(meta[k + 1]!, (bit >>> 5) & 15) & maskOf(lo, m)) >>> 0);
+          n += popcount32((this.blockWord(meta, k, (bit >>> 5) & 15) & maskOf(lo, m)) >>> 0);
         bit += m;
       }
       i = chunkEnd;
@@ -345,7 +372,7 @@ export class PagedBitmap {
         }
         if ((value && blk === 512) || (!value && blk === 0)) return chunkBase + bit;
         const lo = bit & 31;
-        let word = this.lineWord(meta[k + 1]!, (bit >>> 5) & 15);
+        let word = this.blockWord(meta, k, (bit >>> 5) & 15);
         if (!value) word = ~word;
         word = (word >>> lo) << lo;
         word >>>= 0;
@@ -396,10 +423,20 @@ export class PagedBitmap {
     return this.pages[line >>> 9]![((line & (LINES_PER_PAGE - 1)) << 4) + wi]!;
   }
 
+  /** Word `wi` (0-15) of the block at `k` of a block table, whatever holds it. */
+  private blockWord(meta: Int32Array, k: number, wi: number): number {
+    const n = meta[k]!;
+    if (n === 0) return 0;
+    if (n === 512) return -1;
+    if (n <= SMALL_BITS) return smallWord(meta[k + 1]!, n, wi);
+    return this.lineWord(meta[k + 1]!, wi);
+  }
+
   /**
    * Word `wi` of the block at `k` of chunk `c` becomes `next`, its count moving by `delta`
-   * (non-zero). A block going partial takes a line holding what its count said (all clear or
-   * all set); one going empty or full gives its line back.
+   * (non-zero). A block going past SMALL_BITS set takes a line holding what it held (all clear,
+   * all set, or its few indexes); one coming back to SMALL_BITS or fewer keeps their indexes and
+   * gives its line back, as does one going empty or full.
    */
   private writeWord(
     c: number,
@@ -411,19 +448,67 @@ export class PagedBitmap {
   ): void {
     const before = meta[k]!;
     const after = before + delta;
-    const wasPartial = before !== 0 && before !== 512;
-    if (after !== 0 && after !== 512) {
+    if (lined(after)) {
       let line: number;
-      if (wasPartial) line = meta[k + 1]!;
+      if (lined(before)) line = meta[k + 1]!;
       else {
-        line = this.takeLine(before === 0 ? 0 : -1);
+        line = this.takeLine(before === 512 ? -1 : 0);
+        if (before !== 0 && before !== 512) this.spill(line, meta[k + 1]!, before);
         meta[k + 1] = line;
       }
       this.pages[line >>> 9]![((line & (LINES_PER_PAGE - 1)) << 4) + wi] = next;
-    } else if (wasPartial) this.freeLineOf(meta[k + 1]!);
+    } else if (after !== 0 && after !== 512) {
+      meta[k + 1] = this.gather(meta, k, before, wi, next);
+    } else if (lined(before)) this.freeLineOf(meta[k + 1]!);
     this.setCount(c, meta, k, before, after);
     this.perGig[c]! += delta;
     this.count += delta;
+  }
+
+  /**
+   * The indexes, packed, of the set bits of the block at `k` (`before` set) once its word `wi`
+   * is `next`, which leaves SMALL_BITS or fewer set; a line it held goes back to the pool. (From
+   * all set, one word's change cannot come down to SMALL_BITS.)
+   */
+  private gather(meta: Int32Array, k: number, before: number, wi: number, next: number): number {
+    let packed = 0;
+    let n = 0;
+    if (lined(before)) {
+      const line = meta[k + 1]!;
+      for (let w = 0; w < 16; w++) {
+        for (let word = w === wi ? next : this.lineWord(line, w); word !== 0; word &= word - 1) {
+          packed |= ((w << 5) | (31 - Math.clz32(word & -word))) << (9 * n);
+          n++;
+        }
+      }
+      this.freeLineOf(line);
+      return packed;
+    }
+    if (before !== 0) {
+      const old = meta[k + 1]!;
+      for (let j = 0; j < before; j++) {
+        const bi = (old >>> (9 * j)) & 511;
+        if (bi >>> 5 !== wi) {
+          packed |= bi << (9 * n);
+          n++;
+        }
+      }
+    }
+    for (let word = next; word !== 0; word &= word - 1) {
+      packed |= ((wi << 5) | (31 - Math.clz32(word & -word))) << (9 * n);
+      n++;
+    }
+    return packed;
+  }
+
+  /** The `n` packed indexes `packed` set in `line`, which is all clear. */
+  private spill(line: number, packed: number, n: number): void {
+    const page = this.pages[line >>> 9]!;
+    const base = (line & (LINES_PER_PAGE - 1)) << 4;
+    for (let j = 0; j < n; j++) {
+      const bi = (packed >>> (9 * j)) & 511;
+      page[base + (bi >>> 5)]! |= 1 << (bi & 31);
+    }
   }
 
   /** A line from the pool (the last one freed, still in cache), its 16 words set to `fill`. */
