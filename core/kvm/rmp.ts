@@ -73,7 +73,8 @@ export class RmpTable {
 
   /** sev_gmem_invalidate() of [start, end): the pages go back to the hypervisor (shared). */
   makeShared(start: number, end: number): void {
-    if (end <= start) return;
+    // No assigned entry at all (no private page faulted in yet): nothing to reclaim.
+    if (end <= start || (this.entries2m.total === 0 && this.entries4k.total === 0)) return;
     for (let b = blockOfPage(start); b <= blockOfPage(end - 1); b++) {
       if (!this.entries2m.get(b)) continue;
       const bs = b * 512;
