@@ -192,6 +192,17 @@ export class GuestMemfd {
     return gaugeCounterProblems(this.gmem);
   }
 
+  /**
+   * Read the state a conversion of page `index` reads first (the folio entry of its 2 MiB block
+   * and the block's count of shared pages) and change nothing: a replay reads a batch of upcoming
+   * pages ahead so that their cache misses overlap (trace-oplog.ts, PREFETCH). Returns a number
+   * made of what it read, for the caller to keep. A page outside the file reads nothing.
+   */
+  prefetch(index: number): number {
+    if (!(index >= 0 && index < this.nrPages)) return 0;
+    return this.layout.orderAt(index) + this.shared.blockCount(Math.floor(index / 512));
+  }
+
   /** Bytes of typed arrays holding this file's model state (the simulator's own footprint). */
   modelStorageBytes(): number {
     return modelStorageBytes(this.gmem);

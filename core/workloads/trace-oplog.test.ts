@@ -1,7 +1,7 @@
 // The check pass's operation log: it gives back every operation as it was logged, with the
 // progress marks in place, and drops itself, holding nothing, once it would pass its budget.
 import { describe, expect, it } from 'vitest';
-import { OpLog, setOpLogBudget } from './trace-oplog.js';
+import { OpLog, prefetch, setOpLogBudget } from './trace-oplog.js';
 import {
   OP_GPA,
   OP_TO_PRIVATE,
@@ -101,6 +101,47 @@ describe('OpLog', () => {
     for (const op of ops) {
       const back = opFromFields(opCode(op), op.line, op.timeNs ?? NaN, op.address, op.size);
       expect(back).toStrictEqual(op);
+    }
+  });
+
+  it('tells a sink of the operations a little before they come, and gives them all the same', () => {
+    const log = new OpLog();
+    for (let i = 0; i < 70_000; i++) log.op(OP_GPA, i + 1, NaN, i * 4096, 4096);
+    const ops: number[] = [];
+    /** For each operation (by its line), how many operations before it came it was read ahead. */
+    const lead = new Map<number, number>();
+    let inBlock = 0;
+    log.replay(
+      {
+        op: (_code, line) => void ops.push(line),
+        prefetch: (codes, addresses, sizes, from, to) => {
+          expect(to - from).toBeLessThanOrEqual(32);
+          for (let i = from; i < to; i++) {
+            expect([codes[i], sizes[i]]).toEqual([OP_GPA, 4096]);
+            lead.set(addresses[i]! / 4096 + 1, ops.length);
+          }
+          inBlock++;
+        },
+      },
+      () => {},
+    );
+    expect(ops).toEqual(Array.from({ length: 70_000 }, (_, i) => i + 1));
+    // Every operation but the first 32 of each block of 65,536 is read ahead, 1 to 64 operations
+    // before it comes, once.
+    for (let line = 1; line <= 70_000; line++) {
+      const at = (line - 1) % 65_536;
+      const before = lead.get(line);
+      if (at < 32) expect(before, `line ${line}`).toBeUndefined();
+      else expect(line - 1 - before!, `line ${line}`).toBeGreaterThanOrEqual(1);
+      if (before !== undefined) expect(line - 1 - before).toBeLessThanOrEqual(64);
+    }
+    expect(inBlock).toBe(Math.ceil((65_536 - 32) / 32) + Math.ceil((70_000 - 65_536 - 32) / 32));
+    // Turned off, no sink is told.
+    prefetch.enabled = false;
+    try {
+      log.replay({ op: () => {}, prefetch: () => expect.fail('read ahead while off') }, () => {});
+    } finally {
+      prefetch.enabled = true;
     }
   });
 });

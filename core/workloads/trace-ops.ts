@@ -69,6 +69,18 @@ export const OP_WRITE = 64;
 /** Where each operation goes, as numbers. */
 export interface OpFieldSink {
   op(code: number, line: number, timeNs: number, address: number, size: number): void;
+  /**
+   * Told of operations `[from, to)` of these arrays a little before they come (a replay of the
+   * kept operations, trace-oplog.ts), to read ahead the model state they will read first: it
+   * changes nothing.
+   */
+  prefetch?(
+    codes: Uint8Array,
+    addresses: Float64Array,
+    sizes: Float64Array,
+    from: number,
+    to: number,
+  ): void;
 }
 
 export function opCode(op: TraceOp): number {

@@ -133,6 +133,34 @@ class TraceReplayer implements OpFieldSink {
     this.lowMemBytes = params.gpaLayout.lowMemBytes;
   }
 
+  /** What prefetch() read, kept so that its reads are not optimised away. */
+  private prefetched = 0;
+
+  /** The model state of operations [from, to) read ahead (OpFieldSink.prefetch): GPAs translated
+   * as op() does, one that does not translate left out. */
+  prefetch(
+    codes: Uint8Array,
+    addresses: Float64Array,
+    sizes: Float64Array,
+    from: number,
+    to: number,
+  ): void {
+    const gmem = this.ctx.sim.gmem;
+    const low = this.lowMemBytes;
+    let read = 0;
+    for (let i = from; i < to; i++) {
+      const address = addresses[i]!;
+      let offset = address;
+      if (codes[i]! & OP_GPA) {
+        if (address < low ? address + sizes[i]! <= low : address >= HIGH_RAM_GPA) {
+          if (address >= low) offset = address - HIGH_RAM_GPA + low;
+        } else continue;
+      }
+      read += gmem.prefetch(offset / PAGE_SIZE);
+    }
+    this.prefetched += read;
+  }
+
   /** One operation as numbers (trace-ops.ts): timeNs NaN when it has none. */
   op(code: number, line: number, timeNs: number, address: number, size: number): void {
     const sim = this.ctx.sim;

@@ -13,7 +13,7 @@ import { ErrorSink, MAX_REPORTED_ERRORS } from './trace-lines.js';
 import type { TraceOp } from './trace-ops.js';
 import { QemuParser } from './trace-qemu.js';
 import { parseTrace, scanTrace } from './trace-parse.js';
-import { setOpLogBudget } from './trace-oplog.js';
+import { prefetch, setOpLogBudget } from './trace-oplog.js';
 import {
   ByteLineReader,
   bytesSource,
@@ -414,6 +414,30 @@ describe('a trace run streams its trace', () => {
         expect(kept.series).toEqual(again.series);
         expect(kept.endNs).toBe(again.endNs);
       }
+    }
+  });
+
+  it('reads the state of the next operations ahead without changing what the replay computes', () => {
+    const parsed = traceExperiment();
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+    for (const index of [0, 1]) {
+      const run = () =>
+        runVariant(parsed.experiment, index, { traceSource: textSource(text, 'ops.log', 4096) });
+      const batches = prefetch.batches;
+      const ahead = run();
+      // 20,000 operations read ahead 32 at a time.
+      expect(prefetch.batches - batches).toBeGreaterThanOrEqual(600);
+      prefetch.enabled = false;
+      let plain;
+      try {
+        plain = run();
+      } finally {
+        prefetch.enabled = true;
+      }
+      expect(ahead.summary).toEqual(plain.summary);
+      expect(ahead.series).toEqual(plain.series);
+      expect(ahead.eventsJsonl).toBe(plain.eventsJsonl);
+      expect(ahead.endNs).toBe(plain.endNs);
     }
   });
 });
