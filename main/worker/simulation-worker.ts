@@ -26,5 +26,10 @@ port.on('message', (request: RunRequest) => {
 
 // The host asks for a warm-up when it starts its pool ahead of the first run (warm-up.ts).
 const rounds = Number((workerData as { warmUp?: number } | undefined)?.warmUp ?? 0);
-if (rounds > 0) warmUp(rounds);
+if (rounds > 0) {
+  const report = warmUp(rounds);
+  // The worker still serves runs, only colder: said on stderr, where the host's logs go.
+  if (report.error !== undefined)
+    console.error(`gmem-lab worker: warm-up stopped after ${report.runs} runs: ${report.error}`);
+}
 post({ type: 'ready' });

@@ -4,7 +4,7 @@
 // its first run (the workbench starts it with the app) can spend that time up front: the worker
 // runs this experiment once before it reports ready, then throws the results away. Runs share no
 // state, so nothing of the warm-up reaches a later run.
-import { ExperimentSchema } from '../../core/experiment/schema.js';
+import { ExperimentSchema, FORMAT_NAME, FORMAT_VERSION } from '../../core/experiment/schema.js';
 import { runRequest } from './run-request.js';
 
 const GiB = 1024 ** 3;
@@ -12,8 +12,8 @@ const GiB = 1024 ** 3;
 /** The SNP boot of a 16 GiB guest on the four backings (the snp-boot-16g-backings preset with
  * another seed) and two merge and split policies: the code paths most runs take. */
 const WARM_UP = {
-  format: 'gmem-lab-experiment',
-  version: 1,
+  format: FORMAT_NAME,
+  version: FORMAT_VERSION,
   name: 'worker warm-up',
   seed: 4242,
   host: {
@@ -53,14 +53,23 @@ const WARM_UP = {
   ],
 };
 
+/** What a warm-up did: the runs it finished, and why it stopped early, if it did. */
+export interface WarmUpReport {
+  readonly ms: number;
+  readonly runs: number;
+  readonly error?: string;
+}
+
 /** Run the warm-up experiment `rounds` times the way the worker runs requests (runRequest(): a
  * structured clone of the experiment, the same progress and cancellation closures, packed
- * results, sent nowhere); returns the milliseconds it took. Never throws. */
-export function warmUp(rounds = 2): number {
+ * results, sent nowhere). Never throws: a warm-up that fails leaves the worker cold, and says so
+ * in its report (the worker prints it). */
+export function warmUp(rounds = 2): WarmUpReport {
   const t0 = performance.now();
+  let runs = 0;
   try {
     const parsed = ExperimentSchema.parse(WARM_UP);
-    const discard = (): void => undefined;
+    let failed: string | null = null;
     for (let round = 0; round < rounds; round++) {
       const experiment = structuredClone(parsed);
       for (let i = 0; i < experiment.variants.length; i++) {
@@ -74,12 +83,24 @@ export function warmUp(rounds = 2): number {
             cancelFlag: new SharedArrayBuffer(4),
             progressIntervalMs: 100,
           },
-          discard,
+          (message) => {
+            if (message.type === 'result') runs++;
+            else if (message.type === 'error' || message.type === 'cancelled')
+              failed = `variant ${experiment.variants[i]!.name}: ${message.type === 'error' ? message.message : 'cancelled'}`;
+          },
         );
+        if (failed !== null) throw new Error(failed);
       }
     }
-  } catch {
-    // A warm-up that fails only leaves the worker cold.
+  } catch (err) {
+    return {
+      ms: performance.now() - t0,
+      runs,
+      error: err instanceof Error ? err.message : String(err),
+    };
   }
-  return performance.now() - t0;
+  return { ms: performance.now() - t0, runs };
 }
+
+/** Runs a warm-up of `rounds` makes when every one finishes. */
+export const warmUpRuns = (rounds: number): number => rounds * WARM_UP.variants.length;
