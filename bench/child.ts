@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseExperimentValue } from '../core/experiment/load.js';
 import { runVariant } from '../core/experiment/run.js';
+import { FORMAT_NAME, FORMAT_VERSION } from '../core/experiment/schema.js';
 import { Simulation } from '../core/sim/simulation.js';
 import { GiB } from '../core/units.js';
 import { fileTraceSource } from '../main/services/trace-file.js';
@@ -129,8 +130,8 @@ if (what === 'conversions') {
 } else if (what === 'trace') {
   const [pageSize, file] = [modeArg, process.argv[5]!];
   const parsed = parseExperimentValue({
-    format: 'gmem-lab-experiment',
-    version: 1,
+    format: FORMAT_NAME,
+    version: FORMAT_VERSION,
     name: 'trace bench',
     host: {
       nodes: [
