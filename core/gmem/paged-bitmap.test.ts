@@ -82,6 +82,36 @@ describe('PagedBitmap', () => {
     expect(b.total).toBe(511 + 511 + 598 * 4);
   });
 
+  it('keeps a bounded pool of block tables however many GiB turn uniform, and they answer right when reused', () => {
+    const gigs = 64;
+    const b = new PagedBitmap(gigs * 262144);
+    const base = b.storageBytes;
+    // Filled 2 MiB at a time, each GiB goes mixed, then full: one table would be kept per GiB.
+    for (let blk = 0; blk < gigs * 512; blk++) b.assignRange(blk * 512, blk * 512 + 512, true);
+    expect(b.total).toBe(gigs * 262144);
+    expect(b.storageBytes - base).toBeLessThanOrEqual(2 * 16 * 4096);
+    // One page cleared in each GiB: tables from the pools (some rewritten from the other one).
+    for (let g = 0; g < gigs; g++) b.assign(g * 262144 + g, false);
+    for (let g = 0; g < gigs; g++) {
+      expect(b.countRange(g * 262144, (g + 1) * 262144)).toBe(262143);
+      expect(b.get(g * 262144 + g)).toBe(false);
+      expect(b.get(g * 262144 + g + 1)).toBe(true);
+      expect(b.blockCount(g * 512)).toBe(511);
+      expect(b.blockCount(g * 512 + 1)).toBe(512);
+    }
+    // Emptied whole, then one page set in each GiB.
+    b.assignRange(0, gigs * 262144, false);
+    expect(b.total).toBe(0);
+    for (let g = 0; g < gigs; g++) b.assign(g * 262144 + 3, true);
+    for (let g = 0; g < gigs; g++) {
+      expect(b.blockCount(g * 512)).toBe(1);
+      expect(b.blockCount(g * 512 + 1)).toBe(0);
+      expect(b.find(g * 262144, (g + 1) * 262144, true)).toBe(g * 262144 + 3);
+    }
+    for (let g = 0; g < gigs; g++) b.assign(g * 262144 + 3, false);
+    expect(b.storageBytes - base).toBeLessThanOrEqual(2 * 16 * 4096 + 32 * 1024);
+  });
+
   it('keeps 64 TiB indexes apart (2^34 bits, past the 32-bit operators)', () => {
     const b = new PagedBitmap(64 * 1024 * 262144);
     const at8T = 8 * 1024 * 262144;

@@ -17,7 +17,7 @@
 // hold: chunk and block numbers come from Math.floor division (exact below 2^53), and the 32-bit
 // operators only see offsets inside one chunk (below 2^18) or masks of the low bits (`i & 511`,
 // exact for every non-negative integer because 2^32 is a multiple of the mask's period).
-import { chargeStorage } from '../storage-budget.js';
+import { chargeStorage, releaseStorage } from '../storage-budget.js';
 
 export const BITS_PER_CHUNK = 1 << 18; // one 1 GiB range of 4 KiB pages
 const WORDS_PER_CHUNK = BITS_PER_CHUNK >>> 5;
@@ -27,6 +27,13 @@ const LINES_PER_PAGE = 512;
 const PAGE_WORDS = LINES_PER_PAGE * 16;
 /** Block table of a mixed chunk: a count and a line number per block (two 32-bit entries). */
 const CHUNK_META_BYTES = BLOCKS_PER_CHUNK * 2 * 4;
+/** Block tables each pool keeps at most. The pools serve a chunk that goes mixed and back (a
+ * conversion and its reversal, the same table each time); a guest filled or emptied a GiB at a
+ * time turns a table uniform per GiB, and unbounded pools would keep one per GiB of guest (4 KiB
+ * each: 256 MiB for a 64 TiB guest allocated whole). Past the bound a table is rewritten for the
+ * other pool while that one has room (a fill block by block reuses one table for every GiB),
+ * else given back. */
+const POOL_TABLES = 16;
 /** End of the free-line list. */
 const NO_LINE = -1;
 /** Set bits a partial block holds as indexes in its table entry, without a line: 3 of 9 bits. */
@@ -409,12 +416,21 @@ export class PagedBitmap {
    * block has fewer than 512 bits, which a table of 512s would not say). */
   private settle(c: number): void {
     const inGig = this.perGig[c]!;
-    if (inGig === 0) {
-      this.emptyMetas.push(this.metas[c]!);
-      this.metas[c] = undefined;
-    } else if (inGig === BITS_PER_CHUNK) {
-      this.fullMetas.push(this.metas[c]!);
-      this.metas[c] = undefined;
+    if (inGig !== 0 && inGig !== BITS_PER_CHUNK) return;
+    const meta = this.metas[c]!;
+    this.metas[c] = undefined;
+    const full = inGig !== 0;
+    const same = full ? this.fullMetas : this.emptyMetas;
+    const other = full ? this.emptyMetas : this.fullMetas;
+    if (same.length < POOL_TABLES) same.push(meta);
+    else if (other.length < POOL_TABLES) {
+      // Every block's count becomes the other pool's (the second entries are unused there).
+      const count = full ? 0 : 512;
+      for (let k = 0; k < BLOCKS_PER_CHUNK * 2; k += 2) meta[k] = count;
+      other.push(meta);
+    } else {
+      this.allocatedChunks--;
+      releaseStorage(CHUNK_META_BYTES);
     }
   }
 
