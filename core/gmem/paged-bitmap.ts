@@ -39,8 +39,9 @@ const NO_LINE = -1;
 /** Set bits a partial block holds as indexes in its table entry, without a line: 3 of 9 bits. */
 const SMALL_BITS = 3;
 /** Storage of one 1 GiB chunk at most: a block table and a line for each of its 512 blocks
- * (every block partial with more than SMALL_BITS set). A chunk all clear or all set costs nothing once its table is back in
- * the pool; one whose blocks are each empty or full costs its block table alone. */
+ * (every block partial with more than SMALL_BITS set). A chunk all clear or all set costs
+ * nothing once its table is back in the pool; one whose blocks are each empty or full costs its
+ * block table alone. */
 export const CHUNK_STORAGE_BYTES = CHUNK_META_BYTES + BLOCKS_PER_CHUNK * 16 * 4;
 
 /**
