@@ -186,13 +186,14 @@ describe('gmem-lab CLI', () => {
   it('--memory-budget: a run that needs more fails with the reason; a bad size is bad input', async () => {
     const dir = tempDir();
     const doc = smallExperiment('budget');
+    // 20,000 buffers placed anywhere in 128 GiB, each faulted in and accepted where it lands:
+    // page bitmaps for most of its 1 GiB ranges, about 2 MiB.
     doc['workload'] = {
       kind: 'lifecycle',
-      boot: { accept: { mode: 'eager' } },
-      runtime: { durationNs: 0 },
+      boot: { accept: { mode: 'lazy' } },
+      runtime: { durationNs: 200_000_000, buffersPerSec: 100_000, region: 'all', locality: 0 },
       teardown: false,
     };
-    // 4 KiB backing accepting all of 128 GiB: page bitmaps for each of its 1 GiB ranges.
     doc['host'] = { nodes: [{ memoryBytes: 256 * 1024 ** 3, cpus: '0-7' }] };
     doc['guest'] = { memoryBytes: 128 * 1024 ** 3, vendor: 'snp', vcpus: 2 };
     doc['variants'] = [

@@ -166,14 +166,15 @@ describe('simulation host', () => {
 
   it('a run past its model memory budget fails with the reason, and the pool goes on', async () => {
     host = new SimulationHost({ size: 1 });
-    // 4 KiB backing accepting all of a 128 GiB guest needs about 1.6 MiB of model state.
+    // 20,000 buffers placed anywhere in a 128 GiB guest, each faulted in and accepted where it
+    // lands: page bitmaps for most of its 1 GiB ranges, about 2 MiB of model state.
     const big = experiment({
       host: { nodes: [{ memoryBytes: 256 * GiB, cpus: '0-7', hugetlb2m: 2048 }] },
       guest: { memoryBytes: 128 * GiB, vendor: 'snp' },
       workload: {
         kind: 'lifecycle',
-        boot: { accept: { mode: 'eager' } },
-        runtime: { durationNs: 0 },
+        boot: { accept: { mode: 'lazy' } },
+        runtime: { durationNs: 200_000_000, buffersPerSec: 100_000, region: 'all', locality: 0 },
         teardown: false,
       },
     });

@@ -877,15 +877,16 @@ describe('workbench: store and settings', () => {
       (await b.value<{ defaultMemoryBudgetBytes: number | null }>('app.info', {}))
         .defaultMemoryBudgetBytes,
     ).toBe(host.storageBudget);
-    // 4 KiB backing accepting all of 128 GiB needs page bitmaps for its 1 GiB ranges: more than 1 MiB.
+    // 20,000 buffers placed anywhere in 128 GiB, each faulted in and accepted where it lands: page
+    // bitmaps for most of its 1 GiB ranges, more than 1 MiB.
     await b.value('settings.set', { memoryBudgetBytes: MiB });
     const doc = validDoc('Budget', {
       host: { nodes: [{ memoryBytes: 256 * GiB, cpus: '0-7' }] },
       guest: { memoryBytes: 128 * GiB, vendor: 'snp' },
       workload: {
         kind: 'lifecycle',
-        boot: { accept: { mode: 'eager' } },
-        runtime: { durationNs: 0 },
+        boot: { accept: { mode: 'lazy' } },
+        runtime: { durationNs: 200_000_000, buffersPerSec: 100_000, region: 'all', locality: 0 },
         teardown: false,
       },
       variants: [
