@@ -146,19 +146,21 @@ class TraceReplayer implements OpFieldSink {
     to: number,
   ): void {
     const gmem = this.ctx.sim.gmem;
-    const low = this.lowMemBytes;
     let read = 0;
     for (let i = from; i < to; i++) {
-      const address = addresses[i]!;
-      let offset = address;
-      if (codes[i]! & OP_GPA) {
-        if (address < low ? address + sizes[i]! <= low : address >= HIGH_RAM_GPA) {
-          if (address >= low) offset = address - HIGH_RAM_GPA + low;
-        } else continue;
-      }
-      read += gmem.prefetch(offset / PAGE_SIZE);
+      const offset = this.offsetOf(codes[i]!, addresses[i]!, sizes[i]!);
+      if (offset >= 0) read += gmem.prefetch(offset / PAGE_SIZE);
     }
     this.prefetched += read;
+  }
+
+  /** The file offset of an operation's address: gpaToOffset() inline for a GPA that translates,
+   * -1 for one that does not (op() asks gpaToOffset() for its message). */
+  private offsetOf(code: number, address: number, size: number): number {
+    if (!(code & OP_GPA)) return address;
+    const low = this.lowMemBytes;
+    if (address < low) return address + size <= low ? address : -1;
+    return address >= HIGH_RAM_GPA ? address - HIGH_RAM_GPA + low : -1;
   }
 
   /** One operation as numbers (trace-ops.ts): timeNs NaN when it has none. */
@@ -167,16 +169,7 @@ class TraceReplayer implements OpFieldSink {
     if (this.recorded && !Number.isNaN(timeNs)) {
       if (!waitUntilDue(sim, this.startNs + timeNs)) this.lateOps++;
     }
-    // gpaToOffset() inline for a GPA that translates; one that does not goes there for its message.
-    let offset = address;
-    if (code & OP_GPA) {
-      const low = this.lowMemBytes;
-      if (address < low ? address + size <= low : address >= HIGH_RAM_GPA) {
-        if (address >= low) offset = address - HIGH_RAM_GPA + low;
-      } else {
-        offset = -1;
-      }
-    }
+    const offset = this.offsetOf(code, address, size);
     let failure: ReplayFailure | null;
     if (offset < 0) {
       const translated = gpaToOffset(address, size, this.params.gpaLayout);
