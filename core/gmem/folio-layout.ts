@@ -1,8 +1,8 @@
 // Folio layout of a guest_memfd file, per huge-aligned range: unallocated, one huge folio, or split.
 // Kept per 2 MiB block (order of the folio covering the block, its node, its HVO state, packed in
 // one 16-bit entry, so a split or merge reads and writes one entry where three tables would take
-// three cache lines) plus a per-1 GiB summary. A 1 GiB range whose blocks all agree (one 1 GiB folio, what it was split into,
-// or nothing) is held by the summary alone, so splitting or merging a 1 GiB folio touches a few
+// three cache lines) plus a per-1 GiB summary. A 1 GiB range whose blocks all agree (one 1 GiB
+// folio, what it was split into, or nothing) is held by the summary alone, so splitting or merging a 1 GiB folio touches a few
 // bytes, never its 512 blocks or 262144 pages; the blocks are written out when they start to
 // differ. Which 4 KiB indexes are allocated is the `allocated` bitmap (the file's page cache).
 import {
@@ -27,6 +27,8 @@ const PER_BLOCK = 0xff;
  * node 0) is what a range's blocks read before they are first written. */
 const ORDER_BITS = 0x1f;
 const HVO_BIT = 0x20;
+/** The folio's bits of an entry (order and HVO), below its node. */
+const FOLIO_BITS = 0xff;
 const NODE_SHIFT = 8;
 /** Storage of one 1 GiB range's block entries (512 blocks of 16 bits), allocated when one of them
  * is first written with something other than 0 and freed when the range turns uniform. */
@@ -176,12 +178,12 @@ export class FolioLayout {
     const e = this.entry(b);
     const was = e >>> NODE_SHIFT;
     if (empty) {
-      this.setEntry(b, (e & 0xff) | (node << NODE_SHIFT));
+      this.setEntry(b, (e & FOLIO_BITS) | (node << NODE_SHIFT));
       this.mixedNodes.delete(b);
     } else if (was !== MIXED_NODES && was !== node) {
       const nodes = new Uint8Array(512).fill(was);
       this.mixedNodes.set(b, nodes);
-      this.setEntry(b, (e & 0xff) | (MIXED_NODES << NODE_SHIFT));
+      this.setEntry(b, (e & FOLIO_BITS) | (MIXED_NODES << NODE_SHIFT));
     }
     if (this.entry(b) >>> NODE_SHIFT === MIXED_NODES) this.mixedNodes.get(b)![index & 511] = node;
   }
@@ -273,7 +275,7 @@ export class FolioLayout {
         // Blocks on different nodes: keep the range per block, each its node.
         const chunk = this.blocks[g] ?? this.allocateChunk(g);
         const bits = order | (hvo ? HVO_BIT : 0);
-        for (let k = 0; k < 512; k++) chunk[k] = (chunk[k]! & ~0xff) | bits;
+        for (let k = 0; k < 512; k++) chunk[k] = (chunk[k]! & ~FOLIO_BITS) | bits;
         return;
       }
     }
@@ -314,7 +316,7 @@ export class FolioLayout {
     const was = (e & ORDER_BITS) !== ORDER_4K;
     const is = order !== ORDER_4K;
     if (was !== is) this.hugeBlocks[gigOfBlock(b)]! += is ? 1 : -1;
-    const nodeBits = node < 0 ? e & ~0xff : node << NODE_SHIFT;
+    const nodeBits = node < 0 ? e & ~FOLIO_BITS : node << NODE_SHIFT;
     this.setEntry(b, nodeBits | order | (hvo ? HVO_BIT : 0));
   }
 

@@ -85,8 +85,10 @@ export function warmUp(rounds = 2): WarmUpReport {
           },
           (message) => {
             if (message.type === 'result') runs++;
-            else if (message.type === 'error' || message.type === 'cancelled')
-              failed = `variant ${experiment.variants[i]!.name}: ${message.type === 'error' ? message.message : 'cancelled'}`;
+            else if (message.type === 'error' || message.type === 'cancelled') {
+              const why = message.type === 'error' ? message.message : 'cancelled';
+              failed = `variant ${experiment.variants[i]!.name}: ${why}`;
+            }
           },
         );
         if (failed !== null) throw new Error(failed);
