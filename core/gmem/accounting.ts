@@ -175,6 +175,32 @@ export class MemoryClassCounter implements BitmapObserver {
     }
   }
 
+  chunk(role: number, c: number, value: boolean): void {
+    const { allocated: A, shared: S, punched: Z, backend: B } = this.bm;
+    const own = role === ROLE_A ? A : role === ROLE_S ? S : role === ROLE_Z ? Z : B!;
+    const others = [A, S, Z, B].filter((bm) => bm !== null && bm !== own) as PagedBitmap[];
+    if (others.some((bm) => !bm.chunkUniform(c))) {
+      // The other bitmaps differ inside the range: block by block, as assignRange() did.
+      for (let b = c * 512; b < (c + 1) * 512; b++) this.block(role, b, value);
+      return;
+    }
+    // Each bitmap is empty or full over the range: its first block stands for its 512.
+    const b = c * 512;
+    const full = (bm: PagedBitmap | null) =>
+      bm === null || bm.blockCount(b) === 0 ? 0 : 0xffffffff;
+    let aw = role === ROLE_A ? (value ? 0 : 0xffffffff) : full(A);
+    let sw = role === ROLE_S ? (value ? 0 : 0xffffffff) : full(S);
+    let zw = role === ROLE_Z ? (value ? 0 : 0xffffffff) : full(Z);
+    let bw = role === ROLE_B ? (value ? 0 : 0xffffffff) : full(B);
+    this.count(aw, sw, zw, bw, 0xffffffff, -16 * 512);
+    const to = value ? 0xffffffff : 0;
+    if (role === ROLE_A) aw = to;
+    else if (role === ROLE_S) sw = to;
+    else if (role === ROLE_Z) zw = to;
+    else bw = to;
+    this.count(aw, sw, zw, bw, 0xffffffff, 16 * 512);
+  }
+
   /** Add `sign` times the classes of one page with these bits in A, S, Z and B. */
   private countPage(a: boolean, s: boolean, z: boolean, b: boolean, sign: number): void {
     if (this.bm.backend === null) {

@@ -131,6 +131,19 @@ export class FolioLayout {
     this.folios2m++;
   }
 
+  /**
+   * Record 512 new 2 MiB folios covering the whole 1 GiB range `g`, all on `node` with `hvo`: the
+   * same state as addHugeFolio() of each of its blocks in turn (fallocate of a whole range), held by
+   * the range's summary rather than 512 block entries. Every page of the range must be
+   * unallocated.
+   */
+  addHugeFolios2M(g: number, node: number, hvo: boolean): void {
+    if (this.mixedNodes.size > 0) for (let i = 0; i < 512; i++) this.mixedNodes.delete(g * 512 + i);
+    this.setGig(g, ORDER_2M, hvo, node);
+    this.allocated.assignRange(g * 262144, (g + 1) * 262144, true);
+    this.folios2m += 512;
+  }
+
   /** Record a new 4 KiB folio at `index`. */
   addBaseFolio(index: number, node: number): void {
     const b = blockOfPage(index);

@@ -39,10 +39,26 @@ describe('PagedBitmap', () => {
     expect(b.word(15)).toBe(0x80000000);
     b.assign(262144 * 1024 * 3 + 7, true);
     expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
-    // Full blocks are held by their counts: a whole GiB set costs its block table alone.
+    // A whole GiB set at once is held by its counter alone: it takes no block table, and neither
+    // does clearing it again.
     b.assignRange(262144, 2 * 262144, true);
-    expect(b.storageBytes - before).toBe(3 * 4096 + 32 * 1024);
+    expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
     expect(b.countRange(262144, 2 * 262144)).toBe(262144);
+    expect([b.blockCount(512), b.blockCount(1023), b.get(262144 + 77), b.total]).toEqual([
+      512,
+      512,
+      true,
+      262144 + 5,
+    ]);
+    expect([b.usedBlocksTotal, b.partialBlocksTotal]).toEqual([512 + 2, 2]);
+    b.assignRange(262144, 2 * 262144, false);
+    expect(b.storageBytes - before).toBe(2 * 4096 + 32 * 1024);
+    expect([b.blockCount(512), b.total, b.usedBlocksTotal]).toEqual([0, 5, 2]);
+    // Across chunks, a range takes the whole-chunk path for the chunks it covers whole alone.
+    b.assignRange(262144 + 100, 3 * 262144 + 50, true);
+    expect(b.countRange(262144, 4 * 262144)).toBe(2 * 262144 - 100 + 50);
+    expect(b.get(262144 * 3 + 7)).toBe(true);
+    expect(b.get(262144 * 3 + 60)).toBe(false);
   });
 
   it('reuses the lines of blocks that went uniform, and grows the pool past 512 partial blocks', () => {
@@ -243,6 +259,7 @@ describe('PagedBitmap', () => {
                   false,
                 );
               },
+              chunk: () => expect.fail('a whole 1 GiB chunk changed in a range of three blocks'),
             },
             0,
           );

@@ -56,6 +56,9 @@ export interface BitmapObserver {
   bit(role: number, w: number, mask: number, value: boolean): void;
   /** Every bit of the whole 2 MiB block `b` of the bitmap observed as `role` becomes `value`. */
   block(role: number, b: number, value: boolean): void;
+  /** Every bit of the whole 1 GiB chunk `c` of the bitmap observed as `role`, all of them `!value`
+   * until now, becomes `value`. */
+  chunk(role: number, c: number, value: boolean): void;
 }
 
 /** Whether a block of `n` set bits holds them in a line (partial, past SMALL_BITS). */
@@ -161,6 +164,11 @@ export class PagedBitmap {
     this.role = role;
   }
 
+  /** Whether the 1 GiB chunk `c` is all clear or all set (it holds no block table). */
+  chunkUniform(c: number): boolean {
+    return this.metas[c] === undefined;
+  }
+
   /** Set bits in 2 MiB block `b`. */
   blockCount(b: number): number {
     const c = Math.floor(b / BLOCKS_PER_CHUNK);
@@ -261,6 +269,19 @@ export class PagedBitmap {
       const chunkBase = c * BITS_PER_CHUNK;
       const chunkEnd = Math.min(end, chunkBase + BITS_PER_CHUNK);
       if (!this.metas[c] && this.perGig[c]! > 0 === value) {
+        i = chunkEnd;
+        continue;
+      }
+      if (!this.metas[c] && i === chunkBase && chunkBase + BITS_PER_CHUNK <= end) {
+        // A whole chunk, all clear or all set, turns the other way: its counters alone change,
+        // no block table is taken (a fallocate or a punch of whole 1 GiB ranges).
+        if (this.observer !== null) this.observer.chunk(this.role, c, value);
+        const sign = value ? 1 : -1;
+        this.perGig[c] = value ? BITS_PER_CHUNK : 0;
+        this.count += sign * BITS_PER_CHUNK;
+        this.usedBlocks[c] = value ? BLOCKS_PER_CHUNK : 0;
+        this.usedBlocksTotal += sign * BLOCKS_PER_CHUNK;
+        changed += BITS_PER_CHUNK;
         i = chunkEnd;
         continue;
       }

@@ -10,10 +10,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { pageFastPath } from '../gmem/convert-page.js';
 import { gaugeCounterProblems } from '../gmem/gauges.js';
 import type { GmemState } from '../gmem/state.js';
-import { LATENCY_OPS } from '../metrics/definitions.js';
 import { KiB } from '../units.js';
-import { apply, BACKINGS, build, guestBytesOf, opArb, policiesArb, type Op } from './random-ops.js';
-import type { Simulation } from './simulation.js';
+import {
+  apply,
+  BACKINGS,
+  build,
+  guestBytesOf,
+  opArb,
+  policiesArb,
+  stateOf,
+  type Op,
+} from './random-ops.js';
 
 fc.configureGlobal({ seed: Number(process.env['GMEMLAB_FC_SEED'] ?? 20261207) });
 
@@ -38,57 +45,6 @@ function pageOpArb(pages: number) {
     { weight: 2, arbitrary: fc.record({ op: fc.constant('flip' as const), range: page.map(one) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('dma' as const), range: near.map(one) }) },
   ) as fc.Arbitrary<Op>;
-}
-
-function stateOf(sim: Simulation): unknown {
-  const g = (sim.gmem as unknown as { gmem: GmemState }).gmem;
-  const { layout, mmu } = g;
-  const blocks: number[] = [];
-  const words: number[] = [];
-  for (let b = 0; b < layout.nrBlocks; b++) {
-    const i = b * 512;
-    const counts = [
-      layout.allocated.blockCount(b),
-      g.shared.blockCount(b),
-      g.punched.blockCount(b),
-      g.pinned.blockCount(b),
-      g.poisoned.blockCount(b),
-      g.backend?.blockCount(b) ?? -1,
-      mmu.mapped4kInBlock(b),
-    ];
-    blocks.push(layout.blockOrderOf(b), layout.nodeAt(i), layout.hvoAt(i) ? 1 : 0, ...counts);
-    blocks.push(mmu.levelAt(i), g.rmp ? g.rmp.levelAt(i) : -2, g.accepted4k.get(b) ? 1 : 0);
-    // The words of every block that is neither empty nor full in some bitmap.
-    if (counts.some((n) => n !== 0 && n !== 512)) {
-      for (let w = b * 16; w < b * 16 + 16; w++) {
-        words.push(layout.allocated.word(w), g.shared.word(w), g.punched.word(w));
-        words.push(g.pinned.word(w), g.poisoned.word(w), g.backend?.word(w) ?? 0);
-        for (let k = 0; k < 32; k++) {
-          const p = w * 32 + k;
-          if (mmu.levelAt(p) === 0) words.push(p);
-          if (g.rmp && g.rmp.levelAt(p) === 0) words.push(-p);
-        }
-      }
-    }
-  }
-  return {
-    now: sim.now,
-    blocks,
-    words,
-    folios: [layout.folios4k, layout.folios2m, layout.folios1g],
-    mappings: [mmu.pages4k, mmu.pages2m, mmu.pages1g, mmu.pageTablePages],
-    classes: g.classes.classes,
-    pendingMerges: [...g.pendingMerges],
-    queue: [g.mergeQueue.slice(g.mergeQueueHead), g.mergeQueueDue.slice(g.mergeQueueHead)],
-    noReconstruct: g.noReconstruct.total,
-    sharedUnits: [...g.sharedUnits],
-    pins: [...g.extraPins, ...g.truncatedPins],
-    allocator: sim.allocator.stats(),
-    host: sim.host.allCounters(),
-    latency: LATENCY_OPS.map((op) => sim.metrics.latencyBuckets(op)),
-    summary: sim.summary(),
-    events: sim.log.length,
-  };
 }
 
 const takenBefore = pageFastPath.taken;

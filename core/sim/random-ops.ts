@@ -3,6 +3,8 @@
 // operation is applied. Test support only: nothing in the product imports it.
 import fc from 'fast-check';
 import type { GmemVariantInput } from '../config.js';
+import type { GmemState } from '../gmem/state.js';
+import { LATENCY_OPS } from '../metrics/definitions.js';
 import { GiB, KiB, MiB } from '../units.js';
 import { Simulation } from './simulation.js';
 import { hostOf } from './test-helpers.js';
@@ -167,4 +169,57 @@ export function apply(sim: Simulation, op: Op): void {
       sim.memoryError(op.page * P);
       break;
   }
+}
+
+/** The whole model state of `sim`, every counter, latency distribution and summary included, for
+ * tests that run the same operations two ways and compare. */
+export function stateOf(sim: Simulation): unknown {
+  const g = (sim.gmem as unknown as { gmem: GmemState }).gmem;
+  const { layout, mmu } = g;
+  const blocks: number[] = [];
+  const words: number[] = [];
+  for (let b = 0; b < layout.nrBlocks; b++) {
+    const i = b * 512;
+    const counts = [
+      layout.allocated.blockCount(b),
+      g.shared.blockCount(b),
+      g.punched.blockCount(b),
+      g.pinned.blockCount(b),
+      g.poisoned.blockCount(b),
+      g.backend?.blockCount(b) ?? -1,
+      mmu.mapped4kInBlock(b),
+    ];
+    blocks.push(layout.blockOrderOf(b), layout.nodeAt(i), layout.hvoAt(i) ? 1 : 0, ...counts);
+    blocks.push(mmu.levelAt(i), g.rmp ? g.rmp.levelAt(i) : -2, g.accepted4k.get(b) ? 1 : 0);
+    // The words of every block that is neither empty nor full in some bitmap.
+    if (counts.some((n) => n !== 0 && n !== 512)) {
+      for (let w = b * 16; w < b * 16 + 16; w++) {
+        words.push(layout.allocated.word(w), g.shared.word(w), g.punched.word(w));
+        words.push(g.pinned.word(w), g.poisoned.word(w), g.backend?.word(w) ?? 0);
+        for (let k = 0; k < 32; k++) {
+          const p = w * 32 + k;
+          if (mmu.levelAt(p) === 0) words.push(p);
+          if (g.rmp && g.rmp.levelAt(p) === 0) words.push(-p);
+        }
+      }
+    }
+  }
+  return {
+    now: sim.now,
+    blocks,
+    words,
+    folios: [layout.folios4k, layout.folios2m, layout.folios1g],
+    mappings: [mmu.pages4k, mmu.pages2m, mmu.pages1g, mmu.pageTablePages],
+    classes: g.classes.classes,
+    pendingMerges: [...g.pendingMerges],
+    queue: [g.mergeQueue.slice(g.mergeQueueHead), g.mergeQueueDue.slice(g.mergeQueueHead)],
+    noReconstruct: g.noReconstruct.total,
+    sharedUnits: [...g.sharedUnits],
+    pins: [...g.extraPins, ...g.truncatedPins],
+    allocator: sim.allocator.stats(),
+    host: sim.host.allCounters(),
+    latency: LATENCY_OPS.map((op) => sim.metrics.latencyBuckets(op)),
+    summary: sim.summary(),
+    events: sim.log.length,
+  };
 }
