@@ -78,6 +78,15 @@ export interface AllocatorStats {
   readonly memoryErrors: number;
 }
 
+/** What allocateHugeRun() handed out: `count` folios of the order asked for on `node`, with HVO
+ * state `hvo`, `cycles` each (no migration). */
+export interface HugeRun {
+  readonly node: number;
+  readonly count: number;
+  readonly cycles: number;
+  readonly hvo: boolean;
+}
+
 /** What allocateBaseRun() handed out: `count` order-0 folios on `node`, `cycles` each. */
 export interface BaseRun {
   readonly node: number;
@@ -96,6 +105,16 @@ export interface Allocator {
    * folios those calls would have placed on the first node of `choice`, up to the first call that
    * would not. Ledger and host end as after those calls. null when it hands out nothing. */
   allocateBaseRun?(handle: AllocatorHandle, choice: NodeChoice, count: number): BaseRun | null;
+  /** Optional bulk form of allocate(handle, choice, order) repeated up to `count` times, for the
+   * file's own huge order: the folios those calls would have placed on the first node of
+   * `choice`, each with the same cycles and HVO state, up to the first call that would not.
+   * Ledger and host end as after those calls. null when it hands out nothing. */
+  allocateHugeRun?(
+    handle: AllocatorHandle,
+    choice: NodeChoice,
+    order: PageOrder,
+    count: number,
+  ): HugeRun | null;
   /** Split `folio` into folios of `targetOrder`: restores HVO'd vmemmap first (allocates memory,
    * can fail with ENOMEM). */
   split(handle: AllocatorHandle, folio: FolioRef, targetOrder: PageOrder): VmemmapOutcome;

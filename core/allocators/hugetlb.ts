@@ -22,6 +22,7 @@ import type {
   AllocatorHandle,
   AllocatorStats,
   FolioRef,
+  HugeRun,
   NodeChoice,
   Outcome,
   ReserveRequest,
@@ -349,6 +350,28 @@ export class HugetlbAllocator implements Allocator {
     this.ledger.allocations++;
     const cycles = hugetlbAllocCycles(this.costs);
     return { ok: true, cycles, folio, migrationCycles: 0 };
+  }
+
+  /** allocate() repeated while each call would take a reserved page of the first node the
+   * mempolicy names (HugeTLB subpool pages cost the same, hugetlbAllocCycles, and all get the
+   * host's HVO state). */
+  allocateHugeRun(
+    handle: AllocatorHandle,
+    choice: NodeChoice,
+    order: PageOrder,
+    count: number,
+  ): HugeRun | null {
+    const file = this.file(handle);
+    if (order !== handle.order || count <= 0) return null;
+    const nodes = this.host.nodeOrder(choice);
+    if (!nodes.ok || nodes.nodes.length === 0) return null;
+    const node = nodes.nodes[0]!;
+    const n = file.subpool.allocateReservedRun(node, count);
+    if (n === 0) return null;
+    const hvo = this.host.hvo;
+    this.ledger.addFolios({ node, order, hvo }, n);
+    this.ledger.allocations += n;
+    return { node, count: n, cycles: hugetlbAllocCycles(this.costs), hvo };
   }
 
   split(handle: AllocatorHandle, folio: FolioRef, targetOrder: PageOrder): VmemmapOutcome {

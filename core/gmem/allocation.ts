@@ -15,7 +15,7 @@ import {
   PAGES_PER_1G,
   type PageOrder,
 } from '../units.js';
-import { chargeFaults } from './bulk-charge.js';
+import { chargeFaults, chargeHugeAllocations } from './bulk-charge.js';
 import { splitForAllocation, splitForShared } from './split-merge.js';
 import {
   M_ALLOC_FAILURES,
@@ -100,7 +100,36 @@ function allocateGig2M(gmem: GmemState, start: number): Failure | null | typeof 
     return NOT_WHOLE;
   gigFastPath.taken++;
   const unit = gmem.unitPages;
+  const allocator = gmem.deps.allocator;
+  const runs = allocator.allocateHugeRun !== undefined && gmem.mempolicy.uniform;
   for (let k = 0; k < 512; k++) {
+    if (runs) {
+      // The units that take their folio from the first node the policy names, in one step.
+      const run = allocator.allocateHugeRun!(
+        gmem.handle,
+        gmem.mempolicy.choose(start + k * unit, ORDER_2M),
+        ORDER_2M,
+        512 - k,
+      );
+      if (run !== null) {
+        const n = run.count;
+        if (run.cycles > 0)
+          gmem.metrics.recordLatencyAt(L_ALLOCATE, run.cycles / gmem.costs.cpuGhz, n);
+        chargeHugeAllocations(gmem, n, run.cycles, unit);
+        gigNodes.fill(run.node, k, k + n);
+        gigHvo.fill(run.hvo ? 1 : 0, k, k + n);
+        if (gmem.logging)
+          for (let j = k; j < k + n; j++)
+            gmem.log({
+              type: 'allocate',
+              offset: (start + j * unit) * PAGE_SIZE,
+              order: ORDER_2M,
+              node: run.node,
+            });
+        k += n - 1;
+        continue;
+      }
+    }
     const at = start + k * unit;
     const choice = gmem.mempolicy.choose(at, ORDER_2M);
     const r = gmem.deps.allocator.allocate(gmem.handle, choice, ORDER_2M);

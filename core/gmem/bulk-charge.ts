@@ -73,6 +73,44 @@ export function chargeFaults(
   return perPage;
 }
 
+/** What `n` huge folio allocations of `unitPages` pages charge, each `allocCycles` (no migration)
+ * and the zeroing of its pages, as n rounds of allocateUnit()'s charge() calls would: in one step
+ * when every partial sum is an exact integer, one charge at a time otherwise. */
+export function chargeHugeAllocations(
+  gmem: GmemState,
+  n: number,
+  allocCycles: number,
+  unitPages: number,
+): void {
+  const m = gmem.metrics;
+  // charge() skips amounts <= 0.
+  const alloc = allocCycles > 0 ? allocCycles : 0;
+  const zeroCycles = gmem.costs.zeroPage4KCycles * unitPages;
+  const zero = zeroCycles > 0 ? zeroCycles : 0;
+  const each = alloc + zero;
+  const exactAfter = (now: number, delta: number) =>
+    Number.isSafeInteger(now) &&
+    Number.isSafeInteger(delta) &&
+    Number.isSafeInteger(delta * n) &&
+    Number.isSafeInteger(now + delta * n);
+  if (
+    exactAfter(m.getAt(C_ALLOCATION), alloc) &&
+    exactAfter(m.getAt(C_ZEROING), zero) &&
+    exactAfter(m.getAt(M_CYCLES_TOTAL), each) &&
+    exactAfter(gmem.opCycles, each)
+  ) {
+    m.addRepeatedAt(C_ALLOCATION, alloc, n);
+    m.addRepeatedAt(C_ZEROING, zero, n);
+    m.addRepeatedAt(M_CYCLES_TOTAL, each, n);
+    gmem.opCycles += each * n;
+    return;
+  }
+  for (let k = 0; k < n; k++) {
+    gmem.charge(C_ALLOCATION, allocCycles);
+    gmem.charge(C_ZEROING, zeroCycles);
+  }
+}
+
 /** `n` invalidations: the counter and charge() of each, in one step when exact. */
 export function chargeInvalidations(gmem: GmemState, n: number): void {
   const m = gmem.metrics;

@@ -70,9 +70,10 @@ export class HugetlbPool {
     this.apply(this.nr, this.free, this.resv - n, `unreserve ${n}`);
   }
 
-  /** dequeue_hugetlb_folio_node_exact() for a reserved page: the reservation is consumed. */
-  dequeueReserved(): void {
-    this.apply(this.nr, this.free - 1, this.resv - 1, 'dequeue reserved');
+  /** dequeue_hugetlb_folio_node_exact() for `n` reserved pages, one after another: each
+   * consumes its reservation. */
+  dequeueReserved(n = 1): void {
+    this.apply(this.nr, this.free - n, this.resv - n, 'dequeue reserved');
   }
 
   /** dequeue_hugetlb_folio_node_exact() for a page nobody reserved. */
@@ -188,6 +189,20 @@ export class HugetlbSubpool {
   /** Whether unreserve() has run: freed folios then go back to the pool, not the subpool. */
   get isReleased(): boolean {
     return this.released;
+  }
+
+  /**
+   * allocate([node, ...]) repeated up to `count` times while the file's reservation on `node`
+   * covers it (each call then takes a reserved page of `node`, whatever nodes follow it): the
+   * pages taken, 0 when the reservation there is used up.
+   */
+  allocateReservedRun(node: number, count: number): number {
+    const n = Math.min(count, this.reservedOn(node));
+    if (n <= 0) return 0;
+    poolOf(this.pools, node).dequeueReserved(n);
+    this.reserved[node] = this.reservedOn(node) - n;
+    this.allocated[node] = this.allocatedOn(node) + n;
+    return n;
   }
 
   /**
