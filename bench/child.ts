@@ -12,6 +12,8 @@
 //                                        HugeTLB 1 GiB and 4 KiB
 //   tsx bench/child.ts scale BYTES MODE  the same lifecycle on a guest of BYTES backed by 1 GiB
 //                                        HugeTLB alone, with acceptance MODE (lazy or eager)
+//   tsx bench/child.ts fallocate BYTES SIZE  fallocate of a whole guest of BYTES backed by HugeTLB
+//                                        pages of SIZE (2m or 1g): its time and the model state
 //   tsx bench/child.ts trace BYTES SIZE FILE  the QEMU log FILE replayed on a guest of BYTES backed
 //                                        by HugeTLB pages of SIZE (2m or 1g), streamed from the
 //                                        file as a worker does: check pass, then replay
@@ -73,6 +75,27 @@ if (what === 'conversions') {
   }
   out['pairs'] = n;
   out['rates'] = rates;
+} else if (what === 'fallocate') {
+  const size = modeArg === '2m' ? '2m' : '1g';
+  const sim = new Simulation({
+    host: {
+      nodes: [
+        {
+          memoryBytes: guestBytes + 64 * GiB,
+          cpus: '0-15',
+          ...(size === '2m'
+            ? { hugetlb2m: guestBytes / (2 * 2 ** 20) }
+            : { hugetlb1g: guestBytes / GiB }),
+        },
+      ],
+    },
+    variant: { name: 'bench', guestBytes, pageSize: size, allocator: 'hugetlb' },
+    seed: 1,
+  });
+  const t0 = performance.now();
+  sim.fallocate(0, guestBytes);
+  out['ms'] = performance.now() - t0;
+  out['modelStorageMiB'] = sim.gmem.modelStorageBytes() / 2 ** 20;
 } else if (what === 'footprint') {
   const sim = hugetlb1gGuest(guestBytes);
   const pages = guestBytes / 4096;

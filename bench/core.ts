@@ -28,6 +28,7 @@ export interface ChildResult {
   readonly maxRssMiB: number;
   readonly seconds: number;
   readonly modelStorageMiB?: number;
+  readonly ms?: number;
   readonly pairs?: number;
   readonly rates?: number[];
   readonly variants?: Array<{
