@@ -44,6 +44,28 @@ describe('HugetlbPool', () => {
 });
 
 describe('HugetlbSubpool', () => {
+  it('takes a run of reserved pages as allocate() on that node first would, one by one', () => {
+    const spread: NodeOrder = { listed: [0, 1], fallback: [], strict: true };
+    const runPools = pools1G(6, 6);
+    const loopPools = pools1G(6, 6);
+    const run = HugetlbSubpool.reserve(runPools, ORDER_1G, 8, spread);
+    const loop = HugetlbSubpool.reserve(loopPools, ORDER_1G, 8, spread);
+    if (!run.ok || !loop.ok) throw new Error('reserve failed');
+    // The reservation is spread 4 + 4: a run on node 0 stops at its 4, whatever is asked.
+    expect(run.subpool.allocateReservedRun(0, 6)).toBe(4);
+    for (let k = 0; k < 4; k++)
+      expect(loop.subpool.allocate([0, 1])).toEqual({ ok: true, node: 0 });
+    expect(run.subpool.allocateReservedRun(0, 1)).toBe(0);
+    expect(run.subpool.allocateReservedRun(1, 3)).toBe(3);
+    for (let k = 0; k < 3; k++) expect(loop.subpool.allocate([1])).toEqual({ ok: true, node: 1 });
+    for (const s of [run.subpool, loop.subpool])
+      expect([s.allocatedOn(0), s.allocatedOn(1), s.reservedOn(0), s.reservedOn(1)]).toEqual([
+        4, 3, 0, 1,
+      ]);
+    expect(runPools.map((p) => p.counters())).toEqual(loopPools.map((p) => p.counters()));
+    expectSane(runPools);
+  });
+
   it('reserves the whole file at creation', () => {
     const pools = pools1G(16);
     const result = HugetlbSubpool.reserve(pools, ORDER_1G, 16, only(0));
