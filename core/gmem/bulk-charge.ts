@@ -13,6 +13,17 @@ import {
 } from './slots.js';
 import type { GmemState } from './state.js';
 
+/** Whether `n` additions of `delta` to `now` are exact at every step (safe integers throughout), so
+ * that one addition of `delta * n` gives the same number. */
+function exactAfter(now: number, delta: number, n: number): boolean {
+  return (
+    Number.isSafeInteger(now) &&
+    Number.isSafeInteger(delta) &&
+    Number.isSafeInteger(delta * n) &&
+    Number.isSafeInteger(now + delta * n)
+  );
+}
+
 /** What `n` guest faults charge: the exit (if `exit`) and the TDP fault (if `fault`), then,
  * when `allocCycles` >= 0, the allocation of a 4 KiB folio and its zeroing; the same sums as n
  * rounds of those charge() calls. With `fault`, each fault is its own operation, its cycles summed
@@ -35,19 +46,14 @@ export function chargeFaults(
   const alloc = allocating && allocCycles > 0 ? allocCycles : 0;
   const zero = allocating && costs.zeroPage4KCycles > 0 ? costs.zeroPage4KCycles : 0;
   const perPage = fault1 + fault2 + alloc + zero;
-  const exactAfter = (now: number, delta: number) =>
-    Number.isSafeInteger(now) &&
-    Number.isSafeInteger(delta) &&
-    Number.isSafeInteger(delta * n) &&
-    Number.isSafeInteger(now + delta * n);
   if (
     Number.isSafeInteger(fault1) &&
     Number.isSafeInteger(fault2) &&
-    exactAfter(m.getAt(C_FAULT), fault1 + fault2) &&
-    exactAfter(m.getAt(C_ALLOCATION), alloc) &&
-    exactAfter(m.getAt(C_ZEROING), zero) &&
-    exactAfter(m.getAt(M_CYCLES_TOTAL), perPage) &&
-    exactAfter(gmem.opCycles, perPage)
+    exactAfter(m.getAt(C_FAULT), fault1 + fault2, n) &&
+    exactAfter(m.getAt(C_ALLOCATION), alloc, n) &&
+    exactAfter(m.getAt(C_ZEROING), zero, n) &&
+    exactAfter(m.getAt(M_CYCLES_TOTAL), perPage, n) &&
+    exactAfter(gmem.opCycles, perPage, n)
   ) {
     // Integer costs: every partial sum is exact, so n pages add up the same in one step.
     m.addRepeatedAt(C_FAULT, fault1 + fault2, n);
@@ -88,16 +94,11 @@ export function chargeHugeAllocations(
   const zeroCycles = gmem.costs.zeroPage4KCycles * unitPages;
   const zero = zeroCycles > 0 ? zeroCycles : 0;
   const each = alloc + zero;
-  const exactAfter = (now: number, delta: number) =>
-    Number.isSafeInteger(now) &&
-    Number.isSafeInteger(delta) &&
-    Number.isSafeInteger(delta * n) &&
-    Number.isSafeInteger(now + delta * n);
   if (
-    exactAfter(m.getAt(C_ALLOCATION), alloc) &&
-    exactAfter(m.getAt(C_ZEROING), zero) &&
-    exactAfter(m.getAt(M_CYCLES_TOTAL), each) &&
-    exactAfter(gmem.opCycles, each)
+    exactAfter(m.getAt(C_ALLOCATION), alloc, n) &&
+    exactAfter(m.getAt(C_ZEROING), zero, n) &&
+    exactAfter(m.getAt(M_CYCLES_TOTAL), each, n) &&
+    exactAfter(gmem.opCycles, each, n)
   ) {
     m.addRepeatedAt(C_ALLOCATION, alloc, n);
     m.addRepeatedAt(C_ZEROING, zero, n);
