@@ -84,9 +84,11 @@ const gigHvo = new Uint8Array(512);
  * allocateUnit() of each of the 512 2 MiB units of the 1 GiB range at `start`, in order, when the
  * range holds no allocated, poisoned or shared page (every unit is then a whole new folio, never
  * split for shared, as the custom allocators' fallocate loop makes them: kvm_gmem_allocate()). The
- * allocator, mempolicy, charges, latency samples and events go unit by unit as there; the folio
- * layout and the bitmaps are written once for the range, which a fallocate of a large guest
- * otherwise spends most of its time on. Returns NOT_WHOLE (having changed nothing) when the range
+ * allocator, mempolicy, charges, latency samples and events go unit by unit as there, except
+ * where the allocator hands out a run of identical folios (allocateHugeRun(): HugeTLB reserved
+ * pages under a mempolicy that names the same nodes for every index), taken and charged in one
+ * step; the folio layout and the bitmaps are written once for the range, which a fallocate of a
+ * large guest otherwise spends most of its time on. Returns NOT_WHOLE (having changed nothing) when the range
  * does not qualify, else what allocateUnit() would have returned at the first failure, or null.
  */
 function allocateGig2M(gmem: GmemState, start: number): Failure | null | typeof NOT_WHOLE {
